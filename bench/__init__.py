@@ -1,0 +1,1 @@
+"""The benchmark harness: command line, cross-validation, trainer, timing, results store."""

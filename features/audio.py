@@ -1,0 +1,59 @@
+"""Audio loading: any file soundfile reads (.wav, .au, .flac, ...) -> mono float32 at a fixed rate and length.
+
+Resampling uses scipy's polyphase filter (``resample_poly``), which applies a proper anti-aliasing
+low-pass filter; the ratio is reduced by the greatest common divisor (22050 -> 16000 is 320/441).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+__all__ = ["AudioError", "Waveform", "load_audio", "fit_length"]
+
+
+class AudioError(Exception):
+    """A clip that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Waveform:
+    samples: np.ndarray  # (n_samples,) float32, mono, exactly the requested length
+    n_valid: int  # samples holding real audio; the rest is zero padding
+
+
+def fit_length(x: np.ndarray, n: int) -> Waveform:
+    """Crop ``x`` to ``n`` samples or pad it with zeros at the end."""
+    if len(x) >= n:
+        return Waveform(np.ascontiguousarray(x[:n], dtype=np.float32), n)
+    out = np.zeros(n, dtype=np.float32)
+    out[: len(x)] = x
+    return Waveform(out, len(x))
+
+
+def load_audio(path: str | Path, sample_rate: int = 16000, duration: float = 30.0) -> Waveform:
+    """Read ``path``, downmix to mono, resample to ``sample_rate`` and pad/crop to ``duration`` seconds.
+
+    Raises:
+        AudioError: the file is missing, unreadable, empty, or holds non-finite samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such file")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (n, channels)
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
+        raise AudioError(f"{path}: cannot decode audio ({exc})") from exc
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: file holds no audio samples")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path}: audio holds NaN or infinite samples")
+    mono = data.mean(axis=1)  # (n,)
+    if rate != sample_rate:
+        g = gcd(int(rate), int(sample_rate))
+        mono = resample_poly(mono, sample_rate // g, int(rate) // g).astype(np.float32)
+    return fit_length(mono, int(round(sample_rate * duration)))

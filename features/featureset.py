@@ -1,0 +1,99 @@
+"""The feature table every unit reads, and its on-disk cache (atomic, checksummed .npz)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .sources import Clip
+
+__all__ = ["FeatureSet", "CacheError", "fingerprint", "cache_key", "save", "load"]
+
+FORMAT_VERSION = 1
+
+
+class CacheError(Exception):
+    """A cache file that is truncated, corrupt or of another format version."""
+
+
+@dataclass
+class FeatureSet:
+    x: np.ndarray  # (n_clips, frames, channels) float32, log-scattering
+    lengths: np.ndarray  # (n_clips,) int64, valid (non-padding) frames per clip
+    labels: np.ndarray  # (n_clips,) int64, index into ``genres``
+    genres: list[str]
+    clip_ids: list[str]
+    config: dict  # the FeatureConfig that produced ``x``
+    fingerprint: str  # of the input files
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    path: Path | None = None  # cache file it was read from or written to
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.x.shape)
+
+
+def fingerprint(clips: Sequence[Clip]) -> str:
+    """Hash of each input file's path, size and modification time."""
+    h = hashlib.sha256()
+    for c in clips:
+        st = c.path.stat()
+        h.update(f"{c.path.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def cache_key(config: dict, input_fingerprint: str) -> str:
+    blob = json.dumps({"config": config, "inputs": input_fingerprint, "v": FORMAT_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def _checksum(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).data)
+    return h.hexdigest()
+
+
+def save(fs: FeatureSet, path: Path) -> None:
+    """Write atomically: a temporary file in the same folder, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"version": FORMAT_VERSION, "genres": fs.genres, "clip_ids": fs.clip_ids, "config": fs.config,
+            "fingerprint": fs.fingerprint, "skipped": fs.skipped,
+            "checksum": _checksum(fs.x, fs.lengths, fs.labels)}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, x=fs.x, lengths=fs.lengths, labels=fs.labels, meta=np.array(json.dumps(meta)))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fs.path = path
+
+
+def load(path: Path) -> FeatureSet:
+    """Read a cache file; any sign of damage raises :class:`CacheError`."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            x, lengths, labels = z["x"], z["lengths"], z["labels"]
+            meta = json.loads(str(z["meta"]))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        raise CacheError(f"{path}: unreadable feature cache ({exc})") from exc
+    if meta.get("version") != FORMAT_VERSION:
+        raise CacheError(f"{path}: cache format {meta.get('version')} != {FORMAT_VERSION}")
+    if meta.get("checksum") != _checksum(x, lengths, labels):
+        raise CacheError(f"{path}: checksum mismatch, the cache file is corrupt")
+    return FeatureSet(x, lengths, labels, meta["genres"], meta["clip_ids"], meta["config"],
+                      meta["fingerprint"], [tuple(s) for s in meta["skipped"]], path)

@@ -1,0 +1,108 @@
+"""Second-order 1-D scattering (kymatio) over a list of clips, log-compressed.
+
+Output frames are the recurrent networks' time steps: with the defaults (16 kHz, 30 s, J=10, Q=8)
+each clip becomes 469 frames of 374 channels (1 zeroth-, 70 first- and 303 second-order
+coefficients), one frame every 2**J = 1024 samples (64 ms), averaged over 2**J samples.
+
+kymatio 0.3's ``kymatio.torch`` module also imports its 3-D frontend, which needs
+``scipy.special.sph_harm`` (removed in scipy 1.17). We build the transform through the public
+entry ``kymatio.Scattering1D(..., frontend="torch")``, which loads only the 1-D code, so no scipy
+pin is needed.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from kymatio import Scattering1D
+from tqdm import tqdm
+
+from .audio import AudioError, Waveform, load_audio
+from .sources import Clip
+
+__all__ = ["FeatureConfig", "Scatterer", "valid_frames"]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Everything that decides the feature values; its hash keys the cache."""
+
+    sample_rate: int = 16000  # Hz; the paper resamples GTZAN to 16 kHz
+    duration: float = 30.0  # seconds; clips are cropped or zero-padded to this
+    J: int = 10  # log2 of the largest wavelet scale and of the frame hop (2**10 = 64 ms at 16 kHz)
+    Q: int = 8  # first-order wavelets per octave (second order uses 1)
+    T: int | None = None  # averaging scale in samples; None = 2**J (kymatio's default)
+    log_eps: float = 1e-6  # log(S + eps) compression
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.sample_rate * self.duration))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def valid_frames(n_valid_samples: int, n_frames: int, J: int) -> int:
+    """Frames whose centre falls on real audio: ceil(n_valid / 2**J), at least 1."""
+    return max(1, min(n_frames, math.ceil(n_valid_samples / 2**J)))
+
+
+class Scatterer:
+    """The kymatio transform, built once (its filter bank takes seconds), applied in batches."""
+
+    def __init__(self, config: FeatureConfig, device: str = "cpu"):
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError("device 'cuda' was asked for, but torch sees no CUDA device")
+        self.config, self.device = config, torch.device(device)
+        self.transform = Scattering1D(J=config.J, shape=config.n_samples, Q=config.Q, T=config.T,
+                                      max_order=2, frontend="torch").to(self.device)
+        probe = self.transform(torch.zeros(1, config.n_samples, device=self.device))  # (1, channels, frames)
+        self.n_channels, self.n_frames = int(probe.shape[1]), int(probe.shape[2])
+
+    @torch.no_grad()
+    def __call__(self, waves: np.ndarray) -> np.ndarray:
+        """(batch, samples) float32 -> (batch, frames, channels) float32, log-compressed."""
+        x = torch.from_numpy(waves).to(self.device)
+        s = self.transform(x)  # (batch, channels, frames)
+        s = torch.log(s.clamp_min(0) + self.config.log_eps)
+        return s.transpose(1, 2).contiguous().cpu().numpy()  # (batch, frames, channels)
+
+    def extract(self, clips: Sequence[Clip], batch_size: int | None = None, progress: bool = True,
+                loader: Callable[[Clip], Waveform] | None = None):
+        """Load and transform ``clips``.
+
+        Returns ``(x, lengths, kept, skipped)``: features ``(n_kept, frames, channels)``, valid
+        frame counts, the clips kept, and ``(path, reason)`` for every clip that could not be read.
+        ``batch_size`` None picks 1 on CPU (measured fastest per clip here) and 16 on CUDA.
+        """
+        cfg = self.config
+        load = loader or (lambda c: load_audio(c.path, cfg.sample_rate, cfg.duration))
+        if batch_size is None:
+            batch_size = 16 if self.device.type == "cuda" else 1
+        x = np.empty((len(clips), self.n_frames, self.n_channels), dtype=np.float32)
+        lengths, kept, skipped = [], [], []
+        batch: list[np.ndarray] = []
+
+        def flush() -> None:
+            if batch:
+                x[len(kept) - len(batch): len(kept)] = self(np.stack(batch))
+                batch.clear()
+
+        bar = tqdm(clips, desc="scattering", unit="clip", disable=not progress)
+        for clip in bar:
+            try:
+                wave = load(clip)
+            except AudioError as exc:
+                skipped.append((str(clip.path), str(exc)))
+                bar.write(f"skipped {exc}")
+                continue
+            batch.append(wave.samples)
+            kept.append(clip)
+            lengths.append(valid_frames(wave.n_valid, self.n_frames, cfg.J))
+            if len(batch) == batch_size:
+                flush()
+        flush()
+        return x[: len(kept)], np.asarray(lengths, dtype=np.int64), kept, skipped

@@ -1,0 +1,1 @@
+"""Recurrent units behind one registry: ``models.build(name, input_dim, n_classes, config)``."""
