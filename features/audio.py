@@ -45,6 +45,10 @@ def load_audio(path: str | Path, sample_rate: int = 16000, duration: float = 30.
     if not path.is_file():
         raise AudioError(f"{path}: no such file")
     try:
+        info = sf.info(str(path))
+        # libsndfile falls back to headerless u-law for a damaged .au: that would be noise, not audio
+        if info.format == "RAW":
+            raise ValueError("no valid audio header")
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (n, channels)
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
         raise AudioError(f"{path}: cannot decode audio ({exc})") from exc

@@ -1,0 +1,115 @@
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import features.pipeline as pipeline
+from features import DatasetError, FeatureConfig, Scatterer, build_features, dataset_clips, gtzan_clips
+from features.featureset import CacheError, load
+from tests.conftest import TINY, write_gtzan
+
+
+def build(clips, tmp_path, config=TINY):
+    return build_features(clips, config, tmp_path / "cache", progress=False)
+
+
+def test_scattering_shape_finite_values_and_valid_frames(tmp_path):
+    write_gtzan(tmp_path, per_genre=1, seconds=2.0)
+    short = write_gtzan(tmp_path / "short", genres=("pop",), per_genre=1, seconds=0.5)
+    clips = gtzan_clips(tmp_path) + gtzan_clips(short)
+    fs, cached = build(clips, tmp_path)
+    assert not cached
+    n_frames = 16000 // 2**TINY.J  # 2 s at 8 kHz, hop 2**6 = 64 samples -> 250 frames
+    scat = Scatterer(TINY)
+    assert fs.x.shape == (3, n_frames, scat.n_channels) == (3, scat.n_frames, scat.n_channels)
+    assert fs.x.dtype == np.float32 and np.isfinite(fs.x).all()
+    assert fs.genres == ["blues", "pop", "rock"] and fs.labels.tolist() == [0, 2, 1]
+    assert fs.clip_ids == ["blues.00000", "rock.00000", "pop.00000"]
+    # 0.5 s of real audio at 8 kHz = 4000 samples -> ceil(4000 / 64) = 63 valid frames; full clips all 250
+    assert fs.lengths.tolist() == [250, 250, 63]
+    # padding is silence: log(0 + eps) well below the frames that hold the tone
+    assert fs.x[2, 70:].mean() < fs.x[2, :60].mean() - 3
+
+
+def test_cache_hit_miss_and_invalidation(tmp_path, monkeypatch):
+    clips = gtzan_clips(write_gtzan(tmp_path))
+    first, cached = build(clips, tmp_path)
+    assert not cached and first.path.exists()
+
+    calls = []
+    monkeypatch.setattr(pipeline.Scatterer, "extract", lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(AssertionError("recomputed")))
+    again, cached = build(clips, tmp_path)  # same config, same inputs: loaded, not recomputed
+    assert cached and not calls and again.path == first.path
+    np.testing.assert_array_equal(again.x, first.x)
+    monkeypatch.undo()
+
+    other, cached = build(clips, tmp_path, replace(TINY, Q=2))  # changed config: recomputed
+    assert not cached and other.path != first.path and other.x.shape[2] != first.x.shape[2]
+
+    st = clips[0].path.stat()  # changed inputs (new mtime): recomputed
+    os.utime(clips[0].path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    touched, cached = build(clips, tmp_path)
+    assert not cached and touched.path != first.path
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_corrupt_cache_is_detected_and_rebuilt(tmp_path, damage):
+    clips = gtzan_clips(write_gtzan(tmp_path))
+    fs, _ = build(clips, tmp_path)
+    raw = bytearray(fs.path.read_bytes())
+    if damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    else:  # a flipped byte deep inside the feature array
+        raw[len(raw) // 2] ^= 0xFF
+    fs.path.write_bytes(bytes(raw))
+    with pytest.raises(CacheError, match=fs.path.name):
+        load(fs.path)
+    rebuilt, cached = build(clips, tmp_path)
+    assert not cached and rebuilt.path == fs.path
+    np.testing.assert_array_equal(load(fs.path).x, fs.x)
+
+
+def test_corrupt_clip_is_skipped_and_reported_not_fatal(tmp_path):
+    root = write_gtzan(tmp_path)
+    bad = root / "genres_original" / "rock" / "rock.00054.wav"
+    bad.write_bytes(b"RIFF....WAVE not really audio")
+    clips = gtzan_clips(root)
+    assert len(clips) == 5
+    fs, _ = build(clips, tmp_path)
+    assert len(fs) == 4 and "rock.00054" not in fs.clip_ids
+    assert fs.skipped == [(str(bad), f"{bad}: cannot decode audio ({fs.skipped[0][1].split('(', 1)[1]}")]
+    assert "rock.00054.wav" in fs.skipped[0][1]
+    cached, hit = build(clips, tmp_path)  # the skip list survives the cache
+    assert hit and cached.skipped == fs.skipped
+
+
+def test_all_clips_unreadable_is_a_clear_error(tmp_path):
+    d = tmp_path / "genres" / "blues"
+    d.mkdir(parents=True)
+    for i in range(2):
+        (d / f"blues.{i:05d}.au").write_bytes(b"garbage")
+    (tmp_path / "genres" / "rock").mkdir()
+    (tmp_path / "genres" / "rock" / "rock.00000.au").write_bytes(b"garbage")
+    with pytest.raises(DatasetError, match="none of the 3 clips could be read"):
+        build(gtzan_clips(tmp_path), tmp_path)
+
+
+def test_synthetic_dataset_writes_gtzan_layout_and_is_deterministic(tmp_path):
+    spec = {"clips_per_genre": 1, "duration": 1.0, "seed": 3}
+    a = dataset_clips("synthetic", None, tmp_path / "a", spec, progress=False)
+    b = dataset_clips("synthetic", None, tmp_path / "b", spec, progress=False)
+    c = dataset_clips("synthetic", None, tmp_path / "c", {**spec, "seed": 4}, progress=False)
+    assert len(a) == 10 and a[0].path.parent.parent.name == "genres_original"
+    assert [x.clip_id for x in a] == [f"{g}.00000" for g in
+                                      ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")]
+    for x, y, z in zip(a, b, c):
+        assert x.path.read_bytes() == y.path.read_bytes()  # same seed, same bytes
+        assert x.path.read_bytes() != z.path.read_bytes()
+
+
+def test_gtzan_dataset_needs_a_data_dir(tmp_path):
+    with pytest.raises(DatasetError, match="--data-dir"):
+        dataset_clips("gtzan", None, tmp_path)
+    with pytest.raises(DatasetError, match="unknown dataset 'mnist'"):
+        dataset_clips("mnist", None, tmp_path)
