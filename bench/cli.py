@@ -6,7 +6,14 @@ import logging
 import time
 from pathlib import Path
 
+from dataclasses import replace
+
 from features import DatasetError, FeatureConfig, build_features, dataset_clips
+
+from .config import PRESETS, RunConfig, preset
+from .protocols import protocol_splits
+from .run import default_run_dir, format_summary, run
+from .store import RunMismatch
 
 DEFAULT_CACHE = Path(".cache")
 
@@ -27,19 +34,22 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--Q", type=int, default=FeatureConfig.Q, help="first-order wavelets per octave")
 
 
-def load_features(args, progress: bool = True):
-    cfg = FeatureConfig(duration=args.seconds or FeatureConfig.duration, J=args.J, Q=args.Q)
-    synth = {"duration": cfg.duration, "seed": args.corpus_seed}
-    if args.clips_per_genre:
-        synth["clips_per_genre"] = args.clips_per_genre
-    clips = dataset_clips(args.dataset, args.data_dir, args.cache_dir, synth, progress)
-    return build_features(clips, cfg, args.cache_dir, args.device, progress=progress,
-                          tag=f"features-{args.dataset}")
+def load_features(dataset: str, data_dir, cache_dir: Path, device: str = "cpu", seconds: float | None = None,
+                  clips_per_genre: int | None = None, corpus_seed: int = 0, J: int = FeatureConfig.J,
+                  Q: int = FeatureConfig.Q, progress: bool = True):
+    """The cached feature table of a data set (the synthetic corpus is written first if needed)."""
+    cfg = FeatureConfig(duration=seconds or FeatureConfig.duration, J=J, Q=Q)
+    synth = {"duration": cfg.duration, "seed": corpus_seed}
+    if clips_per_genre:
+        synth["clips_per_genre"] = clips_per_genre
+    clips = dataset_clips(dataset, data_dir, cache_dir, synth, progress)
+    return build_features(clips, cfg, cache_dir, device, progress=progress, tag=f"features-{dataset}")
 
 
 def cmd_features(args) -> int:
     t0 = time.perf_counter()
-    fs, cached = load_features(args)
+    fs, cached = load_features(args.dataset, args.data_dir, args.cache_dir, args.device, args.seconds,
+                               args.clips_per_genre, args.corpus_seed, args.J, args.Q)
     dt = time.perf_counter() - t0
     n, frames, channels = fs.shape
     print(f"features: {n} clips x {frames} frames x {channels} channels (float32), {len(fs.genres)} genres")
@@ -51,12 +61,90 @@ def cmd_features(args) -> int:
     return 0
 
 
+ALL_UNITS = ("rnn", "lstm", "gru", "indrnn")  # "--units all": the four units the suite compares
+
+
+def parse_units(text: str) -> tuple[str, ...]:
+    import models
+
+    units = ALL_UNITS if text == "all" else tuple(u.strip() for u in text.split(",") if u.strip())
+    unknown = [u for u in units if u not in models.available()]
+    if unknown or not units:
+        raise argparse.ArgumentTypeError(f"unknown unit(s) {', '.join(unknown) or text!r}; "
+                                         f"choose 'all' or from: {', '.join(models.available())}")
+    return units
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--units", type=parse_units, default=ALL_UNITS,
+                   help="'all' (rnn,lstm,gru,indrnn) or a comma list, e.g. indrnn,lstm,rnn_relu")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="quick",
+                   help="quick: small, minutes on a CPU (default); paper: 10x10-fold, 5 layers, lr 1e-5")
+    p.add_argument("--protocol", choices=["cv", "filtered"], default=None,
+                   help="cv: repeated stratified k-fold (the paper's); filtered: fixed artist-filtered GTZAN lists")
+    p.add_argument("--folds", type=int, help="folds per repeat (preset: quick 5, paper 10)")
+    p.add_argument("--repeats", type=int, help="times the k-fold CV is reshuffled and repeated (quick 1, paper 10)")
+    p.add_argument("--epochs", type=int, help="maximum epochs per fold (quick 25, paper 500)")
+    p.add_argument("--patience", type=int, help="stop after this many epochs without a better validation loss")
+    p.add_argument("--batch-size", type=int, help="mini-batch size (quick 16, paper 32)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (quick 2e-3, paper 1e-5)")
+    p.add_argument("--hidden", type=int, help="hidden units per layer, every unit (quick 64, paper 128)")
+    p.add_argument("--layers", type=int, help="stacked recurrent layers (quick 3, paper 5)")
+    p.add_argument("--dropout", type=float, help="dropout between layers and before the classifier")
+    p.add_argument("--clip-grad", type=float, help="max gradient norm (0 = off; default 1)")
+    p.add_argument("--seed", type=int, help="seed of splits, initialisation and batch order (default 0)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the scattering + logistic-regression reference")
+    p.add_argument("--out", type=Path, help="run directory (default runs/<dataset>-<preset>-<config hash>); "
+                                            "rerunning the same command resumes it")
+
+
+def run_config(args) -> RunConfig:
+    over = dict(units=args.units, protocol=args.protocol, folds=args.folds, repeats=args.repeats,
+                epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
+                hidden=args.hidden, layers=args.layers, dropout=args.dropout, seed=args.seed,
+                threads=args.threads, dataset=args.dataset, device=args.device,
+                seconds=args.seconds, clips_per_genre=args.clips_per_genre, corpus_seed=args.corpus_seed,
+                J=args.J, Q=args.Q, data_dir=str(args.data_dir.resolve()) if args.data_dir else None)
+    if args.clip_grad is not None:
+        over["clip_grad"] = args.clip_grad or None
+    if args.no_baseline:
+        over["baseline"] = False
+    cfg = preset(args.preset, **over)
+    if args.dataset == "gtzan":  # the corpus size option means nothing for a real data set
+        cfg = replace(cfg, clips_per_genre=0, corpus_seed=0)
+    return cfg
+
+
+def cmd_run(args) -> int:
+    cfg = run_config(args)
+    t0 = time.perf_counter()
+    fs, _ = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
+                          cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q)
+    if fs.skipped:
+        print(f"skipped {len(fs.skipped)} unreadable clip(s): " + "; ".join(r for _, r in fs.skipped))
+    run_dir = args.out or default_run_dir(cfg)
+    splits = protocol_splits(cfg, fs)
+    store = run(cfg, fs, run_dir, splits)
+    print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
+          f"protocol {cfg.protocol}, {cfg.repeats}x{cfg.folds}-fold, device {cfg.device}")
+    print(format_summary(store.table("folds")))
+    print(f"\nresults: {run_dir}  (wall time {time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("features", help="extract (or load cached) scattering features and print their shape")
     add_data_options(p)
     p.set_defaults(func=cmd_features)
+    p = sub.add_parser("run", help="train and time the units under cross-validation; write a results directory",
+                       description="Train every chosen unit on the same cached features, splits, seeds and "
+                                   "batch order, time every iteration, and store tidy results (resumable).")
+    add_run_options(p)
+    add_data_options(p)
+    p.set_defaults(func=cmd_run)
     return parser
 
 
@@ -65,6 +153,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except DatasetError as exc:
+    except (DatasetError, RunMismatch) as exc:
         print(f"error: {exc}")
         return 2

@@ -1,0 +1,90 @@
+"""One job = one unit on one (repeat, fold) split. A pure function from inputs to tidy tables,
+so that any executor (the local loop, Dask workers) runs it the same way.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+import models
+
+from .baseline import BASELINE, clip_statistics, fit_baseline
+from .config import RunConfig
+from .splits import Split
+from .timing import IterationTimer
+from .trainer import FoldData, TrainConfig, train_fold
+
+__all__ = ["Job", "JobData", "job_seed", "run_job"]
+
+
+@dataclass(frozen=True)
+class Job:
+    unit: str
+    split: Split
+
+    @property
+    def key(self) -> str:
+        return f"{self.unit}-r{self.split.repeat:02d}-f{self.split.fold:02d}"
+
+
+@dataclass
+class JobData:
+    """What every job reads: the feature table (shared, read-only)."""
+
+    x: np.ndarray  # (n, frames, channels)
+    lengths: np.ndarray
+    labels: np.ndarray
+    clip_ids: list[str]
+    n_classes: int
+
+
+def job_seed(seed: int, split: Split) -> int:
+    """The seed of a (repeat, fold): model init and batch order; the same for every unit."""
+    return seed * 1_000_003 + split.repeat * 1_009 + split.fold
+
+
+def _tables(job: Job, row: dict, epochs: list[dict], times: list[float], warm: list[bool], pred: list[int],
+            data: JobData) -> dict[str, pd.DataFrame]:
+    ids = dict(unit=job.unit, repeat=job.split.repeat, fold=job.split.fold)
+    test = list(job.split.test)
+    return {
+        "folds": pd.DataFrame([{**ids, **row}]),
+        "epochs": pd.DataFrame([{**ids, **e} for e in epochs]),
+        "iterations": pd.DataFrame({**ids, "iteration": np.arange(len(times)), "seconds": times, "warmup": warm}),
+        "predictions": pd.DataFrame({**ids, "clip_id": [data.clip_ids[i] for i in test],
+                                     "true": data.labels[test], "pred": pred if pred else [-1] * len(test)}),
+    }
+
+
+def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> dict[str, pd.DataFrame]:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    split, seed = job.split, job_seed(cfg.seed, job.split)
+    sizes = dict(n_train=len(split.train), n_val=len(split.val), n_test=len(split.test))
+    if job.unit == BASELINE:  # the classic pipeline, not a recurrent unit: fit once, no iterations
+        acc, pred, _, fit_s = fit_baseline(clip_statistics(data.x, data.lengths), data.labels, split, seed=seed)
+        row = dict(test_acc=acc, test_auc=np.nan, epochs=0, best_epoch=0, median_iter_s=np.nan, q1_iter_s=np.nan,
+                   q3_iter_s=np.nan, timed_iters=0, params=2 * data.x.shape[2] * data.n_classes + data.n_classes,
+                   diverged=False, note="", train_s=fit_s, **sizes)
+        return _tables(job, row, [], [], [], pred, data)
+
+    torch.manual_seed(seed)
+    model = models.build(job.unit, data.x.shape[2], data.n_classes, models.ModelConfig(**cfg.model_options()))
+    model = model.to(cfg.device)
+    fold_data = FoldData.build(data.x, data.lengths, data.labels, split.train, data.n_classes, cfg.device)
+    tc = TrainConfig(epochs=cfg.epochs, patience=cfg.patience, batch_size=cfg.batch_size, lr=cfg.lr,
+                     weight_decay=cfg.weight_decay, clip_grad=cfg.clip_grad, warmup_iters=cfg.warmup_iters)
+    timer = IterationTimer(cfg.device, warmup=cfg.warmup_iters)
+    t0 = time.perf_counter()
+    out = train_fold(model, fold_data, split, tc, timer, seed, progress, desc=job.key)
+    train_s = time.perf_counter() - t0
+    t = timer.summary()
+    row = dict(test_acc=out.test_acc, test_auc=out.test_auc, epochs=len(out.epochs), best_epoch=out.best_epoch,
+               median_iter_s=t.median, q1_iter_s=t.q1, q3_iter_s=t.q3, timed_iters=t.n,
+               params=sum(p.numel() for p in model.parameters()), diverged=out.diverged, note=out.note,
+               train_s=train_s, **sizes)
+    return _tables(job, row, out.epochs, timer.times(), timer.is_warmup(), out.test_pred, data)

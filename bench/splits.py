@@ -1,0 +1,68 @@
+"""Cross-validation splits: repeated, shuffled, stratified k-fold (the paper's protocol), and fixed lists.
+
+Each (repeat, fold) is a :class:`Split` of indices into the feature table. The validation part, used for
+curves and early stopping, is carved out of the training folds (stratified); the test fold is never
+seen during training. Seeds are recorded in the split itself, and splits are saved with the run.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+__all__ = ["Split", "cv_splits", "fixed_split"]
+
+
+@dataclass(frozen=True)
+class Split:
+    repeat: int
+    fold: int
+    seed: int  # the seed that shuffled this repeat's folds
+    train: tuple[int, ...]
+    val: tuple[int, ...]
+    test: tuple[int, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Split":
+        return cls(d["repeat"], d["fold"], d["seed"], tuple(d["train"]), tuple(d["val"]), tuple(d["test"]))
+
+
+def cv_splits(labels: np.ndarray, folds: int, repeats: int, seed: int, val_fraction: float = 0.1) -> list[Split]:
+    """``repeats`` x stratified ``folds``-fold CV, reshuffled per repeat with seed ``seed + repeat``."""
+    labels = np.asarray(labels)
+    counts = np.bincount(labels)
+    if folds < 2 or counts[counts > 0].min() < folds:
+        raise ValueError(f"{folds}-fold stratified CV needs at least {folds} clips per genre; "
+                         f"the smallest genre has {counts[counts > 0].min()}")
+    out = []
+    for r in range(repeats):
+        rseed = seed + r
+        skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=rseed)
+        for f, (train, test) in enumerate(skf.split(np.zeros(len(labels)), labels)):
+            train, val = _carve_validation(train, labels, val_fraction, rseed * 1000 + f)
+            out.append(Split(r, f, rseed, tuple(map(int, train)), tuple(map(int, val)), tuple(map(int, test))))
+    return out
+
+
+def _carve_validation(train: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
+    n_classes = len(np.unique(labels[train]))
+    n_val = max(int(round(fraction * len(train))), n_classes)  # at least one clip per genre
+    tr, val = train_test_split(train, test_size=n_val, stratify=labels[train], random_state=seed)
+    return np.sort(tr), np.sort(val)
+
+
+def fixed_split(clip_ids: list[str], train_ids, val_ids, test_ids) -> Split:
+    """One split from fixed file lists (the artist-filtered GTZAN protocol); ids must all be present."""
+    index = {c: i for i, c in enumerate(clip_ids)}
+    parts = []
+    for name, ids in (("train", train_ids), ("validation", val_ids), ("test", test_ids)):
+        missing = [c for c in ids if c not in index]
+        if missing:
+            raise ValueError(f"{len(missing)} clips of the filtered {name} list are not in the data set "
+                             f"(first: {missing[0]}); the filtered protocol needs the full GTZAN copy")
+        parts.append(tuple(sorted(index[c] for c in ids)))
+    return Split(0, 0, 0, *parts)

@@ -1,0 +1,131 @@
+"""Train one model on one split, through the shared timing harness. Never looks at the unit's name.
+
+Per epoch: shuffled mini-batches (order drawn from the job's seed, identical for every unit), Adam,
+optional gradient-norm clipping; then validation loss, accuracy and one-vs-rest macro AUC-ROC.
+Training stops at ``epochs`` or when validation loss has not improved for ``patience`` epochs; the
+best-validation weights are restored and scored on the test fold. A non-finite loss stops the fold
+and marks it diverged.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+from tqdm import tqdm
+
+from .splits import Split
+from .timing import IterationTimer
+
+__all__ = ["TrainConfig", "FoldData", "FoldOutcome", "train_fold"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30  # maximum
+    patience: int = 10  # epochs without a better validation loss before stopping; 0 = never stop early
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    clip_grad: float | None = 1.0  # max gradient L2 norm; None = no clipping
+    warmup_iters: int = 5  # timed but excluded from summaries
+
+
+@dataclass
+class FoldData:
+    """The tensors one fold trains on, standardised with statistics of its training clips only."""
+
+    x: torch.Tensor  # (n, frames, channels) float32 on the device
+    lengths: torch.Tensor  # (n,) int64 on the device
+    labels: torch.Tensor  # (n,) int64 on the device
+    n_classes: int
+
+    @classmethod
+    def build(cls, x: np.ndarray, lengths: np.ndarray, labels: np.ndarray, train_idx, n_classes: int,
+              device: str | torch.device) -> "FoldData":
+        train = np.asarray(train_idx)
+        mask = np.arange(x.shape[1])[None, :] < lengths[train, None]  # (n_train, frames): valid frames only
+        frames = x[train][mask]  # (n_valid_frames, channels)
+        mean, std = frames.mean(0), frames.std(0) + 1e-5
+        xs = ((x - mean) / std).astype(np.float32)
+        xs[np.arange(x.shape[1])[None, :] >= lengths[:, None]] = 0.0  # padding stays a constant
+        dev = torch.device(device)
+        return cls(torch.from_numpy(xs).to(dev), torch.from_numpy(lengths).to(dev),
+                   torch.from_numpy(labels).to(dev), n_classes)
+
+
+@dataclass
+class FoldOutcome:
+    epochs: list[dict] = field(default_factory=list)  # epoch, train_loss, val_loss, val_acc, val_auc
+    test_acc: float = float("nan")
+    test_auc: float = float("nan")
+    test_pred: list[int] = field(default_factory=list)  # predicted class per test clip, split order
+    best_epoch: int = 0
+    diverged: bool = False
+    note: str = ""
+
+
+def _auc(labels: np.ndarray, probs: np.ndarray, n_classes: int) -> float:
+    try:
+        return float(roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=list(range(n_classes))))
+    except ValueError:  # a class missing from this part
+        return float("nan")
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: FoldData, idx: torch.Tensor, batch_size: int):
+    """Mean loss, accuracy, macro AUC and predictions on the clips ``idx``."""
+    model.eval()
+    logits = torch.cat([model(data.x[b], data.lengths[b]) for b in idx.split(batch_size)])
+    y = data.labels[idx]
+    loss = F.cross_entropy(logits, y).item()
+    pred = logits.argmax(1)
+    probs = torch.softmax(logits.double(), 1).cpu().numpy()
+    return loss, (pred == y).double().mean().item(), _auc(y.cpu().numpy(), probs, data.n_classes), pred.cpu().tolist()
+
+
+def train_fold(model: torch.nn.Module, data: FoldData, split: Split, cfg: TrainConfig, timer: IterationTimer,
+               seed: int, progress: bool = False, desc: str = "") -> FoldOutcome:
+    dev = data.x.device
+    train, val, test = (torch.tensor(s, dtype=torch.long, device=dev) for s in (split.train, split.val, split.test))
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    order = torch.Generator().manual_seed(seed)  # the batch order: same seed, same order for every unit
+    out, best_loss, best_state, stale = FoldOutcome(), math.inf, None, 0
+    bar = tqdm(range(1, cfg.epochs + 1), desc=desc, unit="epoch", leave=False, disable=not progress)
+    for epoch in bar:
+        model.train()
+        perm = train[torch.randperm(len(train), generator=order).to(dev)]
+        losses = []
+        for b in perm.split(cfg.batch_size):
+            with timer.iteration():  # one iteration = forward + backward + optimiser step
+                opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(data.x[b], data.lengths[b]), data.labels[b])
+                loss.backward()
+                if cfg.clip_grad:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+                opt.step()
+            losses.append(loss.detach())
+        train_loss = torch.stack(losses).mean().item()  # one sync per epoch, outside the timed region
+        if not math.isfinite(train_loss):
+            out.diverged, out.note = True, f"non-finite training loss at epoch {epoch}"
+            out.epochs.append(dict(epoch=epoch, train_loss=train_loss, val_loss=math.nan, val_acc=math.nan, val_auc=math.nan))
+            break
+        val_loss, val_acc, val_auc, _ = evaluate(model, data, val, cfg.batch_size)
+        out.epochs.append(dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc, val_auc=val_auc))
+        bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.2f}")
+        if val_loss < best_loss:
+            best_loss, best_state, stale, out.best_epoch = val_loss, copy.deepcopy(model.state_dict()), 0, epoch
+        else:
+            stale += 1
+            if cfg.patience and stale >= cfg.patience:
+                break
+    if out.diverged:
+        return out
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    _, out.test_acc, out.test_auc, out.test_pred = evaluate(model, data, test, cfg.batch_size)
+    return out
