@@ -61,7 +61,7 @@ def cmd_features(args) -> int:
     return 0
 
 
-ALL_UNITS = ("rnn", "lstm", "gru", "indrnn")  # "--units all": the four units the suite compares
+ALL_UNITS = ("rnn", "lstm", "gru", "indrnn")  # "--units all" (= models.PAPER_UNITS)
 
 
 def parse_units(text: str) -> tuple[str, ...]:
@@ -93,6 +93,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, help="dropout between layers and before the classifier")
     p.add_argument("--clip-grad", type=float, help="max gradient norm (0 = off; default 1)")
     p.add_argument("--seed", type=int, help="seed of splits, initialisation and batch order (default 0)")
+    p.add_argument("--warmup-iters", type=int, help="timed iterations per fold left out of summaries (default 5)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-baseline", action="store_true", help="skip the scattering + logistic-regression reference")
     p.add_argument("--out", type=Path, help="run directory (default runs/<dataset>-<preset>-<config hash>); "
@@ -103,7 +104,7 @@ def run_config(args) -> RunConfig:
     over = dict(units=args.units, protocol=args.protocol, folds=args.folds, repeats=args.repeats,
                 epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
                 hidden=args.hidden, layers=args.layers, dropout=args.dropout, seed=args.seed,
-                threads=args.threads, dataset=args.dataset, device=args.device,
+                threads=args.threads, warmup_iters=args.warmup_iters, dataset=args.dataset, device=args.device,
                 seconds=args.seconds, clips_per_genre=args.clips_per_genre, corpus_seed=args.corpus_seed,
                 J=args.J, Q=args.Q, data_dir=str(args.data_dir.resolve()) if args.data_dir else None)
     if args.clip_grad is not None:

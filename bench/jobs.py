@@ -73,7 +73,9 @@ def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> 
         return _tables(job, row, [], [], [], pred, data)
 
     torch.manual_seed(seed)
-    model = models.build(job.unit, data.x.shape[2], data.n_classes, models.ModelConfig(**cfg.model_options()))
+    # the IndRNN's recurrent-weight bound is set from the sequence length (ignored by the other units)
+    mcfg = models.ModelConfig(**cfg.model_options(), max_len=data.x.shape[1])
+    model = models.build(job.unit, data.x.shape[2], data.n_classes, mcfg)
     model = model.to(cfg.device)
     fold_data = FoldData.build(data.x, data.lengths, data.labels, split.train, data.n_classes, cfg.device)
     tc = TrainConfig(epochs=cfg.epochs, patience=cfg.patience, batch_size=cfg.batch_size, lr=cfg.lr,

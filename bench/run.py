@@ -92,6 +92,6 @@ def format_summary(folds: pd.DataFrame, reference: str = "indrnn") -> str:
         ms = "-" if np.isnan(r.median_iter_s) else f"{1000 * r.median_iter_s:.1f}"
         ratio = "-" if np.isnan(r.iloc[-1]) else f"{r.iloc[-1]:.2f}"
         div = f" ({r.diverged} diverged)" if r.diverged else ""
-        lines.append(f"{unit:<12}{r.jobs:>5}{100 * r.acc_mean:>10.1f} +- {100 * np.nan_to_num(r.acc_std):4.1f} %"
+        lines.append(f"{unit:<12}{int(r.jobs):>5}{100 * r.acc_mean:>10.1f} +- {100 * np.nan_to_num(r.acc_std):4.1f} %"
                      f"{ms:>10}{ratio:>10}{int(r.params):>10}{div}")
     return "\n".join(lines)

@@ -55,6 +55,7 @@ class ResultsStore:
     def open(self, metadata: dict, splits: list[dict]) -> None:
         """Create the run, or check that an existing one was started with the same config and splits."""
         self.parts.mkdir(parents=True, exist_ok=True)
+        splits = json.loads(json.dumps(splits))  # as stored: tuples become lists
         meta_path, split_path = self.dir / "metadata.json", self.dir / "splits.json"
         if meta_path.exists():
             old = json.loads(meta_path.read_text())
@@ -91,7 +92,8 @@ class ResultsStore:
         tmp = Path(tempfile.mkdtemp(dir=self.parts, prefix=f".{key}."))
         try:
             for name, df in tables.items():
-                df.to_csv(tmp / f"{name}.csv", index=False)
+                if not df.empty:  # the baseline has no epochs or iterations
+                    df.to_csv(tmp / f"{name}.csv", index=False)
             os.rename(tmp, final)  # atomic; fails if another writer got there first
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -106,7 +108,6 @@ class ResultsStore:
         for name in TABLES:
             frames = [pd.read_csv(self.parts / k / f"{name}.csv") for k in keys
                       if (self.parts / k / f"{name}.csv").exists()]
-            frames = [f for f in frames if not f.empty]
             df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
             atomic_write_text(self.dir / f"{name}.csv", df.to_csv(index=False))
 

@@ -1,0 +1,124 @@
+"""``bench scale``: training time per iteration and peak memory against sequence length, per unit.
+
+Each (unit, length) is measured in a fresh subprocess, so that its peak resident memory is its own
+(``ru_maxrss`` minus the resident size after set-up) and an out-of-memory failure, a crash or a NaN
+marks that cell as failed instead of ending the sweep. On CUDA the peak is
+``torch.cuda.max_memory_allocated``. Inputs are random features of the default width; the batch,
+width and depth are fixed across lengths so only T varies.
+"""
+from __future__ import annotations
+
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["ScaleConfig", "measure", "sweep"]
+
+
+@dataclass(frozen=True)
+class ScaleConfig:
+    batch: int = 16
+    features: int = 374
+    hidden: int = 128
+    layers: int = 5
+    iters: int = 3  # timed iterations per cell
+    warmup: int = 1
+    device: str = "cpu"
+    threads: int | None = None
+    max_memory_gb: float | None = 16.0  # address-space cap of each CPU measurement (None = no cap)
+    timeout_s: float = 600.0  # per cell
+
+
+def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
+    """Time ``cfg.iters`` training iterations of ``unit`` at sequence ``length`` (in this process)."""
+    import torch
+
+    import models
+
+    from .timing import IterationTimer
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(0)
+    dev = torch.device(cfg.device)
+    mcfg = models.ModelConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=0.0, max_len=length)
+    model = models.build(unit, cfg.features, 10, mcfg).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.randn(cfg.batch, length, cfg.features, device=dev)
+    y = torch.randint(0, 10, (cfg.batch,), device=dev)
+    base_rss = _rss_now_mb()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+        base_cuda = torch.cuda.memory_allocated(dev)
+    timer = IterationTimer(dev, warmup=cfg.warmup)
+    loss = torch.tensor(0.0)
+    for _ in range(cfg.warmup + cfg.iters):
+        with timer.iteration():
+            opt.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+    s = timer.summary()
+    if dev.type == "cuda":
+        peak = (torch.cuda.max_memory_allocated(dev) - base_cuda) / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_rss
+    ok = math.isfinite(loss.item())
+    return dict(unit=unit, length=length, status="ok" if ok else "nan", median_iter_s=s.median,
+                q1_iter_s=s.q1, q3_iter_s=s.q3, peak_mem_mb=peak, params=sum(p.numel() for p in model.parameters()))
+
+
+def _rss_now_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        return 0.0
+
+
+def _cell(unit: str, length: int, cfg: ScaleConfig) -> dict:
+    """Run :func:`measure` in a fresh interpreter; any failure becomes a row with its status."""
+    cmd = [sys.executable, "-m", "bench.scale", unit, str(length), json.dumps(asdict(cfg))]
+    fail = dict(unit=unit, length=length, median_iter_s=math.nan, q1_iter_s=math.nan, q3_iter_s=math.nan,
+                peak_mem_mb=math.nan, params=math.nan)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cfg.timeout_s)
+    except subprocess.TimeoutExpired:
+        return {**fail, "status": f"timeout > {cfg.timeout_s:.0f} s"}
+    if proc.returncode == 0 and proc.stdout.strip():
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+    err = (proc.stderr or "").strip().splitlines()
+    text = " ".join(err[-3:])
+    oom = "MemoryError" in text or "out of memory" in text.lower() or proc.returncode in (-9, 137)
+    return {**fail, "status": "out of memory" if oom else f"failed: {err[-1] if err else proc.returncode}"}
+
+
+def sweep(units, lengths, cfg: ScaleConfig, out_dir: Path, progress: bool = True) -> pd.DataFrame:
+    """Measure every (unit, length); rows are appended to ``scaling.csv`` as they finish."""
+    from tqdm import tqdm
+
+    from .store import atomic_write_text
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    cells = [(u, n) for n in lengths for u in units]
+    for unit, n in tqdm(cells, desc="scaling", unit="cell", disable=not progress):
+        t0 = time.perf_counter()
+        rows.append({**_cell(unit, n, cfg), "wall_s": time.perf_counter() - t0, **asdict(cfg)})
+        atomic_write_text(out_dir / "scaling.csv", pd.DataFrame(rows).to_csv(index=False))
+    return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":  # the measuring subprocess: python -m bench.scale UNIT LENGTH CONFIG_JSON
+    _unit, _length, _cfg = sys.argv[1], int(sys.argv[2]), ScaleConfig(**json.loads(sys.argv[3]))
+    if _cfg.max_memory_gb and _cfg.device == "cpu":
+        cap = int(_cfg.max_memory_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    print(json.dumps(measure(_unit, _length, _cfg)))

@@ -1,0 +1,63 @@
+"""``python -m bench units``: every registered unit's output shape and parameter count.
+
+Builds each unit at the given size, runs a dummy batch through it (eval mode, no gradients) and
+prints one row per unit. Wired into the CLI by ``add_parser(subparsers)``.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+import models
+
+__all__ = ["add_parser", "describe_units", "cmd_units"]
+
+
+def describe_units(names: list[str], input_dim: int = 374, frames: int = 469, n_classes: int = 10,
+                   config: models.ModelConfig | None = None, batch: int = 2) -> list[dict]:
+    """One row per unit: name, input and output shapes, trainable parameters."""
+    rows = []
+    x = torch.randn(batch, frames, input_dim)
+    for name in names:
+        model = models.build(name, input_dim, n_classes, config).eval()
+        with torch.no_grad():
+            out = model(x)
+        rows.append({"unit": name, "input": (batch, frames, input_dim), "output": tuple(out.shape),
+                     "params": sum(p.numel() for p in model.parameters() if p.requires_grad)})
+    return rows
+
+
+def cmd_units(args: argparse.Namespace) -> int:
+    try:
+        config = models.ModelConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
+                                    max_len=args.frames)
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
+    names = models.available() if args.units == ["all"] else args.units
+    unknown = [n for n in names if n not in models.UNITS]
+    if unknown:
+        print(f"error: unknown unit(s) {', '.join(unknown)}; available: {', '.join(models.available())}")
+        return 2
+    print(f"{args.layers} layers x {args.hidden} hidden, dropout {args.dropout}, "
+          f"input (batch, {args.frames} frames, {args.input_dim} features), {args.classes} classes")
+    print(f"{'unit':<14}{'input':>18}{'output':>10}{'params':>11}")
+    for row in describe_units(names, args.input_dim, args.frames, args.classes, config):
+        print(f"{row['unit']:<14}{str(row['input']):>18}{str(row['output']):>10}{row['params']:>11,}")
+    return 0
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``units`` subcommand on an ``argparse`` subparsers object."""
+    defaults = models.ModelConfig()
+    p = subparsers.add_parser("units", help="list the recurrent units with output shapes and parameter counts")
+    p.add_argument("--units", nargs="+", default=["all"], help="unit names (default: all registered)")
+    p.add_argument("--hidden", type=int, default=defaults.hidden, help="neurons per layer (default 128)")
+    p.add_argument("--layers", type=int, default=defaults.layers, help="stacked layers (default 5)")
+    p.add_argument("--dropout", type=float, default=defaults.dropout, help="dropout (default 0.5)")
+    p.add_argument("--input-dim", type=int, default=374, help="features per frame (default 374)")
+    p.add_argument("--frames", type=int, default=469, help="frames per sequence (default 469)")
+    p.add_argument("--classes", type=int, default=10, help="classes (default 10)")
+    p.set_defaults(func=cmd_units)
+    return p
