@@ -4,13 +4,13 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 from features import DatasetError, FeatureConfig, build_features, dataset_clips
 
 from .config import PRESETS, RunConfig, preset
+from .executors import make_executor
 from .protocols import protocol_splits
 from .run import default_run_dir, format_summary, run
 from .store import RunMismatch
@@ -96,6 +96,13 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-iters", type=int, help="timed iterations per fold left out of summaries (default 5)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-baseline", action="store_true", help="skip the scattering + logistic-regression reference")
+    g = p.add_argument_group("executor (see README: what concurrency does to CPU timings)")
+    g.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local: one job after another (default, the timing reference); dask: one task per job")
+    g.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://HOST:8786 "
+                                       "(default: start a LocalCluster)")
+    g.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2)")
+    g.add_argument("--threads-per-worker", type=int, default=1, help="LocalCluster threads per worker (default 1)")
     p.add_argument("--out", type=Path, help="run directory (default runs/<dataset>-<preset>-<config hash>); "
                                             "rerunning the same command resumes it")
 
@@ -126,7 +133,8 @@ def cmd_run(args) -> int:
         print(f"skipped {len(fs.skipped)} unreadable clip(s): " + "; ".join(r for _, r in fs.skipped))
     run_dir = args.out or default_run_dir(cfg)
     splits = protocol_splits(cfg, fs)
-    store = run(cfg, fs, run_dir, splits)
+    executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)
+    store = run(cfg, fs, run_dir, splits, executor)
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
           f"protocol {cfg.protocol}, {cfg.repeats}x{cfg.folds}-fold, device {cfg.device}")
     print(format_summary(store.table("folds")))

@@ -1,14 +1,89 @@
-"""Executors run jobs and hand back ``(job, tables)`` as each finishes; the caller stores them."""
+"""Executors run jobs and hand back ``(job, tables)`` as each finishes; the caller stores them.
+
+Both run the same pure function, :func:`bench.jobs.run_job`, so a job's result does not depend on
+which executor ran it, and the results store (written only by the caller, one atomic folder per job)
+cannot tell them apart: a resumed run skips finished jobs whichever executor finished them.
+"""
 from __future__ import annotations
 
 from .jobs import run_job
 
-__all__ = ["LocalExecutor"]
+__all__ = ["LocalExecutor", "DaskExecutor", "make_executor"]
 
 
 class LocalExecutor:
     """One job after another in this process: the timing reference (nothing else runs beside it)."""
 
+    name = "local"
+
+    def describe(self) -> dict:
+        return {"executor": "local"}
+
     def map(self, jobs, data, cfg, progress: bool = False):
         for job in jobs:
             yield job, run_job(job, data, cfg, progress)
+
+
+class DaskExecutor:
+    """Each job is one Dask task, on a LocalCluster it starts or on an existing scheduler.
+
+    * The feature table is scattered once to every worker (``broadcast=True``); tasks receive a
+      reference to it, so it is sent once per worker, not once per task.
+    * A CUDA run asks each task for the worker resource ``GPU=1``; a worker started with
+      ``--resources GPU=1`` per device then never runs two timed jobs on one GPU.
+    * A worker that dies mid-task (killed, out of memory) loses its task; the scheduler reruns it
+      elsewhere (up to ``distributed.scheduler.allowed-failures`` times), and ``retries`` reruns a
+      task that raised. Only finished results come back, so nothing is half-written.
+    """
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, workers: int = 2, threads_per_worker: int = 1,
+                 retries: int = 2):
+        self.scheduler, self.workers, self.threads_per_worker, self.retries = scheduler, workers, threads_per_worker, retries
+
+    def describe(self) -> dict:
+        return {"executor": "dask", "scheduler": self.scheduler or "LocalCluster",
+                "workers": None if self.scheduler else self.workers,
+                "threads_per_worker": None if self.scheduler else self.threads_per_worker}
+
+    def _client(self, gpu: bool):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as exc:  # the optional extra
+            raise RuntimeError("--executor dask needs Dask distributed: pip install -e '.[cluster]'") from exc
+        if self.scheduler:
+            return Client(self.scheduler), None
+        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=self.threads_per_worker,
+                               processes=True, dashboard_address=None,
+                               resources={"GPU": 1} if gpu else None)
+        return Client(cluster), cluster
+
+    def map(self, jobs, data, cfg, progress: bool = False):
+        from dask.distributed import as_completed
+
+        jobs = list(jobs)
+        if not jobs:
+            return
+        gpu = cfg.device.startswith("cuda")
+        client, cluster = self._client(gpu)
+        try:
+            shared = client.scatter(data, broadcast=True)
+            futures = {client.submit(run_job, job, shared, cfg, pure=False, retries=self.retries,
+                                     resources={"GPU": 1} if gpu else None): job for job in jobs}
+            for fut in as_completed(futures):
+                yield futures[fut], fut.result()
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+def make_executor(name: str, scheduler: str | None = None, workers: int = 2, threads_per_worker: int = 1):
+    if name == "local":
+        if scheduler:
+            raise ValueError("--scheduler needs --executor dask")
+        return LocalExecutor()
+    if name == "dask":
+        return DaskExecutor(scheduler, workers, threads_per_worker)
+    raise ValueError(f"unknown executor {name!r}; choose local or dask")

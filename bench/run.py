@@ -16,6 +16,7 @@ from features import FeatureSet
 from .baseline import BASELINE
 from .config import RunConfig
 from .envinfo import environment
+from .executors import LocalExecutor
 from .jobs import Job, JobData
 from .splits import Split, cv_splits
 from .store import ResultsStore
@@ -46,16 +47,15 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split] | Non
     meta = {"config": cfg.to_dict(), "environment": environment(cfg.device),
             "features": {"shape": list(fs.shape), "cache": str(fs.path), "fingerprint": fs.fingerprint,
                          "config": fs.config, "genres": fs.genres, "skipped": fs.skipped},
-            "jobs": len(jobs), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "jobs": len(jobs), "started": _now()}
     store.open(meta, [s.to_dict() for s in dict.fromkeys(j.split for j in jobs)])
     done = store.done()
     todo = [j for j in jobs if j.key not in done]
     if done:
         print(f"resuming {run_dir}: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")
     data = JobData(fs.x, fs.lengths, fs.labels, fs.clip_ids, len(fs.genres))
-    if executor is None:
-        from .executors import LocalExecutor
-        executor = LocalExecutor()
+    executor = executor or LocalExecutor()
+    session = {**executor.describe(), "started": _now(), "jobs_todo": len(todo)}
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress)
     for job, tables in executor.map(todo, data, cfg, progress):
         store.write_job(job.key, tables)
@@ -65,8 +65,13 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split] | Non
         bar.set_postfix_str(f"{job.key} acc={row.test_acc:.2f}")
     bar.close()
     store.consolidate()
-    store.update_metadata(finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    sessions = store.metadata().get("sessions", []) + [{**session, "finished": _now()}]
+    store.update_metadata(finished=_now(), sessions=sessions)  # every invocation that added jobs
     return store
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def summary_table(folds: pd.DataFrame, reference: str = "indrnn") -> pd.DataFrame:

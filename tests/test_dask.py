@@ -1,0 +1,84 @@
+"""The Dask executor on a real LocalCluster of 2 worker processes."""
+import os
+import signal
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from tests.test_run import bench_run, data_dir  # noqa: F401  (module fixture)
+
+distributed = pytest.importorskip("dask.distributed")
+
+COLS = ["unit", "repeat", "fold", "test_acc", "test_auc", "epochs", "best_epoch", "diverged"]
+
+
+def sorted_folds(path):
+    return pd.read_csv(path / "folds.csv").sort_values(["unit", "repeat", "fold"]).reset_index(drop=True)
+
+
+def test_dask_results_equal_the_local_executor(data_dir, tmp_path):  # noqa: F811
+    units = ["--units", "indrnn,lstm"]
+    assert main(bench_run(data_dir, tmp_path / "local", tmp_path / "c", *units)) == 0
+    assert main(bench_run(data_dir, tmp_path / "dask", tmp_path / "c", *units,
+                          "--executor", "dask", "--workers", "2", "--threads-per-worker", "1")) == 0
+    local, dask = sorted_folds(tmp_path / "local"), sorted_folds(tmp_path / "dask")
+    assert len(dask) == 9
+    pd.testing.assert_frame_equal(local[COLS], dask[COLS])
+    ep = [pd.read_csv(tmp_path / n / "epochs.csv").sort_values(["unit", "fold", "epoch"]).reset_index(drop=True)
+          for n in ("local", "dask")]
+    pd.testing.assert_frame_equal(*ep)
+    assert (tmp_path / "local" / "splits.json").read_text() == (tmp_path / "dask" / "splits.json").read_text()
+
+
+def test_a_worker_killed_mid_task_is_retried_and_no_row_is_lost_or_doubled(data_dir, tmp_path):  # noqa: F811
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = distributed.Client(cluster)
+    out = tmp_path / "run"
+    argv = bench_run(data_dir, out, tmp_path / "c", "--units", "indrnn,gru", "--epochs", "25", "--patience", "0",
+                     "--executor", "dask", "--scheduler", cluster.scheduler_address)
+    result = {}
+    runner = threading.Thread(target=lambda: result.setdefault("rc", main(argv)))
+    runner.start()
+    killed = None
+    deadline = time.time() + 120
+    while killed is None and time.time() < deadline and runner.is_alive():
+        busy = {w: tasks for w, tasks in client.processing().items() if tasks}
+        if busy and any(k for tasks in busy.values() for k in tasks if "run_job" in str(k)):
+            addr = next(iter(busy))
+            pid = client.run(os.getpid, workers=[addr])[addr]
+            time.sleep(0.3)  # let the task get going
+            os.kill(pid, signal.SIGKILL)  # the worker dies in the middle of a training job
+            killed = pid
+        time.sleep(0.05)
+    runner.join(timeout=300)
+    client.close()
+    cluster.close()
+    assert killed is not None, "no task was seen running"
+    assert result.get("rc") == 0
+    folds = pd.read_csv(out / "folds.csv")
+    assert len(folds) == 9 and not folds.duplicated(["unit", "repeat", "fold"]).any()
+    assert folds.test_acc.notna().all()
+    iters = pd.read_csv(out / "iterations.csv")
+    assert not iters.duplicated(["unit", "repeat", "fold", "iteration"]).any()
+
+
+def test_a_run_resumed_with_another_executor_skips_the_jobs_already_done(data_dir, tmp_path):  # noqa: F811
+    out = tmp_path / "run"
+    argv = bench_run(data_dir, out, tmp_path / "c", "--units", "indrnn", "--no-baseline")
+    assert main(argv) == 0
+    parts = out / "parts"
+    for lost in ("indrnn-r00-f01", "indrnn-r00-f02"):  # as if the run had stopped after the first job
+        for f in (parts / lost).iterdir():
+            f.unlink()
+        (parts / lost).rmdir()
+    kept = (parts / "indrnn-r00-f00").stat().st_mtime_ns
+    assert main(argv + ["--executor", "dask", "--workers", "2"]) == 0
+    assert (parts / "indrnn-r00-f00").stat().st_mtime_ns == kept
+    folds = pd.read_csv(out / "folds.csv")
+    assert folds.fold.tolist() == [0, 1, 2]
+    import json
+    sessions = json.loads((out / "metadata.json").read_text())["sessions"]
+    assert [s["executor"] for s in sessions] == ["local", "dask"] and sessions[1]["jobs_todo"] == 2
