@@ -9,6 +9,7 @@ from pathlib import Path
 
 from features import DatasetError, FeatureConfig, build_features, dataset_clips
 
+from . import units
 from .config import PRESETS, RunConfig, preset
 from .executors import make_executor
 from .protocols import protocol_splits
@@ -103,6 +104,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                                        "(default: start a LocalCluster)")
     g.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2)")
     g.add_argument("--threads-per-worker", type=int, default=1, help="LocalCluster threads per worker (default 1)")
+    p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
     p.add_argument("--out", type=Path, help="run directory (default runs/<dataset>-<preset>-<config hash>); "
                                             "rerunning the same command resumes it")
 
@@ -139,7 +141,47 @@ def cmd_run(args) -> int:
           f"protocol {cfg.protocol}, {cfg.repeats}x{cfg.folds}-fold, device {cfg.device}")
     print(format_summary(store.table("folds")))
     print(f"\nresults: {run_dir}  (wall time {time.perf_counter() - t0:.0f} s)")
+    if not args.no_report:
+        return cmd_report(argparse.Namespace(run_dir=run_dir, out=None))
     return 0
+
+
+def cmd_report(args) -> int:
+    from reports import ReportError, render  # bench.cli is the composition root; nothing else in bench imports reports
+
+    try:
+        files = render(args.run_dir, args.out)
+    except ReportError as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"report: {files['report_html']}  (and {files['report_md'].name}, figures, tables in {files['report_md'].parent})")
+    return 0
+
+
+def cmd_scale(args) -> int:
+    from .scale import ScaleConfig, sweep
+
+    cfg = ScaleConfig(batch=args.batch, features=args.features, hidden=args.hidden, layers=args.layers,
+                      iters=args.iters, device=args.device, threads=args.threads, max_memory_gb=args.max_memory_gb or None)
+    out = args.out or Path("runs") / f"scale-{cfg.device}"
+    table = sweep(args.units, args.lengths, cfg, out)
+    from reports.scaling import plot_scaling  # composition root, as for the report
+
+    plot = plot_scaling(table, out / "scaling.png")
+    cols = ["unit", "length", "status", "median_iter_s", "peak_mem_mb"]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\ntable: {out / 'scaling.csv'}\nplot:  {plot}")
+    return 0
+
+
+def parse_lengths(text: str) -> list[int]:
+    try:
+        lengths = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"lengths must be comma-separated integers, got {text!r}") from None
+    if not lengths or min(lengths) < 1:
+        raise argparse.ArgumentTypeError(f"lengths must be positive, got {text!r}")
+    return lengths
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +196,32 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(p)
     add_data_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="render figures, tables and the report page of a run directory")
+    p.add_argument("run_dir", type=Path, help="a directory written by 'bench run' (runs/<id>)")
+    p.add_argument("--out", type=Path, help="where to write (default RUN_DIR/report)")
+    p.set_defaults(func=cmd_report)
+
+    units.add_parser(sub)
+
+    p = sub.add_parser("scale", help="time per iteration and peak memory against sequence length, per unit",
+                       description="For each unit and sequence length, train a few iterations on random features "
+                                   "in a fresh process; write scaling.csv and a log-log plot. A unit that fails "
+                                   "(out of memory, NaN, timeout) at a length is marked, not fatal.")
+    p.add_argument("--units", type=parse_units, default=ALL_UNITS, help="'all' or a comma list")
+    p.add_argument("--lengths", type=parse_lengths, default=[250, 500, 1000, 2000, 5000],
+                   help="sequence lengths (default 250,500,1000,2000,5000)")
+    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
+    p.add_argument("--features", type=int, default=374, help="input width (default 374, the scattering channels)")
+    p.add_argument("--hidden", type=int, default=128, help="hidden units per layer (default 128)")
+    p.add_argument("--layers", type=int, default=5, help="stacked layers (default 5)")
+    p.add_argument("--iters", type=int, default=3, help="timed iterations per cell, after one warm-up (default 3)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--max-memory-gb", type=float, default=16.0,
+                   help="CPU: address-space cap per measurement, so a runaway length fails alone (0 = none)")
+    p.add_argument("--out", type=Path, help="results directory (default runs/scale-<device>)")
+    p.set_defaults(func=cmd_scale)
     return parser
 
 

@@ -1,0 +1,63 @@
+"""Render a run directory (``runs/<id>/``) into figures, tables and one report page.
+
+``render(run_dir)`` reads only the run's files (``metadata.json``, ``folds.csv``, ``epochs.csv``,
+``iterations.csv``, ``predictions.csv``) and writes into ``run_dir/report/``:
+
+    table1.csv, table1.md   mean test accuracy per unit beside the literature rows the paper quotes
+    timing.csv              median / IQR seconds per iteration per unit, ratio to IndRNN
+    pairwise.csv            every pair of units: accuracy difference, corrected resampled t-test, time ratio
+    confusion.csv           confusion counts per unit, pooled over folds and repeats
+    figure5.png, figure4.png, confusion.png
+    report.md, report.html  the page (the HTML is self-contained: images embedded)
+
+This package never imports ``features``, ``models`` or ``bench``: data flows one way, into it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .load import ReportError, Run, load_run
+
+__all__ = ["render", "ReportError", "Run", "load_run"]
+
+
+def render(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Render the report of one run.
+
+    Args:
+        run_dir: a directory written by ``bench run``.
+        out_dir: where to write; default ``run_dir/report``.
+
+    Returns:
+        Name -> path of every file written (``table1_csv``, ``table1_md``, ``timing_csv``,
+        ``pairwise_csv``, ``confusion_csv``, ``figure5``, ``figure4``, ``confusion``, ``report_md``,
+        ``report_html``).
+
+    Raises:
+        ReportError: the run directory is missing, or a file in it is missing, empty or half-written.
+    """
+    from . import figures, page, tables  # matplotlib only when rendering
+
+    run = load_run(run_dir)
+    out = Path(out_dir) if out_dir is not None else run.dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+
+    t1, tt, pw = tables.table1(run), tables.timing_table(run), tables.pairwise_table(run)
+    paths: dict[str, Path] = {}
+    for name, df in (("table1", t1), ("timing", tt), ("pairwise", pw), ("confusion", tables.confusion_counts(run))):
+        paths[f"{name}_csv"] = out / f"{name}.csv"
+        df.to_csv(paths[f"{name}_csv"], index=False)
+    paths["table1_md"] = out / "table1.md"
+    paths["table1_md"].write_text(page.markdown_table(page.table1_display(t1)) + "\n")
+
+    paths["figure5"] = figures.save(figures.figure5(run), out / "figure5.png")
+    paths["figure4"] = figures.save(figures.figure4(run), out / "figure4.png")
+    paths["confusion"] = figures.save(figures.confusion_figure(run), out / "confusion.png")
+
+    files = [p.name for p in paths.values()] + ["report.md", "report.html"]
+    blocks = page.page_blocks(run, t1, tt, pw, {k: paths[k] for k in ("figure5", "figure4", "confusion")}, files)
+    paths["report_md"] = out / "report.md"
+    paths["report_md"].write_text(page.to_markdown(blocks))
+    paths["report_html"] = out / "report.html"
+    paths["report_html"].write_text(page.to_html(blocks, title=f"Benchmark report: {run.dir.name}"))
+    return paths

@@ -1,0 +1,160 @@
+"""The report's figures. Each function returns a matplotlib Figure (tests inspect it); :func:`save`
+writes it as a small PNG and closes it.
+
+- :func:`figure5`: accuracy and time per iteration per unit, the paper's values as labelled marks.
+- :func:`figure4`: validation AUC-ROC against epoch, one line per unit with a 95 % CI band over folds.
+- :func:`confusion_figure`: one confusion matrix per unit, predictions pooled over folds and repeats.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window; must precede the pyplot import
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .load import UNIT_ORDER, Run  # noqa: E402
+from .paper import PAPER_FIGURE5, PAPER_NAME, REFERENCE_UNIT, label  # noqa: E402
+from .stats import quartiles  # noqa: E402
+from .tables import confusion_matrix, fold_times, timing_table  # noqa: E402
+
+__all__ = ["figure5", "figure4", "confusion_figure", "save", "palette", "PAPER_MARK"]
+
+DPI = 100
+PAPER_MARK = f"paper ({PAPER_NAME}), not rerun"
+_PAPER_STYLE = dict(marker="D", s=60, color="black", edgecolor="white", zorder=5, label=PAPER_MARK)
+
+
+def palette(units: list[str]) -> dict[str, tuple]:
+    """One fixed colour per unit label, the same in every figure of every report."""
+    colours = sns.color_palette("colorblind", len(UNIT_ORDER) + 4)
+    extra = iter(colours[len(UNIT_ORDER):] * 10)
+    return {label(u): colours[UNIT_ORDER.index(u)] if u in UNIT_ORDER else next(extra) for u in units}
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _bars(ax, names: list[str], values, lows, highs, colours: dict) -> None:
+    """One bar (one container) per unit with asymmetric error bars from lows to highs."""
+    for i, (n, v, lo, hi) in enumerate(zip(names, values, lows, highs)):
+        err = np.array([[max(v - lo, 0.0)], [max(hi - v, 0.0)]]) if np.isfinite([v, lo, hi]).all() else None
+        ax.bar(i, v, color=colours[n], label=n, yerr=err, capsize=4, ecolor="0.2")
+    ax.set_xticks(range(len(names)), names)
+
+
+def _paper_marks(ax, names: list[str], values: dict[str, float]) -> None:
+    xs = [i for i, n in enumerate(names) if n in values]
+    if xs:
+        marks = ax.scatter(xs, [values[names[i]] for i in xs], **_PAPER_STYLE)
+        ax.legend(handles=[marks], loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False)
+
+
+def figure5(run: Run) -> plt.Figure:
+    """Figure 5: (a) test accuracy, (b) ms per iteration, (c) time ratio to IndRNN; paper marks beside."""
+    fig, (ax_a, ax_b, ax_c) = plt.subplots(1, 3, figsize=(15, 4.6), gridspec_kw=dict(width_ratios=[1.2, 1, 1]))
+    colours = palette(run.units)
+
+    # (a) accuracy of every unit and the baseline, 95 % CI over folds and repeats
+    names = [label(u) for u in run.units]
+    acc = run.folds[~run.folds["diverged"]].dropna(subset=["test_acc"])
+    acc = acc.assign(method=acc["unit"].map(label), acc_pct=100.0 * acc["test_acc"])
+    sns.barplot(data=acc, x="method", y="acc_pct", hue="method", order=names, hue_order=names, palette=colours,
+                errorbar=("ci", 95), seed=0, capsize=0.2, err_kws={"color": "0.2"}, legend=False, ax=ax_a)
+    for bars in ax_a.containers:
+        ax_a.bar_label(bars, fmt="%.1f", label_type="center", color="white", fontsize=8)
+    _paper_marks(ax_a, names, {label(u): a for u, (a, _) in PAPER_FIGURE5.items()})
+    ax_a.set(xlabel="unit", ylabel="test accuracy (%)", ylim=(0, 100),
+             title="(a) mean test accuracy, 95 % CI over folds")
+
+    # (b) median ms per iteration with IQR, measured; the paper's seconds as text (other hardware)
+    tt = timing_table(run)
+    tt = tt[np.isfinite(tt["median_s"])]
+    rnames = [label(u) for u in tt["unit"]]
+    if len(tt):
+        _bars(ax_b, rnames, 1e3 * tt["median_s"], 1e3 * tt["q1_s"], 1e3 * tt["q3_s"], colours)
+        ax_b.set(xlabel="unit", ylabel="training time per iteration (ms)")
+        paper = " · ".join(f"{label(u)} {s:.2f} s" for u, (_, s) in PAPER_FIGURE5.items())
+        ax_b.text(0.02, 0.98, f"{PAPER_MARK}, hardware not stated:\n{paper}", transform=ax_b.transAxes,
+                  va="top", fontsize=8, bbox=dict(boxstyle="round", fc="white", ec="0.6"))
+        ax_b.set_ylim(0, 1.25 * np.nanmax(1e3 * tt["q3_s"]))
+    else:
+        _empty(ax_b, "no timed training iterations in this run")
+    ax_b.set_title("(b) median time per iteration, IQR bars")
+
+    # (c) time per iteration relative to IndRNN, per fold (same fold, same batches), against the paper's
+    ft = fold_times(run).pivot_table(index=["repeat", "fold"], columns="unit", values="median_s", aggfunc="first")
+    if REFERENCE_UNIT in ft and len(tt):
+        qs = [quartiles(ft[u] / ft[REFERENCE_UNIT]) for u in tt["unit"]]
+        _bars(ax_c, rnames, [q[1] for q in qs], [q[0] for q in qs], [q[2] for q in qs], colours)
+        ref_s = PAPER_FIGURE5[REFERENCE_UNIT][1]
+        _paper_marks(ax_c, rnames, {label(u): s / ref_s for u, (_, s) in PAPER_FIGURE5.items()})
+        ax_c.axhline(1.0, color="0.5", ls="--", lw=1)
+        ax_c.set(xlabel="unit", ylabel=f"time per iteration / {label(REFERENCE_UNIT)}'s (ratio)")
+    else:
+        _empty(ax_c, f"{label(REFERENCE_UNIT)} is not in this run: no time ratios")
+    ax_c.set_title(f"(c) time ratio to {label(REFERENCE_UNIT)}, median and IQR over folds")
+
+    fig.suptitle(f"Figure 5: accuracy and training time per iteration, measured on {run.device_name} "
+                 f"({run.threads} threads)")
+    fig.tight_layout()
+    return fig
+
+
+def figure4(run: Run) -> plt.Figure:
+    """Figure 4: validation AUC-ROC against epoch, mean line and 95 % CI band across folds, per unit."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    units = [u for u in run.recurrent_units if run.epochs.loc[run.epochs["unit"] == u, "val_auc"].notna().any()]
+    if units:
+        names = [label(u) for u in units]
+        ep = run.epochs[run.epochs["unit"].isin(units)]
+        ep = ep.assign(unit_label=ep["unit"].map(label))
+        sns.lineplot(data=ep, x="epoch", y="val_auc", hue="unit_label", hue_order=names, palette=palette(units),
+                     errorbar=("ci", 95), seed=0, ax=ax)
+        ax.legend(title="unit", loc="lower right")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    else:
+        _empty(ax, "no validation AUC recorded in this run")
+    ax.set(xlabel="epoch", ylabel="validation AUC-ROC (macro, one-vs-rest)",
+           title="Figure 4: validation AUC-ROC per epoch, mean and 95 % CI across folds")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(run: Run) -> plt.Figure:
+    """One confusion matrix per unit: counts pooled over folds and repeats, shaded by row share."""
+    genres, units = run.genres, run.units
+    cols = min(3, len(units))
+    rows = -(-len(units) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.3 * rows), squeeze=False)
+    preds = run.predictions
+    for ax, unit in zip(axes.flat, units):
+        m = confusion_matrix(preds[preds["unit"] == unit], len(genres))
+        share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        sns.heatmap(share, annot=m, fmt="d", cmap="Blues", vmin=0, vmax=1, cbar=False, square=True,
+                    xticklabels=genres, yticklabels=genres, annot_kws={"fontsize": 7}, ax=ax)
+        acc = 100.0 * np.trace(m) / max(m.sum(), 1)
+        ax.set(xlabel="predicted genre", ylabel="true genre", title=f"{label(unit)}: {acc:.1f} % of {m.sum()} clips")
+        ax.tick_params(labelsize=7)
+        ax.tick_params(axis="x", labelrotation=90)
+        ax.tick_params(axis="y", labelrotation=0)
+    for ax in axes.flat[len(units):]:
+        ax.set_visible(False)
+    fig.suptitle("Confusion matrices, test clips pooled over folds and repeats (shade = share of the true genre)")
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: plt.Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at a modest resolution (small enough to commit) and close it."""
+    path = Path(path)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -1,0 +1,174 @@
+"""Read and validate one run directory (``runs/<id>/``) as written by ``bench run``.
+
+Only the run's files are read: ``metadata.json`` and the tidy tables ``folds.csv``, ``epochs.csv``,
+``iterations.csv``, ``predictions.csv``. Anything missing, empty, unparsable or lacking a column raises
+:class:`ReportError` naming the file and what is wrong, so a half-written run never yields a half-true
+report.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .paper import BASELINE
+
+__all__ = ["ReportError", "Run", "load_run", "REQUIRED_COLUMNS"]
+
+KEYS = ["unit", "repeat", "fold"]
+REQUIRED_COLUMNS: dict[str, list[str]] = {
+    "folds": KEYS + ["test_acc", "median_iter_s", "q1_iter_s", "q3_iter_s", "diverged", "n_train", "n_test"],
+    "epochs": KEYS + ["epoch", "val_auc"],
+    "iterations": KEYS + ["iteration", "seconds", "warmup"],
+    "predictions": KEYS + ["true", "pred"],
+}
+# Order in which units appear everywhere (unknown units follow, in the order of folds.csv).
+UNIT_ORDER = ["rnn", "rnn_relu", "lstm", "gru", "indrnn", BASELINE]
+
+
+class ReportError(Exception):
+    """The run directory cannot be reported on; the message names the file and the problem."""
+
+
+@dataclass
+class Run:
+    """One run directory, validated: metadata plus the four tidy tables."""
+
+    dir: Path
+    metadata: dict
+    folds: pd.DataFrame
+    epochs: pd.DataFrame
+    iterations: pd.DataFrame
+    predictions: pd.DataFrame
+
+    @property
+    def config(self) -> dict:
+        return self.metadata.get("config", {})
+
+    @property
+    def environment(self) -> dict:
+        return self.metadata.get("environment") or {}
+
+    @property
+    def units(self) -> list[str]:
+        """Every unit in the run, baseline included, in display order."""
+        present = list(dict.fromkeys(self.folds["unit"]))
+        return [u for u in UNIT_ORDER if u in present] + [u for u in present if u not in UNIT_ORDER]
+
+    @property
+    def recurrent_units(self) -> list[str]:
+        """Units trained by iterations (everything but the baseline)."""
+        return [u for u in self.units if u != BASELINE]
+
+    @property
+    def genres(self) -> list[str]:
+        g = (self.metadata.get("features") or {}).get("genres")
+        if g:
+            return list(g)
+        n = int(max(self.predictions["true"].max(), self.predictions["pred"].max())) + 1
+        return [f"class {i}" for i in range(n)]
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.metadata.get("finished"))
+
+    @property
+    def device_name(self) -> str:
+        env = self.environment
+        return str(env.get("device_name") or env.get("device") or self.config.get("device") or "unknown device")
+
+    @property
+    def threads(self):
+        return self.environment.get("torch_threads", self.config.get("threads"))
+
+
+def _as_bool(s: pd.Series) -> pd.Series:
+    """CSV booleans (True/False, true/false, 1/0) to a bool column; missing counts as False."""
+    if s.dtype == bool:
+        return s
+    return s.astype(str).str.strip().str.lower().isin(["true", "1", "1.0", "yes"])
+
+
+def _read_metadata(run_dir: Path) -> dict:
+    path = run_dir / "metadata.json"
+    if not path.is_file():
+        raise ReportError(f"{path} is missing: not a run directory, or the run never started")
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ReportError(f"{path} cannot be parsed ({e}): half-written or corrupt") from e
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise ReportError(f"{path} has no 'config' object: half-written or not written by bench run")
+    return meta
+
+
+def _read_table(run_dir: Path, name: str, allow_empty: bool = False) -> pd.DataFrame:
+    path = run_dir / f"{name}.csv"
+    if not path.is_file():
+        raise ReportError(f"{path} is missing: the run is incomplete (no job finished?)")
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame()
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise ReportError(f"{path} cannot be parsed ({e}): half-written or corrupt") from e
+    if df.empty:
+        if allow_empty:
+            return pd.DataFrame(columns=REQUIRED_COLUMNS[name])
+        raise ReportError(f"{path} is empty: no job of this run has finished yet")
+    missing = [c for c in REQUIRED_COLUMNS[name] if c not in df.columns]
+    if missing:
+        raise ReportError(f"{path} lacks column(s) {', '.join(missing)}: not written by this version of bench run")
+    return df
+
+
+def _check_units(run_dir: Path, name: str, df: pd.DataFrame, units: list[str]) -> None:
+    have = set(df["unit"])
+    absent = [u for u in units if u not in have]
+    if absent:
+        raise ReportError(f"{run_dir / (name + '.csv')} has no rows for unit(s) {', '.join(absent)} "
+                          "that folds.csv lists: the tables are out of step (half-written run?)")
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read ``run_dir`` and check that its files are complete and consistent.
+
+    Args:
+        run_dir: a directory written by ``bench run``.
+
+    Returns:
+        The validated :class:`Run`.
+
+    Raises:
+        ReportError: naming the missing, empty, unparsable or inconsistent file.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ReportError(f"run directory {run_dir} does not exist")
+    meta = _read_metadata(run_dir)
+    folds = _read_table(run_dir, "folds")
+    recurrent = [u for u in dict.fromkeys(folds["unit"]) if u != BASELINE]
+    # A run of the baseline alone has no epochs and no iterations: those tables may then be empty.
+    epochs = _read_table(run_dir, "epochs", allow_empty=not recurrent)
+    iterations = _read_table(run_dir, "iterations", allow_empty=not recurrent)
+    predictions = _read_table(run_dir, "predictions")
+    for name, df in (("epochs", epochs), ("iterations", iterations)):
+        _check_units(run_dir, name, df, recurrent)
+    _check_units(run_dir, "predictions", predictions, list(dict.fromkeys(folds["unit"])))
+
+    folds = folds.copy()
+    folds["diverged"] = _as_bool(folds["diverged"])
+    for c in ["test_acc", "median_iter_s", "q1_iter_s", "q3_iter_s", "n_train", "n_test"]:
+        folds[c] = pd.to_numeric(folds[c], errors="coerce")
+    iterations = iterations.copy()
+    iterations["warmup"] = _as_bool(iterations["warmup"])
+    iterations["seconds"] = pd.to_numeric(iterations["seconds"], errors="coerce")
+    epochs = epochs.copy()
+    epochs["val_auc"] = pd.to_numeric(epochs["val_auc"], errors="coerce")
+    predictions = predictions.copy()
+    for c in ("true", "pred"):
+        predictions[c] = pd.to_numeric(predictions[c], errors="coerce").fillna(-1).astype(np.int64)
+    return Run(run_dir, meta, folds, epochs, iterations, predictions)

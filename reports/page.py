@@ -1,0 +1,249 @@
+"""The report page: one list of blocks rendered twice, as Markdown (``report.md``, images beside it)
+and as one self-contained HTML file (``report.html``: inline CSS, images as base64 data URIs, no
+external reference of any kind).
+
+Also the human-readable versions of the tables (strings, rounded) used on the page and in ``table1.md``.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .load import Run
+from .paper import PAPER_NAME, REFERENCE_UNIT, label
+
+__all__ = ["table1_display", "timing_display", "pairwise_display", "markdown_table", "method_line", "warnings",
+           "page_blocks", "to_markdown", "to_html"]
+
+
+def _f(x, fmt: str = ".1f", none: str = "–") -> str:
+    try:
+        return none if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+    except (TypeError, ValueError):
+        return str(x)
+
+
+# -- tables as strings ---------------------------------------------------------------------------
+def table1_display(t1: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for r in t1.itertuples():
+        if r.quoted:
+            acc, n = _f(r.accuracy_mean_pct), ""
+        else:
+            acc = _f(r.accuracy_mean_pct) + (f" ± {_f(r.accuracy_std_pct)}" if not math.isnan(r.accuracy_std_pct) else "")
+            n = f"{int(r.folds)}" + (f" ({int(r.diverged)} diverged)" if r.diverged else "")
+        rows.append({"method": r.method, "test accuracy (%)": acc, "folds": n,
+                     "source": "quoted, not rerun" if r.quoted else "measured (this run)"})
+    return pd.DataFrame(rows)
+
+
+def timing_display(tt: pd.DataFrame) -> pd.DataFrame:
+    ref = f"ratio_to_{REFERENCE_UNIT}"
+    return pd.DataFrame({
+        "unit": tt["method"],
+        "median (ms/iter)": [_f(1e3 * v, ".2f") for v in tt["median_s"]],
+        "IQR (ms)": [f"{_f(1e3 * a, '.2f')}–{_f(1e3 * b, '.2f')}" for a, b in zip(tt["q1_s"], tt["q3_s"])],
+        f"ratio to {label(REFERENCE_UNIT)}": [_f(v, ".2f") for v in tt[ref]],
+        "paper (s/iter)": [_f(v, ".2f") for v in tt["paper_s"]],
+        f"paper ratio to {label(REFERENCE_UNIT)}": [_f(v, ".2f") for v in tt[f"paper_ratio_to_{REFERENCE_UNIT}"]],
+        "timed iterations": tt["timed_iters"].astype(str),
+        "device": tt["device_name"].astype(str) + " (" + tt["device"].astype(str) + ")",
+        "threads": tt["threads"].astype(str),
+    })
+
+
+def _verdict(r) -> str:
+    if math.isnan(r.p):
+        return r.note
+    a, b = label(r.unit_a), label(r.unit_b)
+    if r.p < 0.05:
+        return f"real at the 5 % level: {a if r.diff_pp > 0 else b} is more accurate"
+    return "not distinguishable at the 5 % level"
+
+
+def pairwise_display(pw: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for r in pw.itertuples():
+        rows.append({
+            "A vs B": f"{label(r.unit_a)} vs {label(r.unit_b)}",
+            "Δ accuracy A−B (pp)": _f(r.diff_pp, "+.1f") + (f" ± {_f(r.diff_std_pp)}" if not math.isnan(r.diff_std_pp) else ""),
+            "95 % CI (corrected)": f"[{_f(r.ci_low_pp, '+.1f')}, {_f(r.ci_high_pp, '+.1f')}]" if not math.isnan(r.p) else "–",
+            "corrected t (df)": f"{_f(r.t, '.2f')} ({r.df})" if not math.isnan(r.t) else "–",
+            "p": _f(r.p, ".3g"),
+            "folds": str(r.folds),
+            "verdict": _verdict(r),
+            "time A/B, median [IQR] over folds": (f"{_f(r.time_ratio_median, '.2f')} [{_f(r.time_ratio_q1, '.2f')}–"
+                                                 f"{_f(r.time_ratio_q3, '.2f')}]" if r.time_folds else "–"),
+        })
+    return pd.DataFrame(rows)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A GitHub pipe table of the string cells of ``df``."""
+    def cell(x) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+# -- what the page says --------------------------------------------------------------------------
+def method_line(run: Run) -> str:
+    """One sentence: how the accuracies and times were obtained."""
+    c = run.config
+    if c.get("protocol") == "filtered":
+        acc = "Test accuracy on the single artist-filtered train/validation/test split (protocol filtered)"
+    else:
+        acc = (f"Test accuracy of each of the {c.get('repeats', '?')} × {c.get('folds', '?')}-fold stratified "
+               f"cross-validation folds (protocol cv)")
+    return (f"{acc}, with the weights of the epoch of lowest validation loss; time = median seconds per training "
+            f"iteration (forward + backward + Adam step, batch {c.get('batch_size', '?')}) after "
+            f"{c.get('warmup_iters', '?')} warm-up iterations, on {run.device_name} with {run.threads} threads.")
+
+
+def warnings(run: Run) -> list[str]:
+    out = []
+    if not run.finished:
+        jobs = run.metadata.get("jobs")
+        have = len(run.folds)
+        out.append(f"This run is unfinished (no 'finished' time in metadata.json): {have}"
+                   + (f" of {jobs}" if jobs else "") + " jobs are reported.")
+    div = run.folds[run.folds["diverged"]]
+    if len(div):
+        which = ", ".join(f"{label(r.unit)} repeat {r.repeat} fold {r.fold}" for r in div.itertuples())
+        out.append(f"{len(div)} fold(s) diverged and are left out of the accuracy means: {which}.")
+    commit = str(run.environment.get("commit") or "")
+    if commit.endswith("+dirty"):
+        out.append("The code had uncommitted changes when the run started (commit ends in +dirty).")
+    return out
+
+
+def _kv(d: dict) -> pd.DataFrame:
+    return pd.DataFrame({"key": list(d), "value": [str(v) for v in d.values()]})
+
+
+def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, images: dict[str, Path],
+                files: list[str]) -> list[tuple[str, object]]:
+    """The page as (kind, content) blocks: h1, h2, p, warn, table (DataFrame of strings), img, list."""
+    c, env, feat = run.config, run.environment, run.metadata.get("features") or {}
+    b: list[tuple[str, object]] = [("h1", f"Benchmark report: {run.dir.name}")]
+    b.append(("p", "How the numbers were obtained: " + method_line(run)))
+    b += [("warn", w) for w in warnings(run)]
+
+    b.append(("h2", "Table 1: mean test accuracy"))
+    b.append(("table", table1_display(t1)))
+    b.append(("p", f"Measured rows: mean ± standard deviation over folds and repeats of this run, on the "
+                   f"{c.get('dataset', '?')} data set. Quoted rows are copied from {PAPER_NAME}'s Table 1, not rerun "
+                   "(other features, splits and hardware)."))
+
+    b.append(("h2", "Figure 5: accuracy and training time per iteration"))
+    b.append(("img", (images["figure5"], "Figure 5")))
+    b.append(("p", f"(a) Bars: mean test accuracy, bootstrap 95 % confidence interval over folds and repeats; "
+                   f"black diamonds: {PAPER_NAME}'s Figure 5, not rerun. (b) Median milliseconds per training "
+                   "iteration, bars = interquartile range over all timed iterations; the paper's seconds are "
+                   "quoted as text, since absolute times depend on the hardware. (c) Time per iteration relative "
+                   f"to {label(REFERENCE_UNIT)} on the same fold, median and IQR over folds, against the paper's ratios."))
+
+    b.append(("h2", "Training time per iteration"))
+    if len(tt):
+        b.append(("table", timing_display(tt)))
+        b.append(("p", "Warm-up iterations excluded; median and quartiles pool every timed iteration of every "
+                       f"fold; ratio = unit's median / {label(REFERENCE_UNIT)}'s median (– when "
+                       f"{label(REFERENCE_UNIT)} is not in the run). The baseline trains no iterations."))
+    else:
+        b.append(("p", "No recurrent unit in this run: nothing was timed."))
+
+    b.append(("h2", "Pairwise comparison"))
+    b.append(("table", pairwise_display(pw)))
+    b.append(("p", "Δ = accuracy of A minus accuracy of B on the same folds (percentage points, mean ± std over "
+                   "folds). Folds of repeated cross-validation share training data, so the test is the corrected "
+                   "resampled t-test of Nadeau & Bengio (2003): t = mean / sqrt((1/n + n_test/n_train) · var), "
+                   "df = n − 1; the interval uses the same corrected variance. p values are not adjusted for the "
+                   "number of pairs. Time A/B: ratio of the two units' median time per iteration on each fold."))
+
+    b.append(("h2", "Figure 4: validation AUC-ROC per epoch"))
+    b.append(("img", (images["figure4"], "Figure 4")))
+    b.append(("p", "Macro one-vs-rest AUC-ROC on each fold's validation part after each epoch; line = mean over "
+                   "folds, band = bootstrap 95 % CI. Early stopping ends folds at different epochs, so late "
+                   "epochs average fewer folds."))
+
+    b.append(("h2", "Confusion matrices"))
+    b.append(("img", (images["confusion"], "Confusion matrices")))
+
+    b.append(("h2", "Run"))
+    b.append(("p", f"Run directory {run.dir}; started {run.metadata.get('started', '?')}, finished "
+                   f"{run.metadata.get('finished', 'never (unfinished)')}; {len(run.folds)} of "
+                   f"{run.metadata.get('jobs', '?')} jobs."))
+    b.append(("table", _kv(c)))
+    b.append(("h2", "Data set"))
+    skipped = feat.get("skipped") or []
+    b.append(("table", _kv({"data set": c.get("dataset"), "data dir": c.get("data_dir"),
+                            "features (clips, frames, channels)": feat.get("shape"), "genres": ", ".join(run.genres),
+                            "feature config": feat.get("config"), "fingerprint": feat.get("fingerprint"),
+                            "skipped clips": len(skipped)})))
+    if skipped:
+        b.append(("list", [f"{s[0]}: {s[1]}" if isinstance(s, (list, tuple)) and len(s) > 1 else str(s)
+                           for s in skipped]))
+    b.append(("h2", "Machine and versions"))
+    b.append(("table", _kv({k: env.get(k) for k in ("device", "device_name", "cpu", "torch_threads", "cuda",
+                                                    "python", "platform", "commit")}
+                           | {f"version of {k}": v for k, v in (env.get("versions") or {}).items()})))
+    b.append(("h2", "Files"))
+    b.append(("list", files))
+    return b
+
+
+# -- renderers -----------------------------------------------------------------------------------
+def to_markdown(blocks) -> str:
+    out = []
+    for kind, x in blocks:
+        if kind == "h1":
+            out.append(f"# {x}")
+        elif kind == "h2":
+            out.append(f"## {x}")
+        elif kind == "p":
+            out.append(str(x))
+        elif kind == "warn":
+            out.append(f"> **Warning:** {x}")
+        elif kind == "table":
+            out.append(markdown_table(x))
+        elif kind == "img":
+            path, alt = x
+            out.append(f"![{alt}]({Path(path).name})")
+        elif kind == "list":
+            out.append("\n".join(f"- {v}" for v in x))
+    return "\n\n".join(out) + "\n"
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .6em;
+text-align:left}th{background:#f3f3f3}img{max-width:100%}.warn{background:#fff4e5;border-left:4px solid #f90;
+padding:.5em 1em}p{line-height:1.45}"""
+
+
+def to_html(blocks, title: str) -> str:
+    """A self-contained page: styles inline, images embedded as data: URIs."""
+    e = html.escape
+    out = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
+           f"<style>{_CSS}</style></head><body>"]
+    for kind, x in blocks:
+        if kind in ("h1", "h2"):
+            out.append(f"<{kind}>{e(str(x))}</{kind}>")
+        elif kind == "p":
+            out.append(f"<p>{e(str(x))}</p>")
+        elif kind == "warn":
+            out.append(f"<p class=\"warn\"><strong>Warning:</strong> {e(str(x))}</p>")
+        elif kind == "table":
+            out.append(x.to_html(index=False, escape=True, border=0))
+        elif kind == "img":
+            path, alt = x
+            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+            out.append(f"<figure><img alt=\"{e(alt)}\" src=\"data:image/png;base64,{data}\"></figure>")
+        elif kind == "list":
+            out.append("<ul>" + "".join(f"<li>{e(str(v))}</li>" for v in x) + "</ul>")
+    out.append("</body></html>\n")
+    return "\n".join(out)

@@ -1,0 +1,45 @@
+"""The sequence-length scaling plot: time per iteration and peak memory against T, log-log, per unit."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+__all__ = ["plot_scaling", "scaling_figure"]
+
+
+def scaling_figure(table: pd.DataFrame):
+    """Two log-log panels from ``scaling.csv`` rows; failed cells are marked with an x at the top."""
+    ok = table[table.status == "ok"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    panels = (("median_iter_s", "seconds per training iteration"), ("peak_mem_mb", "peak memory (MiB)"))
+    units = list(dict.fromkeys(table.unit))
+    palette = dict(zip(units, sns.color_palette(n_colors=len(units))))
+    for ax, (col, label) in zip(axes, panels):
+        sns.lineplot(data=ok, x="length", y=col, hue="unit", hue_order=units, palette=palette, marker="o", ax=ax)
+        ax.set(xscale="log", yscale="log", xlabel="sequence length T (frames)", ylabel=label)
+        failed = table[table.status != "ok"]
+        if not failed.empty and not ok.empty:
+            top = ok[col].max()
+            for _, r in failed.iterrows():
+                ax.scatter(r.length, top, marker="x", s=80, color=palette[r.unit])
+                ax.annotate(f"{r.unit}: {r.status}", (r.length, top), fontsize=7, rotation=20,
+                            textcoords="offset points", xytext=(4, 4))
+        ax.grid(True, which="both", alpha=0.3)
+    cfg = table.iloc[0]
+    fig.suptitle(f"Scaling with sequence length: batch {cfg.batch}, {cfg.layers} layers x {cfg.hidden}, "
+                 f"{cfg.features} features, {cfg.device}")
+    fig.tight_layout()
+    return fig
+
+
+def plot_scaling(table: pd.DataFrame, path: str | Path) -> Path:
+    fig = scaling_figure(table)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,138 @@
+"""The report's tables, computed from a :class:`~reports.load.Run` (numbers only; formatting is in page.py).
+
+- :func:`table1`: mean +- std test accuracy per unit beside the literature rows the paper quotes.
+- :func:`timing_table`: median and IQR of seconds per training iteration per unit (warm-up excluded),
+  pooled over every fold, and the ratio to IndRNN.
+- :func:`pairwise_table`: every pair of units, accuracy difference on the same folds with the
+  corrected resampled t-test, and the per-fold time ratio.
+- :func:`confusion_counts`: test predictions pooled over folds and repeats, one row per cell.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+
+from .load import Run
+from .paper import LITERATURE, PAPER_FIGURE5, PAPER_NAME, REFERENCE_UNIT, label
+from .stats import corrected_resampled_ttest, quartiles
+
+__all__ = ["table1", "timing_table", "fold_times", "pairwise_table", "confusion_counts", "confusion_matrix"]
+
+MEASURED = "measured in this run"
+QUOTED = f"quoted in {PAPER_NAME} Table 1, not rerun"
+
+
+def table1(run: Run) -> pd.DataFrame:
+    """Table 1: measured units first (this run), then the paper's quoted rows.
+
+    Columns: ``method, unit, source, quoted, folds, diverged, accuracy_mean_pct, accuracy_std_pct``.
+    ``folds`` counts the (repeat, fold) scores in the mean; diverged folds are left out and counted.
+    """
+    rows = []
+    for unit in run.units:
+        f = run.folds[run.folds["unit"] == unit]
+        acc = 100.0 * f.loc[~f["diverged"], "test_acc"].dropna()
+        rows.append(dict(method=label(unit), unit=unit, source=MEASURED, quoted=False, folds=len(acc),
+                         diverged=int(f["diverged"].sum()), accuracy_mean_pct=acc.mean() if len(acc) else np.nan,
+                         accuracy_std_pct=acc.std(ddof=1) if len(acc) > 1 else np.nan))
+    for method, acc in LITERATURE:
+        rows.append(dict(method=method, unit="", source=QUOTED, quoted=True, folds=np.nan, diverged=np.nan,
+                         accuracy_mean_pct=acc, accuracy_std_pct=np.nan))
+    return pd.DataFrame(rows)
+
+
+def _timed(run: Run) -> pd.DataFrame:
+    it = run.iterations
+    return it[~it["warmup"] & np.isfinite(it["seconds"])]
+
+
+def timing_table(run: Run, reference: str = REFERENCE_UNIT) -> pd.DataFrame:
+    """Seconds per training iteration per recurrent unit, warm-up iterations excluded.
+
+    The median and quartiles pool every timed iteration of every fold of the unit. ``ratio_to_<ref>``
+    is the unit's median over the reference unit's median; it is nan when the reference is absent.
+    The paper's seconds and ratios are given beside, for units the paper timed.
+    """
+    timed = _timed(run)
+    env = run.environment
+    ref_col = f"ratio_to_{reference}"
+    rows = []
+    for unit in run.recurrent_units:
+        s = timed.loc[timed["unit"] == unit, "seconds"]
+        q1, med, q3 = quartiles(s)
+        paper = PAPER_FIGURE5.get(unit)
+        ref_paper = PAPER_FIGURE5.get(reference)
+        rows.append(dict(unit=unit, method=label(unit), timed_iters=len(s),
+                         folds=len(run.folds[run.folds["unit"] == unit]),
+                         median_s=med, q1_s=q1, q3_s=q3, iqr_s=q3 - q1,
+                         paper_s=paper[1] if paper else np.nan,
+                         paper_ratio=paper[1] / ref_paper[1] if paper and ref_paper else np.nan,
+                         device=env.get("device", run.config.get("device")), device_name=run.device_name,
+                         threads=run.threads))
+    out = pd.DataFrame(rows, columns=["unit", "method", "timed_iters", "folds", "median_s", "q1_s", "q3_s", "iqr_s",
+                                      "paper_s", "paper_ratio", "device", "device_name", "threads"])
+    num = ["median_s", "q1_s", "q3_s", "iqr_s", "paper_s", "paper_ratio"]
+    out[num] = out[num].astype(float)  # also when empty (a run of the baseline alone)
+    ref = out.loc[out["unit"] == reference, "median_s"]
+    out.insert(8, ref_col, out["median_s"] / ref.iloc[0] if len(ref) else np.nan)
+    return out.rename(columns={"paper_ratio": f"paper_ratio_to_{reference}"})
+
+
+def fold_times(run: Run) -> pd.DataFrame:
+    """Median seconds per iteration of each (unit, repeat, fold), warm-up excluded."""
+    return (_timed(run).groupby(["unit", "repeat", "fold"])["seconds"].median()
+            .rename("median_s").reset_index())
+
+
+def pairwise_table(run: Run) -> pd.DataFrame:
+    """Every pair (a, b) of units, a before b in display order.
+
+    Accuracy: d = acc_a - acc_b in percentage points on each (repeat, fold) both units scored, and the
+    Nadeau-Bengio corrected resampled t-test on d. Time (recurrent units only): the ratio of the two
+    units' median seconds per iteration on each fold, summarised by its median and quartiles.
+    """
+    acc = run.folds[~run.folds["diverged"]].pivot_table(index=["repeat", "fold"], columns="unit",
+                                                         values="test_acc", aggfunc="first")
+    sizes = run.folds.assign(ratio=run.folds["n_test"] / run.folds["n_train"])
+    ft = fold_times(run).pivot_table(index=["repeat", "fold"], columns="unit", values="median_s", aggfunc="first")
+    rows = []
+    for a, b in combinations(run.units, 2):
+        d = (100.0 * (acc.get(a) - acc.get(b))).dropna() if a in acc and b in acc else pd.Series(dtype=float)
+        r = sizes[sizes["unit"] == a].set_index(["repeat", "fold"])["ratio"].reindex(d.index).dropna()
+        test = corrected_resampled_ttest(d.to_numpy(), float(r.mean()) if len(r) else np.nan)
+        if a in ft and b in ft:
+            ratio = (ft[a] / ft[b]).dropna()
+            tq1, tmed, tq3 = quartiles(ratio)
+        else:
+            ratio, (tq1, tmed, tq3) = [], (np.nan,) * 3
+        rows.append(dict(unit_a=a, unit_b=b, folds=test.n, diff_pp=test.mean, diff_std_pp=test.std, t=test.t,
+                         df=test.df, p=test.p, ci_low_pp=test.ci_low, ci_high_pp=test.ci_high,
+                         test_train_ratio=test.test_train_ratio, time_ratio_median=tmed, time_ratio_q1=tq1,
+                         time_ratio_q3=tq3, time_folds=len(ratio), note=test.note))
+    return pd.DataFrame(rows, columns=["unit_a", "unit_b", "folds", "diff_pp", "diff_std_pp", "t", "df", "p",
+                                       "ci_low_pp", "ci_high_pp", "test_train_ratio", "time_ratio_median",
+                                       "time_ratio_q1", "time_ratio_q3", "time_folds", "note"])
+
+
+def confusion_counts(run: Run) -> pd.DataFrame:
+    """Test predictions pooled over folds and repeats: ``unit, true, pred, count`` (genre names),
+    every cell present (zeros included). Clips of diverged folds (pred = -1) are left out."""
+    genres = run.genres
+    p = run.predictions[(run.predictions["pred"] >= 0) & (run.predictions["true"] >= 0)]
+    rows = []
+    for unit in run.units:
+        m = confusion_matrix(p[p["unit"] == unit], len(genres))
+        for i, t in enumerate(genres):
+            for j, q in enumerate(genres):
+                rows.append(dict(unit=unit, true=t, pred=q, count=int(m[i, j])))
+    return pd.DataFrame(rows, columns=["unit", "true", "pred", "count"])
+
+
+def confusion_matrix(pred: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """Counts (true class, predicted class) of the rows of a predictions table."""
+    m = np.zeros((n_classes, n_classes), dtype=np.int64)
+    ok = (pred["true"] < n_classes) & (pred["pred"] < n_classes) & (pred["pred"] >= 0)
+    np.add.at(m, (pred.loc[ok, "true"].to_numpy(), pred.loc[ok, "pred"].to_numpy()), 1)
+    return m
