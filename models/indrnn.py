@@ -1,0 +1,120 @@
+"""IndRNN (Li et al., CVPR 2018, "Independently Recurrent Neural Network (IndRNN): Building a
+Longer and Deeper RNN"), as Wu et al. use it for genre classification.
+
+One layer::
+
+    h_t = relu(W x_t + u * h_{t-1} + b)        u: (hidden,), * is elementwise
+
+so every neuron has one scalar recurrent weight and neurons interact only across layers.
+Implementation choices, after Li et al.'s paper and their PyTorch code (Sunnydreamrain/IndRNN_pytorch):
+
+- **Input projection**: ``W x_t`` for all t is one matrix product over (batch * time) rows; only
+  the elementwise, sequential part runs in the recurrence kernel (:mod:`models.kernels`).
+- **Bound on u**: the gradient through T steps scales like ``u^T``, so Li et al. keep
+  ``|u| <= gamma^(1/T)`` (their ``U_bound = 10 ** (log10(MAG) / seq_len)``, i.e. ``MAG^(1/T)``).
+  We use ``gamma = config.u_magnitude`` (2) and ``T = config.max_len`` (469). The bound is enforced
+  like their ``clip_weight``: the parameter is projected (``u.data.clamp_``) at the start of every
+  forward pass, so it holds after every optimiser step without the trainer knowing about it.
+- **Initialisation**: ``u ~ U(0, gamma^(1/T))`` (optionally the last layer in
+  ``[gamma^(-1/T), gamma^(1/T)]``, their ``u_lastlayer_ini``); input weights
+  ``kaiming_uniform_(a=8, mode="fan_in")``; biases 0 -- all as in their code.
+- **Between layers**: optional BatchNorm1d after the recurrence (statistics over batch and time,
+  their "bn_after"), then dropout with one mask per sequence shared over time (their
+  ``Dropout_overtime``; set ``time_shared_dropout=False`` for per-element masks). No dropout after
+  the last layer: the classifier head applies its own.
+- ``recurrent=False`` removes the recurrence (``relu(W x_t + b)``): the same stack's cost floor.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .kernels import recurrence, warm_up
+
+__all__ = ["IndRNNLayer", "IndRNN"]
+
+
+class IndRNNLayer(nn.Module):
+    """One IndRNN layer: ``h_t = relu(W x_t + u * h_{t-1} + b)`` with ``|u|`` bounded.
+
+    Args:
+        input_size: features per time step.
+        hidden_size: neurons.
+        u_bound: largest allowed ``|u|``.
+        u_low: lower end of ``u``'s initial range (0, or ``1 / u_bound`` for long memory).
+        kernel: recurrence implementation name (see :mod:`models.kernels`).
+        recurrent: False drops ``u * h_{t-1}`` (the no-recurrence baseline).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, u_bound: float, u_low: float = 0.0,
+                 kernel: str = "auto", recurrent: bool = True):
+        super().__init__()
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.u_bound, self.kernel, self.recurrent = u_bound, kernel, recurrent
+        self.weight = nn.Parameter(torch.empty(hidden_size, input_size))
+        self.bias = nn.Parameter(torch.zeros(hidden_size))
+        self.u = nn.Parameter(torch.empty(hidden_size)) if recurrent else None
+        nn.init.kaiming_uniform_(self.weight, a=8, mode="fan_in")
+        if self.u is not None:
+            nn.init.uniform_(self.u, u_low, u_bound)
+            if kernel in ("auto", "numba"):
+                warm_up()  # JIT compile (or cache load) now, not inside the first timed step
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        """Map ``(batch, time, input_size)`` to ``(batch, time, hidden_size)``; ``h0``: ``(batch, hidden)``."""
+        if self.u is None:
+            return torch.relu(F.linear(x, self.weight, self.bias))  # (batch, time, hidden)
+        self.u.data.clamp_(-self.u_bound, self.u_bound)  # projection, as Li et al.'s clip_weight
+        z = F.linear(x, self.weight)  # (batch, time, hidden): one matmul for every step
+        return recurrence(z, self.u, self.bias, h0, self.kernel)  # (batch, time, hidden)
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, u_bound={self.u_bound:.6f}, "
+                f"kernel={self.kernel!r}, recurrent={self.recurrent}")
+
+
+class IndRNN(nn.Module):
+    """Stacked IndRNN layers with optional batch norm and dropout between them.
+
+    Args:
+        input_size: features per time step.
+        config: architecture (``hidden``, ``layers``, ``dropout`` and the IndRNN fields).
+
+    Shape:
+        ``(batch, time, input_size)`` -> ``(batch, time, config.hidden)``.
+    """
+
+    def __init__(self, input_size: int, config: ModelConfig):
+        super().__init__()
+        self.output_size = config.hidden
+        self.dropout, self.time_shared_dropout = config.dropout, config.time_shared_dropout
+        bound = config.u_bound
+        self.layers = nn.ModuleList()
+        for i in range(config.layers):
+            low = 1.0 / bound if config.u_last_long and i == config.layers - 1 else 0.0
+            self.layers.append(IndRNNLayer(input_size if i == 0 else config.hidden, config.hidden, bound,
+                                           low, config.kernel, config.recurrent))
+        self.norms = nn.ModuleList(nn.BatchNorm1d(config.hidden) if config.batch_norm else nn.Identity()
+                                   for _ in range(config.layers))
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverted dropout between layers: one mask per (sequence, neuron), or per element."""
+        if not self.training or self.dropout == 0.0:
+            return x
+        keep = 1.0 - self.dropout
+        shape = (x.shape[0], 1, x.shape[2]) if self.time_shared_dropout else x.shape
+        # uniform >= p is a Bernoulli(keep) draw; on CPU it is ~5x faster than bernoulli_/F.dropout
+        mask = torch.rand(shape, dtype=x.dtype, device=x.device).ge_(self.dropout).div_(keep)
+        return x * mask  # (batch, time, hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = len(self.layers) - 1
+        for i, (layer, norm) in enumerate(zip(self.layers, self.norms)):
+            x = layer(x)  # (batch, time, hidden)
+            if isinstance(norm, nn.BatchNorm1d):
+                x = norm(x.reshape(-1, x.shape[-1])).view_as(x)  # (batch, time, hidden)
+            if i < last:
+                x = self._drop(x)  # (batch, time, hidden)
+        return x

@@ -1,0 +1,82 @@
+"""The IndRNN recurrence ``h_t = relu(z_t + b + u * h_{t-1})``, chosen from a string in one place.
+
+The input projection ``z_t = W x_t`` is done beforehand for all steps at once (one matrix product);
+what is left is elementwise and sequential, which is what these kernels do:
+
+=============  ===========================================================  =====================
+name           implementation                                               used by ``"auto"`` for
+=============  ===========================================================  =====================
+``numba``      fused CPU loops (numba, parallel over the batch), own backward  CPU float32/float64
+``triton``     fused CUDA kernel (Triton), own backward                     CUDA float32/float64
+``reference``  Python loop of tensor ops, autograd backward (tests only)    anything else
+=============  ===========================================================  =====================
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..config import KERNEL_CHOICES
+from . import cuda
+from .reference import recurrence_reference
+
+__all__ = ["KERNELS", "recurrence", "resolve", "warm_up"]
+
+Recurrence = Callable[..., torch.Tensor]
+KERNELS = KERNEL_CHOICES
+_FUSED_DTYPES = (torch.float32, torch.float64)
+
+
+def _numba() -> Recurrence:
+    from .cpu import recurrence_cpu  # numba is imported only when the CPU kernel is used
+
+    return recurrence_cpu
+
+
+def resolve(kernel: str, device: torch.device | str, dtype: torch.dtype = torch.float32) -> str:
+    """The concrete kernel name that ``kernel`` means for tensors on ``device`` of ``dtype``."""
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown IndRNN kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    device = torch.device(device)
+    if kernel != "auto":
+        wanted = {"numba": "cpu", "triton": "cuda"}.get(kernel)
+        if wanted is not None and device.type != wanted:
+            raise ValueError(f"IndRNN kernel {kernel!r} runs on {wanted} tensors, got {device.type}")
+        return kernel
+    if dtype not in _FUSED_DTYPES:
+        return "reference"
+    if device.type == "cpu":
+        return "numba"
+    if device.type == "cuda" and cuda.AVAILABLE:
+        return "triton"
+    return "reference"
+
+
+def recurrence(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None,
+               kernel: str = "auto") -> torch.Tensor:
+    """Run the recurrence with the named kernel.
+
+    Args:
+        z: ``(batch, time, hidden)`` input projections for all steps.
+        u: ``(hidden,)`` recurrent weights.
+        b: ``(hidden,)`` bias.
+        h0: ``(batch, hidden)`` initial state, or ``None`` for zeros.
+        kernel: one of :data:`KERNELS`.
+
+    Returns:
+        ``(batch, time, hidden)`` hidden states.
+    """
+    name = resolve(kernel, z.device, z.dtype)
+    if name == "numba":
+        return _numba()(z, u, b, h0)
+    if name == "triton":
+        return cuda.recurrence_cuda(z, u, b, h0)
+    return recurrence_reference(z, u, b, h0)
+
+
+def warm_up() -> None:
+    """Compile or load the CPU kernels now, so their first call never lands in a timed step."""
+    from .cpu import warm_up as _warm
+
+    _warm()

@@ -1,0 +1,111 @@
+"""Fused CUDA kernel for the IndRNN recurrence, written in Triton.
+
+Same algorithm as the CPU kernel (:mod:`models.kernels.cpu`): one program per
+(sequence, block of ``BLOCK`` neurons) walks time sequentially and keeps its state in registers;
+the backward walks time in reverse. Per-sequence partial sums of dL/du and dL/db are written to
+``(batch, hidden)`` buffers and reduced by torch, so no atomics are needed. Works in the dtype it
+is given (float32, float64; half precision goes to the reference path).
+
+Importing this module never fails: ``AVAILABLE`` is False where triton (or CUDA) is missing, and
+the dispatcher in :mod:`models.kernels` then never calls into it.
+"""
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+__all__ = ["AVAILABLE", "IndRNNRecurrenceCUDA", "recurrence_cuda"]
+
+try:  # triton ships with CUDA builds of torch; CPU-only installs have none
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover - depends on the install
+    triton = tl = None
+
+AVAILABLE = triton is not None and torch.cuda.is_available()
+BLOCK = 128  # neurons per program; hidden sizes are usually multiples of it
+
+if triton is not None:
+
+    @triton.jit
+    def _forward_kernel(z_ptr, u_ptr, b_ptr, h0_ptr, out_ptr, steps, hidden, BLOCK: tl.constexpr):
+        seq = tl.program_id(0).to(tl.int64)
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        mask = cols < hidden
+        u = tl.load(u_ptr + cols, mask=mask, other=0.0)
+        b = tl.load(b_ptr + cols, mask=mask, other=0.0)
+        h = tl.load(h0_ptr + seq * hidden + cols, mask=mask, other=0.0)
+        base = seq * steps * hidden
+        for t in range(0, steps):
+            z = tl.load(z_ptr + base + t * hidden + cols, mask=mask, other=0.0)
+            h = tl.maximum(z + b + u * h, 0.0)
+            tl.store(out_ptr + base + t * hidden + cols, h, mask=mask)
+
+    @triton.jit
+    def _backward_kernel(grad_ptr, out_ptr, u_ptr, h0_ptr, dz_ptr, du_ptr, db_ptr, dh0_ptr,
+                         steps, hidden, BLOCK: tl.constexpr):
+        seq = tl.program_id(0).to(tl.int64)
+        cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+        mask = cols < hidden
+        u = tl.load(u_ptr + cols, mask=mask, other=0.0)
+        h0 = tl.load(h0_ptr + seq * hidden + cols, mask=mask, other=0.0)
+        base = seq * steps * hidden
+        carry = tl.zeros_like(h0)  # dL/dh_t arriving from step t+1, in the input's dtype
+        du = tl.zeros_like(h0)
+        db = tl.zeros_like(h0)
+        for s in range(0, steps - 1):  # t = steps-1 .. 1 read h_{t-1} from the output
+            t = steps - 1 - s
+            h = tl.load(out_ptr + base + t * hidden + cols, mask=mask, other=0.0)
+            g = tl.load(grad_ptr + base + t * hidden + cols, mask=mask, other=0.0)
+            prev = tl.load(out_ptr + base + (t - 1) * hidden + cols, mask=mask, other=0.0)
+            d = tl.where(h > 0.0, g + carry, 0.0)  # relu'(pre-activation) = [h_t > 0]
+            tl.store(dz_ptr + base + t * hidden + cols, d, mask=mask)
+            carry = d * u
+            du += d * prev
+            db += d
+        h = tl.load(out_ptr + base + cols, mask=mask, other=0.0)  # t = 0 reads the initial state
+        g = tl.load(grad_ptr + base + cols, mask=mask, other=0.0)
+        d = tl.where(h > 0.0, g + carry, 0.0)
+        tl.store(dz_ptr + base + cols, d, mask=mask)
+        carry = d * u
+        du += d * h0
+        db += d
+        tl.store(dh0_ptr + seq * hidden + cols, carry, mask=mask)
+        tl.store(du_ptr + seq * hidden + cols, du, mask=mask)
+        tl.store(db_ptr + seq * hidden + cols, db, mask=mask)
+
+
+class IndRNNRecurrenceCUDA(torch.autograd.Function):
+    """``relu(z_t + b + u * h_{t-1})`` on CUDA tensors with a hand-written backward."""
+
+    @staticmethod
+    def forward(ctx, z, u, b, h0):
+        z, u, b, h0 = (t.contiguous() for t in (z, u, b, h0))
+        batch, steps, hidden = z.shape
+        out = torch.empty_like(z)  # (batch, time, hidden)
+        grid = (batch, triton.cdiv(hidden, BLOCK))
+        _forward_kernel[grid](z, u, b, h0, out, steps, hidden, BLOCK=BLOCK)
+        ctx.save_for_backward(out, u, h0)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        out, u, h0 = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        batch, steps, hidden = out.shape
+        dz = torch.empty_like(out)  # (batch, time, hidden)
+        du_rows, db_rows, dh0 = (torch.empty_like(h0) for _ in range(3))  # (batch, hidden) each
+        grid = (batch, triton.cdiv(hidden, BLOCK))
+        _backward_kernel[grid](grad_out, out, u, h0, dz, du_rows, db_rows, dh0, steps, hidden, BLOCK=BLOCK)
+        return dz, du_rows.sum(0), db_rows.sum(0), dh0
+
+
+def recurrence_cuda(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor,
+                    h0: torch.Tensor | None = None) -> torch.Tensor:
+    """Fused CUDA recurrence; same contract as :func:`models.kernels.reference.recurrence_reference`."""
+    if triton is None:
+        raise RuntimeError("the CUDA IndRNN kernel needs triton, which is not installed")
+    if h0 is None:
+        h0 = z.new_zeros(z.shape[0], z.shape[2])
+    return IndRNNRecurrenceCUDA.apply(z, u, b, h0)

@@ -1,0 +1,45 @@
+"""PyTorch's own recurrent layers (cuDNN on GPU, oneDNN/ATen on CPU) as sequence encoders.
+
+These are the baselines a practitioner would compare against: ``nn.RNN`` (tanh or ReLU),
+``nn.LSTM`` and ``nn.GRU``, stacked ``config.layers`` deep with PyTorch's built-in dropout between
+layers and its default initialisation.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+
+__all__ = ["TorchRecurrent"]
+
+_LAYERS = {
+    "rnn_tanh": lambda **kw: nn.RNN(nonlinearity="tanh", **kw),
+    "rnn_relu": lambda **kw: nn.RNN(nonlinearity="relu", **kw),
+    "lstm": nn.LSTM,
+    "gru": nn.GRU,
+}
+
+
+class TorchRecurrent(nn.Module):
+    """A stacked ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` returning every step's top-layer state.
+
+    Args:
+        kind: ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"`` or ``"gru"``.
+        input_size: features per time step.
+        config: ``hidden``, ``layers`` and ``dropout`` are used.
+
+    Shape:
+        ``(batch, time, input_size)`` -> ``(batch, time, config.hidden)``.
+    """
+
+    def __init__(self, kind: str, input_size: int, config: ModelConfig):
+        super().__init__()
+        self.kind, self.output_size = kind, config.hidden
+        # PyTorch applies `dropout` between layers only, and warns when there is a single layer.
+        self.rnn = _LAYERS[kind](input_size=input_size, hidden_size=config.hidden, num_layers=config.layers,
+                                 dropout=config.dropout if config.layers > 1 else 0.0, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x)  # (batch, time, hidden)
+        return out

@@ -1,0 +1,129 @@
+"""One training iteration per unit, and the IndRNN recurrence alone, at a paper-like size.
+
+Run for real (a few minutes on 2 cores)::
+
+    pytest tests/benchmarks/test_bench_units.py --benchmark-enable --benchmark-columns=median,iqr,rounds
+
+``BENCH_FRAMES=512`` changes the sequence length. The last test prints the ratios the IndRNN
+targets are stated in (IndRNN / nn.RNN(relu), IndRNN / nn.LSTM, recurrence overhead over the same
+stack without recurrence, fused / reference recurrence at T = 1000). Under plain ``pytest``
+(``--benchmark-disable``) every benchmark runs once as a smoke test and no ratios are printed.
+
+One iteration = zero_grad + forward + cross-entropy + backward + Adam step on one batch. The model,
+data and optimiser are built outside the timed region, and warm-up rounds run first, so neither
+numba's JIT (compiled in the model constructor; cached on disk) nor oneDNN's first-call setup is timed.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numba
+import pytest
+import torch
+from torch import nn
+
+import models
+from models import ModelConfig
+from models.kernels import recurrence, warm_up
+
+BATCH, FEATURES, CLASSES = 32, 374, 10
+FRAMES = int(os.environ.get("BENCH_FRAMES", 469))  # 30 s at 16 kHz with J = 10
+CONFIG = ModelConfig(hidden=128, layers=5, dropout=0.5, max_len=FRAMES)  # same for every unit
+MEDIANS: dict[str, float] = {}  # test id -> median seconds, for the ratio summary
+
+# (benchmark id, registered unit, config overrides)
+CASES = [
+    ("rnn", "rnn", {}),
+    ("rnn_relu", "rnn_relu", {}),
+    ("lstm", "lstm", {}),
+    ("gru", "gru", {}),
+    ("indrnn", "indrnn", {}),
+    ("indrnn_norec", "indrnn_norec", {}),
+    ("indrnn_bn", "indrnn", {"batch_norm": True}),  # with BatchNorm1d after every layer
+    # the IndRNN stacks with PyTorch-style per-element dropout instead of Li et al.'s time-shared mask
+    ("indrnn_elemdrop", "indrnn", {"time_shared_dropout": False}),
+    ("indrnn_norec_elemdrop", "indrnn_norec", {"time_shared_dropout": False}),
+]
+
+
+def record(benchmark, key: str) -> None:
+    if benchmark.stats is not None and getattr(benchmark.stats, "stats", None) is not None:
+        MEDIANS[key] = benchmark.stats.stats.median
+
+
+@pytest.mark.parametrize("key,unit,overrides", CASES, ids=[c[0] for c in CASES])
+def test_train_iteration(benchmark, key, unit, overrides):
+    torch.manual_seed(0)
+    config = replace(CONFIG, **overrides)
+    model = models.build(unit, FEATURES, CLASSES, config).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-5)  # the paper's learning rate
+    x = torch.randn(BATCH, FRAMES, FEATURES)
+    y = torch.randint(0, CLASSES, (BATCH,))
+
+    def iteration():
+        opt.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    benchmark.group = f"train iteration: batch {BATCH}, T {FRAMES}, {FEATURES} features, {config.layers}x{config.hidden}"
+    benchmark.extra_info.update(unit=unit, config=config.to_dict(), frames=FRAMES, batch=BATCH,
+                                params=sum(p.numel() for p in model.parameters()),
+                                torch_threads=torch.get_num_threads(), numba_threads=numba.get_num_threads())
+    loss = benchmark.pedantic(iteration, rounds=9, warmup_rounds=2, iterations=1)
+    assert torch.isfinite(loss)
+    record(benchmark, key)
+
+
+@pytest.mark.parametrize("kernel", ["numba", "reference"])
+def test_recurrence_t1000(benchmark, kernel):
+    """The elementwise recurrence alone (forward + backward), batch 32, hidden 128, T = 1000."""
+    warm_up()
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(BATCH, 1000, 128, generator=g).requires_grad_()
+    u = (torch.rand(128, generator=g) * 2 - 1).requires_grad_()
+    b = torch.zeros(128).requires_grad_()
+    h0 = torch.rand(BATCH, 128, generator=g).requires_grad_()
+    grad = torch.randn(BATCH, 1000, 128, generator=g)
+
+    def fwd_bwd():
+        return torch.autograd.grad(recurrence(z, u, b, h0, kernel=kernel), (z, u, b, h0), grad)
+
+    benchmark.group = "IndRNN recurrence alone: forward + backward, batch 32, hidden 128, T 1000"
+    benchmark.extra_info.update(kernel=kernel, frames=1000)
+    rounds = 30 if kernel == "numba" else 5
+    grads = benchmark.pedantic(fwd_bwd, rounds=rounds, warmup_rounds=2, iterations=1)
+    assert all(torch.isfinite(t).all() for t in grads)
+    record(benchmark, f"recurrence_{kernel}")
+
+
+def test_ratio_summary(capsys):
+    """Print the target ratios from the medians above (only when benchmarks really ran)."""
+    if not MEDIANS:
+        pytest.skip("benchmarks disabled: run with --benchmark-enable for the ratio summary")
+    def write(line: str) -> None:
+        with capsys.disabled():
+            print(line)
+
+    m = MEDIANS
+    write("")
+    write("medians (ms): " + ", ".join(f"{k} {v * 1e3:.1f}" for k, v in m.items()))
+
+    def ratio(num, den, target, label, fmt="{:.2f}x", less=True):
+        if num in m and den in m:
+            r = m[num] / m[den]
+            ok = r <= target if less else r >= target
+            write(f"{label}: {fmt.format(r)} (target {'<=' if less else '>='} {target}) {'met' if ok else 'MISSED'}")
+
+    ratio("indrnn", "rnn_relu", 0.5, "IndRNN / nn.RNN(relu)")
+    ratio("indrnn", "lstm", 0.2, "IndRNN / nn.LSTM")
+    ratio("indrnn", "rnn", 1.0, "IndRNN / nn.RNN(tanh)")
+    ratio("indrnn", "gru", 1.0, "IndRNN / nn.GRU")
+    ratio("indrnn", "indrnn_norec", 1.3, "IndRNN / same stack without recurrence")
+    ratio("indrnn_bn", "indrnn", 1.3, "IndRNN with batch norm / without")
+    ratio("indrnn_elemdrop", "indrnn_norec_elemdrop", 1.3, "IndRNN / no-recurrence, both per-element dropout")
+    ratio("indrnn_elemdrop", "rnn_relu", 0.5, "IndRNN (per-element dropout) / nn.RNN(relu)")
+    ratio("indrnn_elemdrop", "lstm", 0.2, "IndRNN (per-element dropout) / nn.LSTM")
+    ratio("recurrence_reference", "recurrence_numba", 20, "recurrence T=1000, reference / fused", "{:.0f}x", less=False)

@@ -1,0 +1,240 @@
+"""Models: registry, shared head and lengths, IndRNN layer details, learning, long sequences."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+import pytest
+import torch
+from torch import nn
+
+import models
+from bench import units as units_cmd
+from models import ModelConfig
+from models.indrnn import IndRNN, IndRNNLayer
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+TRAINABLE = ["rnn", "rnn_relu", "lstm", "gru", "indrnn"]
+SMALL = ModelConfig(hidden=16, layers=2, dropout=0.0, max_len=24)
+
+
+def test_registry_lists_the_paper_units():
+    assert set(models.PAPER_UNITS) == {"rnn", "lstm", "gru", "indrnn"}
+    assert set(models.PAPER_UNITS) <= set(models.available())
+    assert {"rnn_relu", "indrnn_norec"} <= set(models.available())
+
+
+@pytest.mark.parametrize("name", list(models.UNITS))
+def test_build_maps_batch_time_features_to_logits(name):
+    model = models.build(name, input_dim=7, n_classes=10, config=SMALL)
+    logits = model(torch.randn(3, 11, 7))
+    assert logits.shape == (3, 10) and torch.isfinite(logits).all()
+
+
+def test_defaults_are_the_papers_depth_and_dropout():
+    cfg = ModelConfig()
+    assert (cfg.hidden, cfg.layers, cfg.dropout) == (128, 5, 0.5)
+    assert cfg.u_bound == pytest.approx(2 ** (1 / 469))
+    model = models.build("lstm", 374, 10)
+    assert model.encoder.rnn.num_layers == 5 and model.encoder.rnn.dropout == 0.5
+
+
+@pytest.mark.parametrize("name,expected", [
+    # 5 layers, hidden 128, 374 inputs, 10 classes; head = 128*10 + 10 = 1290
+    ("rnn", (374 * 128 + 128 * 128 + 2 * 128) + 4 * (128 * 128 * 2 + 2 * 128) + 1290),
+    ("lstm", 4 * ((374 * 128 + 128 * 128 + 2 * 128) + 4 * (128 * 128 * 2 + 2 * 128)) + 1290),
+    ("gru", 3 * ((374 * 128 + 128 * 128 + 2 * 128) + 4 * (128 * 128 * 2 + 2 * 128)) + 1290),
+    ("indrnn", (374 * 128 + 2 * 128) + 4 * (128 * 128 + 2 * 128) + 1290),  # W, b, u per layer
+    ("indrnn_norec", (374 * 128 + 128) + 4 * (128 * 128 + 128) + 1290),
+])
+def test_parameter_counts(name, expected):
+    assert sum(p.numel() for p in models.build(name, 374, 10).parameters()) == expected
+
+
+def test_unknown_unit_and_bad_configs_are_rejected():
+    with pytest.raises(ValueError, match="unknown unit 'transformer'.*indrnn"):
+        models.build("transformer", 10, 2)
+    for bad in (dict(hidden=0), dict(layers=0), dict(dropout=1.0), dict(dropout=-0.1), dict(max_len=0),
+                dict(u_magnitude=1.0), dict(kernel="cudnn"), dict(hidden=2.5)):
+        with pytest.raises(ValueError, match="invalid ModelConfig"):
+            ModelConfig(**bad)
+    with pytest.raises(ValueError, match="n_classes"):
+        models.build("gru", 10, 1)
+
+
+@pytest.mark.parametrize("name", list(models.UNITS))
+def test_padding_never_drives_the_prediction(name):
+    torch.manual_seed(0)
+    model = models.build(name, 6, 4, SMALL).eval()
+    x = torch.randn(3, 20, 6)
+    lengths = torch.tensor([20, 9, 1])
+    logits = model(x, lengths)
+    x2 = x.clone()
+    x2[1, 9:] = 100 * torch.randn(11, 6)  # change everything past each sequence's end
+    x2[2, 1:] = -50.0
+    torch.testing.assert_close(model(x2, lengths), logits)
+    # each sequence reads its own last valid frame: same as running it alone, cut to its length
+    for i, n in enumerate(lengths.tolist()):
+        torch.testing.assert_close(model(x[i:i + 1, :n]), logits[i:i + 1], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(model(x), model(x, torch.full((3,), 20)))
+    assert not torch.allclose(model(x2), model(x))  # without lengths, the padding would matter
+
+
+def test_bad_lengths_are_rejected():
+    model = models.build("indrnn", 4, 3, SMALL)
+    x = torch.randn(2, 5, 4)
+    for bad in (torch.tensor([5, 0]), torch.tensor([6, 1]), torch.tensor([5]), torch.tensor([5.0, 2.0])):
+        with pytest.raises(ValueError, match="lengths"):
+            model(x, bad)
+    with pytest.raises(ValueError, match="batch, time, features"):
+        model(torch.randn(5, 4))
+
+
+def learnable_task(device, n=64, steps=24, features=6, seed=0):
+    """Label = which of two channels has the larger sum over the sequence (needs memory of the past)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, steps, features, generator=g)
+    y = (x[:, :, 0].sum(1) > x[:, :, 1].sum(1)).long()
+    return x.to(device), y.to(device)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name", TRAINABLE)
+def test_each_unit_learns(name, device):
+    torch.manual_seed(0)
+    x, y = learnable_task(device)
+    model = models.build(name, x.shape[-1], 2, SMALL).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(40):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-5:]) / 5 < 0.75 * sum(losses[:5]) / 5, losses
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_indrnn_fast_path_equals_reference_at_layer_level(device):
+    """x, W, b, u and h0 gradients through a whole layer (projection + recurrence)."""
+    torch.manual_seed(1)
+    fast = IndRNNLayer(5, 8, u_bound=1.05, kernel="auto").to(device).double()
+    ref = IndRNNLayer(5, 8, u_bound=1.05, kernel="reference").to(device).double()
+    ref.load_state_dict(fast.state_dict())
+    with torch.no_grad():
+        fast.u[:4] *= -1  # negative recurrent weights too
+        ref.u.copy_(fast.u)
+        fast.bias.normal_(0, 0.1)
+        ref.bias.copy_(fast.bias)
+    x = torch.randn(3, 30, 5, dtype=torch.float64, device=device, requires_grad=True)
+    h0 = torch.rand(3, 8, dtype=torch.float64, device=device, requires_grad=True)
+    grads = []
+    for layer in (fast, ref):
+        out = layer(x, h0)
+        grads.append((out, *torch.autograd.grad((out * torch.linspace(-1, 1, 8, device=device, dtype=torch.float64)).sum(),
+                                                 (x, layer.weight, layer.bias, layer.u, h0))))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_recurrent_weight_bound_init_and_projection():
+    cfg = ModelConfig(hidden=64, layers=3, max_len=100, u_magnitude=2.0, u_last_long=True)
+    stack = IndRNN(4, cfg)
+    bound = 2 ** (1 / 100)
+    for i, layer in enumerate(stack.layers):
+        low = 1 / bound if i == 2 else 0.0
+        assert layer.u.min() >= low and layer.u.max() <= bound
+        assert layer.bias.abs().sum() == 0
+    opt = torch.optim.SGD(stack.parameters(), lr=10.0)
+    x = torch.rand(2, 10, 4)
+    stack(x).sum().backward()
+    opt.step()  # a huge step throws u far outside the bound ...
+    assert any(layer.u.abs().max() > bound for layer in stack.layers)
+    stack(x)  # ... and the next forward projects it back, as Li et al.'s clip_weight does
+    for layer in stack.layers:
+        assert layer.u.abs().max() <= bound
+
+
+def test_time_shared_dropout_mask():
+    cfg = replace(SMALL, dropout=0.5, layers=2, recurrent=False)
+    stack = IndRNN(4, cfg).train()
+    h = torch.ones(8, 30, 16)
+    dropped = stack._drop(h)
+    assert ((dropped == 0).all(1) | (dropped == 2).all(1)).all()  # one mask per (sequence, neuron)
+    per_element = IndRNN(4, replace(cfg, time_shared_dropout=False)).train()._drop(h)
+    assert not ((per_element == 0).all(1) | (per_element == 2).all(1)).all()
+    assert torch.equal(stack.eval()._drop(h), h)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_indrnn_with_batch_norm_trains_and_evaluates(device):
+    model = models.build("indrnn", 6, 3, replace(SMALL, batch_norm=True, dropout=0.5)).to(device)
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in model.modules()) == SMALL.layers
+    x = torch.randn(4, 12, 6, device=device)
+    model(x).sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert torch.isfinite(model.eval()(x, torch.tensor([12, 3, 5, 1]))).all()
+
+
+def saved_bytes(model, x):
+    """Bytes autograd keeps for the backward of one forward pass."""
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        total += t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x).sum()
+    return total
+
+
+def test_indrnn_trains_at_5000_steps_with_memory_linear_in_time():
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden=32, layers=3, dropout=0.5, max_len=5000)
+    model = models.build("indrnn", 8, 4, cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.randn(4, 5000, 8), torch.tensor([0, 1, 2, 3])
+    for _ in range(2):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        assert torch.isfinite(loss)
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+        opt.step()
+    sizes = [saved_bytes(model, torch.randn(4, t, 8)) for t in (1250, 2500, 5000)]
+    assert sizes[1] / sizes[0] == pytest.approx(2, rel=0.01)
+    assert sizes[2] / sizes[1] == pytest.approx(2, rel=0.01)
+
+
+def test_units_command_lists_shapes_and_parameters(capsys):
+    parser = argparse.ArgumentParser()
+    units_cmd.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["units", "--hidden", "8", "--layers", "2", "--input-dim", "5", "--frames", "7"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    for name in models.available():
+        assert name in out
+    rows = {r["unit"]: r for r in units_cmd.describe_units(["indrnn"], 5, 7, 10, ModelConfig(hidden=8, layers=2))}
+    assert rows["indrnn"]["output"] == (2, 10)
+    assert rows["indrnn"]["params"] == (5 * 8 + 16) + (8 * 8 + 16) + 90
+    args = parser.parse_args(["units", "--units", "nope"])
+    assert args.func(args) == 2
+
+
+def test_first_build_in_a_process_initialises_like_any_later_build(monkeypatch):
+    """The kernel warm-up must not draw from the global RNG: a fresh worker process (Dask) has to
+    initialise exactly like a process that already built an IndRNN."""
+    import models.kernels.cpu as cpu
+
+    def params_after_seed(first: bool):
+        if first:
+            monkeypatch.setattr(cpu, "_WARM", False)
+        torch.manual_seed(5)
+        m = models.build("indrnn", 6, 3, models.ModelConfig(hidden=4, layers=2))
+        return torch.cat([p.detach().flatten() for p in m.parameters()])
+
+    torch.testing.assert_close(params_after_seed(first=True), params_after_seed(first=False), rtol=0, atol=0)
