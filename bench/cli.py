@@ -92,6 +92,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=int, help="hidden units per layer, every unit (quick 64, paper 128)")
     p.add_argument("--layers", type=int, help="stacked recurrent layers (quick 3, paper 5)")
     p.add_argument("--dropout", type=float, help="dropout between layers and before the classifier")
+    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
+                   help="IndRNN: batch normalisation after each layer (default on, as Li et al.; the paper does not say)")
     p.add_argument("--clip-grad", type=float, help="max gradient norm (0 = off; default 1)")
     p.add_argument("--seed", type=int, help="seed of splits, initialisation and batch order (default 0)")
     p.add_argument("--warmup-iters", type=int, help="timed iterations per fold left out of summaries (default 5)")
@@ -112,7 +114,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 def run_config(args) -> RunConfig:
     over = dict(units=args.units, protocol=args.protocol, folds=args.folds, repeats=args.repeats,
                 epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
-                hidden=args.hidden, layers=args.layers, dropout=args.dropout, seed=args.seed,
+                hidden=args.hidden, layers=args.layers, dropout=args.dropout, batch_norm=args.batch_norm, seed=args.seed,
                 threads=args.threads, warmup_iters=args.warmup_iters, dataset=args.dataset, device=args.device,
                 seconds=args.seconds, clips_per_genre=args.clips_per_genre, corpus_seed=args.corpus_seed,
                 J=args.J, Q=args.Q, data_dir=str(args.data_dir.resolve()) if args.data_dir else None)

@@ -12,7 +12,7 @@ so the corpus is read back through exactly the same loader as a real GTZAN copy.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from .sources import GTZAN_GENRES
 
-__all__ = ["RECIPES", "Recipe", "synthesize_clip", "write_corpus"]
+__all__ = ["RECIPES", "Recipe", "vary", "synthesize_clip", "write_corpus"]
 
 SCALES = {
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -127,9 +127,25 @@ def _add(buf: np.ndarray, sound: np.ndarray, start: int, gain: float) -> None:
         buf[start:end] += gain * sound[: end - start]
 
 
+def vary(r: Recipe, rng: np.random.Generator) -> Recipe:
+    """Per-clip variation of the sound (timbre, register, drive, noise, density), so that a genre
+    is not one fixed spectrum: averages over time overlap between genres, rhythm and progression
+    still tell them apart."""
+    return replace(
+        r,
+        lead_harmonics=max(0.3, r.lead_harmonics * rng.uniform(0.6, 1.5)),
+        lead_decay=r.lead_decay * rng.uniform(0.5, 2.0),
+        distortion=r.distortion * rng.uniform(0.4, 1.6),
+        vibrato=r.vibrato * rng.uniform(0.0, 2.0),
+        density=float(np.clip(r.density + rng.uniform(-0.2, 0.2), 0.1, 0.95)),
+        noise=r.noise * rng.uniform(0.3, 3.0),
+        register=r.register + int(rng.integers(-7, 8)),
+    )
+
+
 def synthesize_clip(genre: str, duration: float, sr: int, rng: np.random.Generator) -> np.ndarray:
     """Render one clip of ``genre``; returns float32 mono samples in [-1, 1]."""
-    r = RECIPES[genre]
+    r = vary(RECIPES[genre], rng)
     n = int(duration * sr)
     drums, chords, lead, bass = (np.zeros(n) for _ in range(4))
     bpm = rng.uniform(*r.tempo)

@@ -15,8 +15,10 @@ numba's JIT (compiled in the model constructor; cached on disk) nor oneDNN's fir
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import replace
+from pathlib import Path
 
 import numba
 import pytest
@@ -30,7 +32,8 @@ from models.kernels import recurrence, warm_up
 BATCH, FEATURES, CLASSES = 32, 374, 10
 FRAMES = int(os.environ.get("BENCH_FRAMES", 469))  # 30 s at 16 kHz with J = 10
 CONFIG = ModelConfig(hidden=128, layers=5, dropout=0.5, max_len=FRAMES)  # same for every unit
-MEDIANS: dict[str, float] = {}  # test id -> median seconds, for the ratio summary
+MEDIANS: dict[str, float] = {}  # test id -> median seconds, for the ratio summary and gate
+EXPECTED = Path(__file__).with_name("expected_ratios.json")  # the gate's committed expectations
 
 # (benchmark id, registered unit, config overrides)
 CASES = [
@@ -77,6 +80,24 @@ def test_train_iteration(benchmark, key, unit, overrides):
     record(benchmark, key)
 
 
+@pytest.mark.parametrize("unit", ["rnn", "rnn_relu", "lstm", "gru", "indrnn"])
+def test_inference(benchmark, unit):
+    """One inference pass (eval mode, no autograd) over a batch, at the same size as training."""
+    torch.manual_seed(0)
+    model = models.build(unit, FEATURES, CLASSES, CONFIG).eval()
+    x = torch.randn(BATCH, FRAMES, FEATURES)
+
+    def infer():
+        with torch.no_grad():
+            return model(x)
+
+    benchmark.group = f"inference pass: batch {BATCH}, T {FRAMES}, {FEATURES} features, {CONFIG.layers}x{CONFIG.hidden}"
+    benchmark.extra_info.update(unit=unit, frames=FRAMES, batch=BATCH, torch_threads=torch.get_num_threads())
+    logits = benchmark.pedantic(infer, rounds=9, warmup_rounds=2, iterations=1)
+    assert logits.shape == (BATCH, CLASSES) and torch.isfinite(logits).all()
+    record(benchmark, f"infer_{unit}")
+
+
 @pytest.mark.parametrize("kernel", ["numba", "reference"])
 def test_recurrence_t1000(benchmark, kernel):
     """The elementwise recurrence alone (forward + backward), batch 32, hidden 128, T = 1000."""
@@ -97,6 +118,25 @@ def test_recurrence_t1000(benchmark, kernel):
     grads = benchmark.pedantic(fwd_bwd, rounds=rounds, warmup_rounds=2, iterations=1)
     assert all(torch.isfinite(t).all() for t in grads)
     record(benchmark, f"recurrence_{kernel}")
+
+
+def test_ratio_gate():
+    """Machine-independent regression gate: each unit's training-iteration time over IndRNN's,
+    measured in this same session, must not fall below the committed expectation by more than the
+    tolerance (a fall means the IndRNN, our code, got slower relative to PyTorch's own layers)."""
+    if not MEDIANS:
+        pytest.skip("benchmarks disabled: the gate needs --benchmark-enable")
+    spec = json.loads(EXPECTED.read_text())
+    if FRAMES != spec["frames"]:
+        pytest.skip(f"expectations are for T = {spec['frames']}, this run has T = {FRAMES}")
+    tol, failures = spec["tolerance"], []
+    for unit, expected in spec["ratios_to_indrnn"].items():
+        if unit in MEDIANS and "indrnn" in MEDIANS:
+            measured = MEDIANS[unit] / MEDIANS["indrnn"]
+            if measured < expected * (1 - tol):
+                failures.append(f"{unit}/indrnn = {measured:.2f}, expected >= {expected * (1 - tol):.2f} "
+                                f"({expected:.2f} - {tol:.0%})")
+    assert not failures, "IndRNN got slower relative to the PyTorch units: " + "; ".join(failures)
 
 
 def test_ratio_summary(capsys):
