@@ -30,7 +30,7 @@ def waves():
 def test_scatterer(benchmark, scatterer, waves, clips):
     benchmark.group = "extraction per call"
     benchmark.extra_info.update(clips=clips, frames=scatterer.n_frames, channels=scatterer.n_channels)
-    out = benchmark.pedantic(scatterer, args=(waves[:clips],), rounds=3, warmup_rounds=1, iterations=1)
+    out = benchmark.pedantic(scatterer, args=(waves[:clips],), rounds=5, warmup_rounds=1, iterations=1)
     assert out.shape == (clips, 469, 374) and np.isfinite(out).all()
 
 
@@ -39,5 +39,5 @@ def test_kymatio_direct(benchmark, waves):
     benchmark.extra_info.update(clips=1)
     s = Scattering1D(J=CFG.J, shape=CFG.n_samples, Q=CFG.Q, frontend="torch")
     x = torch.from_numpy(waves[:1])
-    out = benchmark.pedantic(s, args=(x,), rounds=3, warmup_rounds=1, iterations=1)
+    out = benchmark.pedantic(s, args=(x,), rounds=5, warmup_rounds=1, iterations=1)
     assert out.shape == (1, 374, 469)
