@@ -170,7 +170,7 @@ def cmd_scale(args) -> int:
     from reports.scaling import plot_scaling  # composition root, as for the report
 
     plot = plot_scaling(table, out / "scaling.png")
-    cols = ["unit", "length", "status", "median_iter_s", "peak_mem_mb"]
+    cols = ["unit", "length", "status", "median_iter_s", "saved_mb", "peak_mem_mb"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\ntable: {out / 'scaling.csv'}\nplot:  {plot}")
     return 0

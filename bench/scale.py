@@ -1,9 +1,15 @@
 """``bench scale``: training time per iteration and peak memory against sequence length, per unit.
 
 Each (unit, length) is measured in a fresh subprocess, so that its peak resident memory is its own
-(``ru_maxrss`` minus the resident size after set-up) and an out-of-memory failure, a crash or a NaN
-marks that cell as failed instead of ending the sweep. On CUDA the peak is
-``torch.cuda.max_memory_allocated``. Inputs are random features of the default width; the batch,
+and an out-of-memory failure, a crash or a NaN marks that cell as failed instead of ending the sweep.
+Two memory figures per cell:
+
+* ``saved_mb``: the bytes autograd keeps from the forward pass for the backward (every distinct
+  storage handed to ``saved_tensors_hooks``), counted on one extra, untimed forward. Exact and
+  repeatable: this is the memory that grows with T.
+* ``peak_mem_mb``: on CPU, the process's peak resident size (``ru_maxrss``) minus its resident size
+  after set-up; real, but blurred by the allocator keeping freed pages (repeat runs differ by
+  ~100 MiB). On CUDA, ``torch.cuda.max_memory_allocated`` above the set-up allocation. Inputs are random features of the default width; the batch,
 width and depth are fixed across lengths so only T varies.
 """
 from __future__ import annotations
@@ -72,7 +78,25 @@ def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_rss
     ok = math.isfinite(loss.item())
     return dict(unit=unit, length=length, status="ok" if ok else "nan", median_iter_s=s.median,
-                q1_iter_s=s.q1, q3_iter_s=s.q3, peak_mem_mb=peak, params=sum(p.numel() for p in model.parameters()))
+                q1_iter_s=s.q1, q3_iter_s=s.q3, saved_mb=_saved_for_backward_mb(model, x, y), peak_mem_mb=peak,
+                params=sum(p.numel() for p in model.parameters()))
+
+
+def _saved_for_backward_mb(model, x, y) -> float:
+    """MiB of distinct storages autograd saves for the backward during one forward pass."""
+    import torch
+
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        st = t.untyped_storage()
+        storages[st.data_ptr()] = st.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+    del loss
+    return sum(storages.values()) / 2**20
 
 
 def _rss_now_mb() -> float:
@@ -87,7 +111,7 @@ def _cell(unit: str, length: int, cfg: ScaleConfig) -> dict:
     """Run :func:`measure` in a fresh interpreter; any failure becomes a row with its status."""
     cmd = [sys.executable, "-m", "bench.scale", unit, str(length), json.dumps(asdict(cfg))]
     fail = dict(unit=unit, length=length, median_iter_s=math.nan, q1_iter_s=math.nan, q3_iter_s=math.nan,
-                peak_mem_mb=math.nan, params=math.nan)
+                saved_mb=math.nan, peak_mem_mb=math.nan, params=math.nan)
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cfg.timeout_s)
     except subprocess.TimeoutExpired:
@@ -96,7 +120,8 @@ def _cell(unit: str, length: int, cfg: ScaleConfig) -> dict:
         return json.loads(proc.stdout.strip().splitlines()[-1])
     err = (proc.stderr or "").strip().splitlines()
     text = " ".join(err[-3:])
-    oom = "MemoryError" in text or "out of memory" in text.lower() or proc.returncode in (-9, 137)
+    oom = any(m in text.lower() for m in ("memoryerror", "out of memory", "can't allocate memory",
+                                              "cannot allocate memory")) or proc.returncode in (-9, 137)
     return {**fail, "status": "out of memory" if oom else f"failed: {err[-1] if err else proc.returncode}"}
 
 

@@ -9,6 +9,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 __all__ = ["plot_scaling", "scaling_figure"]
 
@@ -16,13 +17,18 @@ __all__ = ["plot_scaling", "scaling_figure"]
 def scaling_figure(table: pd.DataFrame):
     """Two log-log panels from ``scaling.csv`` rows; failed cells are marked with an x at the top."""
     ok = table[table.status == "ok"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    panels = (("median_iter_s", "seconds per training iteration"), ("peak_mem_mb", "peak memory (MiB)"))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = (("median_iter_s", "seconds per training iteration"),
+              ("saved_mb", "memory saved for backward (MiB)"),
+              ("peak_mem_mb", "peak resident memory above set-up (MiB)"))
     units = list(dict.fromkeys(table.unit))
     palette = dict(zip(units, sns.color_palette(n_colors=len(units))))
     for ax, (col, label) in zip(axes, panels):
         sns.lineplot(data=ok, x="length", y=col, hue="unit", hue_order=units, palette=palette, marker="o", ax=ax)
         ax.set(xscale="log", yscale="log", xlabel="sequence length T (frames)", ylabel=label)
+        lengths = sorted(table.length.unique())
+        ax.set_xticks(lengths, [str(n) for n in lengths])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         failed = table[table.status != "ok"]
         if not failed.empty and not ok.empty:
             top = ok[col].max()

@@ -1,0 +1,31 @@
+"""``python -m bench scale`` on tiny sizes: every cell measured in its own process; failures marked."""
+import pandas as pd
+import pytest
+
+from bench.cli import main
+
+TINY = ["--batch", "4", "--hidden", "16", "--layers", "1", "--iters", "2", "--features", "12"]
+
+
+def test_scale_writes_a_tidy_table_and_a_plot_with_linear_activation_memory(tmp_path, capsys):
+    out = tmp_path / "scale"
+    assert main(["scale", "--units", "indrnn,lstm", "--lengths", "100,200,400", *TINY, "--out", str(out)]) == 0
+    table = pd.read_csv(out / "scaling.csv")
+    assert len(table) == 6 and (table.status == "ok").all()
+    assert (table.median_iter_s > 0).all() and (table.peak_mem_mb.notna()).all()
+    ind = table[table.unit == "indrnn"].set_index("length").saved_mb
+    # activations grow linearly in T: doubling T adds the same amount again (weights are the constant part)
+    assert ind[400] - ind[200] == pytest.approx(2 * (ind[200] - ind[100]), rel=0.02)
+    assert ind[200] - ind[100] > 0
+    assert (out / "scaling.png").stat().st_size > 10_000
+    assert "indrnn" in capsys.readouterr().out
+
+
+def test_a_length_that_runs_out_of_memory_is_marked_and_the_sweep_goes_on(tmp_path):
+    out = tmp_path / "scale"
+    argv = ["scale", "--units", "indrnn", "--lengths", "50,2000000", "--batch", "64", "--hidden", "64",
+            "--layers", "1", "--iters", "1", "--max-memory-gb", "3", "--out", str(out)]
+    assert main(argv) == 0
+    table = pd.read_csv(out / "scaling.csv").set_index("length")
+    assert table.loc[50, "status"] == "ok"
+    assert table.loc[2000000, "status"] == "out of memory" and pd.isna(table.loc[2000000, "median_iter_s"])
