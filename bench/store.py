@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.atomic import atomic_write
+
 __all__ = ["TABLES", "ResultsStore", "RunMismatch", "atomic_write_text"]
 
 TABLES = ("folds", "epochs", "iterations", "predictions")
@@ -34,16 +36,8 @@ class RunMismatch(Exception):
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        f.write(text)
 
 
 class ResultsStore:

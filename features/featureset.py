@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .atomic import atomic_write
 from .sources import Clip
 
 __all__ = ["FeatureSet", "CacheError", "fingerprint", "cache_key", "save", "load"]
@@ -70,16 +69,8 @@ def save(fs: FeatureSet, path: Path) -> None:
     meta = {"version": FORMAT_VERSION, "genres": fs.genres, "clip_ids": fs.clip_ids, "config": fs.config,
             "fingerprint": fs.fingerprint, "skipped": fs.skipped,
             "checksum": _checksum(fs.x, fs.lengths, fs.labels)}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, x=fs.x, lengths=fs.lengths, labels=fs.labels, meta=np.array(json.dumps(meta)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "wb") as f:
+        np.savez(f, x=fs.x, lengths=fs.lengths, labels=fs.labels, meta=np.array(json.dumps(meta)))
     fs.path = path
 
 

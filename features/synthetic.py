@@ -19,6 +19,7 @@ import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from .atomic import atomic_write
 from .sources import GTZAN_GENRES
 
 __all__ = ["RECIPES", "Recipe", "vary", "synthesize_clip", "write_corpus"]
@@ -200,7 +201,6 @@ def write_corpus(root: str | Path, clips_per_genre: int = 10, duration: float = 
         path.parent.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng([seed, gi, i])
         y = synthesize_clip(genre, duration, sample_rate, rng)
-        tmp = path.with_suffix(".tmp.wav")
-        sf.write(str(tmp), y, sample_rate, subtype="PCM_16")
-        tmp.replace(path)
+        with atomic_write(path, "wb") as f:
+            sf.write(f, y, sample_rate, subtype="PCM_16", format="WAV")
     return out
