@@ -10,6 +10,7 @@ from pathlib import Path
 from features import DatasetError, FeatureConfig, build_features, dataset_clips
 
 from . import units
+from .baseline import BASELINE
 from .config import PRESETS, RunConfig, preset
 from .executors import make_executor
 from .protocols import protocol_splits
@@ -141,7 +142,7 @@ def cmd_run(args) -> int:
     store = run(cfg, fs, run_dir, splits, executor)
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
           f"protocol {cfg.protocol}, {cfg.repeats}x{cfg.folds}-fold, device {cfg.device}")
-    print(format_summary(store.table("folds"), store.table("iterations")))
+    print(format_summary(store.table("folds"), store.table("iterations"), order=[*cfg.units, BASELINE]))
     print(f"\nresults: {run_dir}  (wall time {time.perf_counter() - t0:.0f} s)")
     if not args.no_report:
         return cmd_report(argparse.Namespace(run_dir=run_dir, out=None))

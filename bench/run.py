@@ -18,7 +18,7 @@ from .config import RunConfig
 from .envinfo import environment
 from .executors import LocalExecutor
 from .jobs import Job, JobData
-from .splits import Split, cv_splits
+from .splits import Split
 from .store import ResultsStore
 
 __all__ = ["default_run_dir", "plan", "run", "summary_table"]
@@ -30,19 +30,17 @@ def default_run_dir(cfg: RunConfig, root: str | Path = "runs") -> Path:
     return Path(root) / f"{cfg.dataset}-{cfg.preset}-{digest}"
 
 
-def plan(cfg: RunConfig, fs: FeatureSet, splits: list[Split] | None = None) -> list[Job]:
-    if splits is None:
-        splits = cv_splits(fs.labels, cfg.folds, cfg.repeats, cfg.seed, cfg.val_fraction)
+def plan(cfg: RunConfig, splits: list[Split]) -> list[Job]:
     units = list(cfg.units) + ([BASELINE] if cfg.baseline else [])
     return [Job(u, s) for s in splits for u in units]  # fold-major: every unit sees a fold in turn
 
 
-def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split] | None = None,
-        executor=None, progress: bool = True) -> ResultsStore:
+def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], executor=None,
+        progress: bool = True) -> ResultsStore:
     """Run every job not yet in ``run_dir``; results are stored as each job finishes."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    jobs = plan(cfg, fs, splits)
+    jobs = plan(cfg, splits)
     store = ResultsStore(run_dir)
     meta = {"config": cfg.to_dict(), "environment": environment(cfg.device),
             "features": {"shape": list(fs.shape), "cache": str(fs.path), "fingerprint": fs.fingerprint,
@@ -74,7 +72,8 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def summary_table(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str = "indrnn") -> pd.DataFrame:
+def summary_table(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str = "indrnn",
+                  order: list[str] | None = None) -> pd.DataFrame:
     """Per unit: mean +- std test accuracy, median seconds per iteration (every timed iteration of
     every fold pooled, warm-up excluded, as in the report's timing table), time ratio to ``reference``."""
     g = folds.groupby("unit", sort=False)
@@ -88,17 +87,18 @@ def summary_table(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str 
         "params": g["params"].first(),
     })
     out["median_iter_s"] = pooled.reindex(out.index)
-    ref = out["median_iter_s"].get(reference, np.nan)
-    out["time_ratio_to_" + reference] = out["median_iter_s"] / ref
-    return out
+    out["time_ratio"] = out["median_iter_s"] / out["median_iter_s"].get(reference, np.nan)
+    first = [u for u in (order or []) if u in out.index]
+    return out.loc[first + [u for u in out.index if u not in first]]
 
 
-def format_summary(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str = "indrnn") -> str:
-    s = summary_table(folds, iterations, reference)
+def format_summary(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str = "indrnn",
+                   order: list[str] | None = None) -> str:
+    s = summary_table(folds, iterations, reference, order)
     lines = [f"{'unit':<12}{'jobs':>5}{'accuracy':>18}{'ms/iter':>10}{'x ' + reference:>10}{'params':>10}"]
     for unit, r in s.iterrows():
         ms = "-" if np.isnan(r.median_iter_s) else f"{1000 * r.median_iter_s:.1f}"
-        ratio = "-" if np.isnan(r.iloc[-1]) else f"{r.iloc[-1]:.2f}"
+        ratio = "-" if np.isnan(r.time_ratio) else f"{r.time_ratio:.2f}"
         div = f" ({r.diverged} diverged)" if r.diverged else ""
         lines.append(f"{unit:<12}{int(r.jobs):>5}{100 * r.acc_mean:>10.1f} +- {100 * np.nan_to_num(r.acc_std):4.1f} %"
                      f"{ms:>10}{ratio:>10}{int(r.params):>10}{div}")
