@@ -120,7 +120,7 @@ def run_config(args) -> RunConfig:
                 seconds=args.seconds, clips_per_genre=args.clips_per_genre, corpus_seed=args.corpus_seed,
                 J=args.J, Q=args.Q, data_dir=str(args.data_dir.resolve()) if args.data_dir else None)
     if args.clip_grad is not None:
-        over["clip_grad"] = args.clip_grad or None
+        over["clip_grad"] = args.clip_grad  # 0 = no clipping (None would mean "keep the preset's")
     if args.no_baseline:
         over["baseline"] = False
     cfg = preset(args.preset, **over)
@@ -141,7 +141,8 @@ def cmd_run(args) -> int:
     executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)
     store = run(cfg, fs, run_dir, splits, executor)
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
-          f"protocol {cfg.protocol}, {cfg.repeats}x{cfg.folds}-fold, device {cfg.device}")
+          f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else 'one fixed split'}), "
+          f"device {cfg.device}")
     print(format_summary(store.table("folds"), store.table("iterations"), order=[*cfg.units, BASELINE]))
     print(f"\nresults: {run_dir}  (wall time {time.perf_counter() - t0:.0f} s)")
     if not args.no_report:

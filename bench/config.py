@@ -29,7 +29,7 @@ class RunConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.0
-    clip_grad: float | None = 1.0
+    clip_grad: float = 1.0  # max gradient norm; 0 = no clipping
     warmup_iters: int = 5
     # model (the same for every unit)
     hidden: int = 128

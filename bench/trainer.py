@@ -31,7 +31,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.0
-    clip_grad: float | None = 1.0  # max gradient L2 norm; None = no clipping
+    clip_grad: float = 1.0  # max gradient L2 norm; 0 = no clipping
     warmup_iters: int = 5  # timed but excluded from summaries
 
 

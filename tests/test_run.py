@@ -132,3 +132,12 @@ def test_changed_options_refuse_to_mix_into_an_existing_run(data_dir, tmp_path, 
     assert main(bench_run(data_dir, out, tmp_path / "c", "--units", "indrnn", "--no-baseline")) == 0
     assert main(bench_run(data_dir, out, tmp_path / "c", "--units", "indrnn", "--no-baseline", "--lr", "0.1")) == 2
     assert "differs in: lr" in capsys.readouterr().out
+
+
+def test_clip_grad_zero_turns_clipping_off(data_dir, tmp_path):
+    from bench.cli import build_parser, run_config
+
+    args = build_parser().parse_args(bench_run(data_dir, tmp_path / "r", tmp_path / "c", "--clip-grad", "0"))
+    assert run_config(args).clip_grad == 0
+    args = build_parser().parse_args(bench_run(data_dir, tmp_path / "r", tmp_path / "c"))
+    assert run_config(args).clip_grad == 1.0
