@@ -12,7 +12,7 @@ from features import DatasetError, FeatureConfig, build_features, dataset_clips
 from . import units
 from .baseline import BASELINE
 from .config import PRESETS, RunConfig, preset
-from .executors import make_executor
+from .executors import ExecutorError, make_executor
 from .protocols import protocol_splits
 from .run import default_run_dir, format_summary, run
 from .store import RunMismatch
@@ -131,6 +131,7 @@ def run_config(args) -> RunConfig:
 
 def cmd_run(args) -> int:
     cfg = run_config(args)
+    executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)  # fail fast
     t0 = time.perf_counter()
     fs, _ = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
                           cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q)
@@ -138,7 +139,6 @@ def cmd_run(args) -> int:
         print(f"skipped {len(fs.skipped)} unreadable clip(s): " + "; ".join(r for _, r in fs.skipped))
     run_dir = args.out or default_run_dir(cfg)
     splits = protocol_splits(cfg, fs)
-    executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)
     store = run(cfg, fs, run_dir, splits, executor)
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
           f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else 'one fixed split'}), "
@@ -234,6 +234,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DatasetError, RunMismatch) as exc:
+    except (DatasetError, RunMismatch, ExecutorError) as exc:
         print(f"error: {exc}")
         return 2

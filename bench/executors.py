@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from .jobs import run_job
 
-__all__ = ["LocalExecutor", "DaskExecutor", "make_executor"]
+__all__ = ["ExecutorError", "LocalExecutor", "DaskExecutor", "local_cluster", "make_executor"]
+
+
+class ExecutorError(Exception):
+    """The executor cannot start as asked (missing extra, no GPU, bad option)."""
 
 
 class LocalExecutor:
@@ -30,7 +34,8 @@ class DaskExecutor:
     * The feature table is scattered once to every worker (``broadcast=True``); tasks receive a
       reference to it, so it is sent once per worker, not once per task.
     * A CUDA run asks each task for the worker resource ``GPU=1``; a worker started with
-      ``--resources GPU=1`` per device then never runs two timed jobs on one GPU.
+      ``--resources GPU=1`` per device then never runs two timed jobs on one GPU. The LocalCluster
+      of a CUDA run has one worker per visible GPU, each seeing only its own device.
     * A worker that dies mid-task (killed, out of memory) loses its task; the scheduler reruns it
       elsewhere (up to ``distributed.scheduler.allowed-failures`` times), and ``retries`` reruns a
       task that raised. Only finished results come back, so nothing is half-written.
@@ -49,14 +54,19 @@ class DaskExecutor:
 
     def _client(self, gpu: bool):
         try:
-            from dask.distributed import Client, LocalCluster
+            from dask.distributed import Client
         except ImportError as exc:  # the optional extra
-            raise RuntimeError("--executor dask needs Dask distributed: pip install -e '.[cluster]'") from exc
+            raise ExecutorError("--executor dask needs Dask distributed: pip install -e '.[cluster]'") from exc
         if self.scheduler:
             return Client(self.scheduler), None
-        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=self.threads_per_worker,
-                               processes=True, dashboard_address=None,
-                               resources={"GPU": 1} if gpu else None)
+        gpus = 0
+        if gpu:
+            import torch
+
+            gpus = torch.cuda.device_count()
+            if gpus == 0:
+                raise ExecutorError("--device cuda with --executor dask: torch sees no CUDA device here")
+        cluster = local_cluster(self.workers, self.threads_per_worker, gpus)
         return Client(cluster), cluster
 
     def map(self, jobs, data, cfg, progress: bool = False):
@@ -79,11 +89,25 @@ class DaskExecutor:
                 cluster.close()
 
 
+def local_cluster(workers: int, threads_per_worker: int, gpus: int = 0):
+    """A cluster on this machine: ``workers`` CPU workers, or (``gpus`` > 0) one worker per GPU that
+    sees only its own device (``CUDA_VISIBLE_DEVICES``) and offers the resource ``GPU=1``."""
+    from dask.distributed import LocalCluster, Nanny, Scheduler, SpecCluster
+
+    if not gpus:
+        return LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                            dashboard_address=None)
+    specs = {f"gpu{i}": {"cls": Nanny, "options": {"nthreads": threads_per_worker, "resources": {"GPU": 1},
+                                                   "env": {"CUDA_VISIBLE_DEVICES": str(i)}}}
+             for i in range(gpus)}
+    return SpecCluster(workers=specs, scheduler={"cls": Scheduler, "options": {"dashboard_address": None}})
+
+
 def make_executor(name: str, scheduler: str | None = None, workers: int = 2, threads_per_worker: int = 1):
     if name == "local":
         if scheduler:
-            raise ValueError("--scheduler needs --executor dask")
+            raise ExecutorError("--scheduler needs --executor dask")
         return LocalExecutor()
     if name == "dask":
         return DaskExecutor(scheduler, workers, threads_per_worker)
-    raise ValueError(f"unknown executor {name!r}; choose local or dask")
+    raise ExecutorError(f"unknown executor {name!r}; choose local or dask")

@@ -82,3 +82,25 @@ def test_a_run_resumed_with_another_executor_skips_the_jobs_already_done(data_di
     import json
     sessions = json.loads((out / "metadata.json").read_text())["sessions"]
     assert [s["executor"] for s in sessions] == ["local", "dask"] and sessions[1]["jobs_todo"] == 2
+
+
+def test_a_gpu_cluster_has_one_worker_per_device_each_seeing_only_its_own():
+    from bench.executors import local_cluster
+
+    cluster = local_cluster(workers=2, threads_per_worker=1, gpus=2)  # works without GPUs: only env + resources
+    client = distributed.Client(cluster)
+    try:
+        client.wait_for_workers(2, timeout=60)
+        seen = client.run(lambda: os.environ.get("CUDA_VISIBLE_DEVICES"))
+        assert sorted(seen.values()) == ["0", "1"]
+        info = client.scheduler_info()["workers"]
+        assert [w["resources"] for w in info.values()] == [{"GPU": 1}, {"GPU": 1}]
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_scheduler_without_dask_executor_is_a_clear_error(data_dir, tmp_path, capsys):  # noqa: F811
+    argv = bench_run(data_dir, tmp_path / "r", tmp_path / "c", "--scheduler", "tcp://127.0.0.1:1")
+    assert main(argv) == 2
+    assert "--scheduler needs --executor dask" in capsys.readouterr().out
