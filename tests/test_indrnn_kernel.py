@@ -118,7 +118,7 @@ for dtype in (torch.float32, torch.float64):
                torch.rand(batch, hidden, generator=g, dtype=dtype)]
         ins = [t.requires_grad_() for t in ins]
         grad = torch.randn(batch, steps, hidden, generator=g, dtype=dtype)
-        fast = cuda.IndRNNRecurrenceCUDA.apply(*ins)
+        fast = cuda.recurrence_cuda(*ins)
         ref = recurrence_reference(*ins)
         torch.testing.assert_close(fast, ref)
         for a, b in zip(torch.autograd.grad(fast, ins, grad), torch.autograd.grad(ref, ins, grad)):

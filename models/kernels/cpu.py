@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.autograd.function import once_differentiable
 from numba import njit, prange
 
-__all__ = ["IndRNNRecurrenceCPU", "recurrence_cpu", "warm_up"]
+from .fused import fused_recurrence
+
+__all__ = ["NumbaBackend", "recurrence_cpu", "warm_up"]
 
 
 @njit(parallel=True, cache=True)
@@ -73,35 +74,23 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
-class IndRNNRecurrenceCPU(torch.autograd.Function):
-    """``relu(z_t + b + u * h_{t-1})`` with a hand-written backward; float32 or float64 CPU tensors."""
+class NumbaBackend:
+    """Launches the numba loops on CPU tensors (through zero-copy NumPy views)."""
 
     @staticmethod
-    def forward(ctx, z, u, b, h0):
-        z, u, b, h0 = (t.contiguous() for t in (z, u, b, h0))
-        out = torch.empty_like(z)  # (batch, time, hidden)
+    def forward(z, u, b, h0, out):
         _forward(_np(z), _np(u), _np(b), _np(h0), out.numpy())
-        ctx.save_for_backward(out, u, h0)
-        return out
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out):
-        out, u, h0 = ctx.saved_tensors
-        grad_out = grad_out.contiguous()
-        dz = torch.empty_like(out)  # (batch, time, hidden)
-        du_rows, db_rows, dh0 = (torch.empty_like(h0) for _ in range(3))  # (batch, hidden) each
+    def backward(grad_out, out, u, h0, dz, du_rows, db_rows, dh0):
         _backward(_np(grad_out), _np(out), _np(u), _np(h0), dz.numpy(), du_rows.numpy(),
                   db_rows.numpy(), dh0.numpy())
-        return dz, du_rows.sum(0), db_rows.sum(0), dh0
 
 
 def recurrence_cpu(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor,
                    h0: torch.Tensor | None = None) -> torch.Tensor:
     """Fused CPU recurrence; same contract as :func:`models.kernels.reference.recurrence_reference`."""
-    if h0 is None:
-        h0 = z.new_zeros(z.shape[0], z.shape[2])
-    return IndRNNRecurrenceCPU.apply(z, u, b, h0)
+    return fused_recurrence(NumbaBackend, z, u, b, h0)
 
 
 _WARM = False

@@ -12,9 +12,10 @@ the dispatcher in :mod:`models.kernels` then never calls into it.
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import once_differentiable
 
-__all__ = ["AVAILABLE", "IndRNNRecurrenceCUDA", "recurrence_cuda"]
+from .fused import fused_recurrence
+
+__all__ = ["AVAILABLE", "TritonBackend", "recurrence_cuda"]
 
 try:  # triton ships with CUDA builds of torch; CPU-only installs have none
     import triton
@@ -75,30 +76,20 @@ if triton is not None:
         tl.store(db_ptr + seq * hidden + cols, db, mask=mask)
 
 
-class IndRNNRecurrenceCUDA(torch.autograd.Function):
-    """``relu(z_t + b + u * h_{t-1})`` on CUDA tensors with a hand-written backward."""
+class TritonBackend:
+    """Launches the Triton kernels: one program per (sequence, block of BLOCK neurons)."""
 
     @staticmethod
-    def forward(ctx, z, u, b, h0):
-        z, u, b, h0 = (t.contiguous() for t in (z, u, b, h0))
+    def forward(z, u, b, h0, out):
         batch, steps, hidden = z.shape
-        out = torch.empty_like(z)  # (batch, time, hidden)
         grid = (batch, triton.cdiv(hidden, BLOCK))
         _forward_kernel[grid](z, u, b, h0, out, steps, hidden, BLOCK=BLOCK)
-        ctx.save_for_backward(out, u, h0)
-        return out
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out):
-        out, u, h0 = ctx.saved_tensors
-        grad_out = grad_out.contiguous()
+    def backward(grad_out, out, u, h0, dz, du_rows, db_rows, dh0):
         batch, steps, hidden = out.shape
-        dz = torch.empty_like(out)  # (batch, time, hidden)
-        du_rows, db_rows, dh0 = (torch.empty_like(h0) for _ in range(3))  # (batch, hidden) each
         grid = (batch, triton.cdiv(hidden, BLOCK))
         _backward_kernel[grid](grad_out, out, u, h0, dz, du_rows, db_rows, dh0, steps, hidden, BLOCK=BLOCK)
-        return dz, du_rows.sum(0), db_rows.sum(0), dh0
 
 
 def recurrence_cuda(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor,
@@ -106,6 +97,4 @@ def recurrence_cuda(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor,
     """Fused CUDA recurrence; same contract as :func:`models.kernels.reference.recurrence_reference`."""
     if triton is None:
         raise RuntimeError("the CUDA IndRNN kernel needs triton, which is not installed")
-    if h0 is None:
-        h0 = z.new_zeros(z.shape[0], z.shape[2])
-    return IndRNNRecurrenceCUDA.apply(z, u, b, h0)
+    return fused_recurrence(TritonBackend, z, u, b, h0)
