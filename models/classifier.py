@@ -16,7 +16,9 @@ class SequenceClassifier(nn.Module):
     (``nn.CrossEntropyLoss`` takes logits).
 
     Args:
-        encoder: module with an ``output_size`` attribute (its hidden width).
+        encoder: module with an ``output_size`` attribute (its hidden width), called as
+            ``encoder(x, lengths)``; ``lengths`` (or None) lets it keep padding out of anything that
+            mixes frames (the IndRNN's batch-norm statistics).
         n_classes: number of genres.
         dropout: dropout on the selected state before the linear layer.
     """
@@ -40,11 +42,11 @@ class SequenceClassifier(nn.Module):
         """
         if x.dim() != 3:
             raise ValueError(f"expected input of shape (batch, time, features), got {tuple(x.shape)}")
-        states = self.encoder(x)  # (batch, time, hidden)
-        if lengths is None:
+        idx = None if lengths is None else self._last_index(lengths, x.shape[0], x.shape[1]).to(x.device)  # (batch,)
+        states = self.encoder(x, None if idx is None else idx + 1)  # (batch, time, hidden)
+        if idx is None:
             last = states[:, -1]  # (batch, hidden)
         else:
-            idx = self._last_index(lengths, x.shape[0], x.shape[1]).to(states.device)  # (batch,)
             last = states[torch.arange(states.shape[0], device=states.device), idx]  # (batch, hidden)
         return self.head(self.dropout(last))  # (batch, n_classes)
 

@@ -19,7 +19,7 @@ Implementation choices, after Li et al.'s paper and their PyTorch code (Sunnydre
   ``[gamma^(-1/T), gamma^(1/T)]``, their ``u_lastlayer_ini``); input weights
   ``kaiming_uniform_(a=8, mode="fan_in")``; biases 0 -- all as in their code.
 - **Between layers**: optional BatchNorm1d after the recurrence (statistics over batch and time,
-  their "bn_after"), then dropout with one mask per sequence shared over time (their
+  their "bn_after"; with ``lengths``, over valid frames only, so padding never shifts them), then dropout with one mask per sequence shared over time (their
   ``Dropout_overtime``; set ``time_shared_dropout=False`` for per-element masks). No dropout after
   the last layer: the classifier head applies its own.
 - ``recurrent=False`` removes the recurrence (``relu(W x_t + b)``): the same stack's cost floor.
@@ -109,12 +109,31 @@ class IndRNN(nn.Module):
         mask = torch.rand(shape, dtype=x.dtype, device=x.device).ge_(self.dropout).div_(keep)
         return x * mask  # (batch, time, hidden)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``(batch, time, input_size)`` -> ``(batch, time, hidden)``; ``lengths``: valid frames per sequence."""
+        valid = self._valid_frames(x, lengths)  # (batch, time) bool, or None when no masking is needed
         last = len(self.layers) - 1
         for i, (layer, norm) in enumerate(zip(self.layers, self.norms)):
             x = layer(x)  # (batch, time, hidden)
             if isinstance(norm, nn.BatchNorm1d):
-                x = norm(x.reshape(-1, x.shape[-1])).view_as(x)  # (batch, time, hidden)
+                x = self._normalise(norm, x, valid)  # (batch, time, hidden)
             if i < last:
                 x = self._drop(x)  # (batch, time, hidden)
         return x
+
+    def _valid_frames(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | None:
+        # Only training-mode batch norm mixes frames (its statistics); everything else is per frame
+        # or causal, so padding after a sequence's end cannot reach its last valid frame.
+        if lengths is None or not self.training or not isinstance(self.norms[0], nn.BatchNorm1d):
+            return None
+        valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]  # (batch, time)
+        return None if bool(valid.all()) else valid
+
+    @staticmethod
+    def _normalise(norm: nn.BatchNorm1d, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+        """Batch norm with statistics (and running statistics) over valid frames only."""
+        if valid is None:
+            return norm(x.reshape(-1, x.shape[-1])).view_as(x)  # (batch, time, hidden)
+        out = x.new_zeros(x.shape)  # padding frames stay 0: nothing valid ever reads them
+        out[valid] = norm(x[valid])  # (n_valid_frames, hidden)
+        return out

@@ -14,7 +14,7 @@ from .torch_units import TorchRecurrent
 
 __all__ = ["UNITS", "PAPER_UNITS", "available", "build"]
 
-# name -> (input_dim, config) -> encoder mapping (batch, time, input_dim) to (batch, time, hidden)
+# name -> (input_dim, config) -> encoder: encoder(x, lengths) maps (batch, time, input_dim) to (batch, time, hidden)
 UNITS: dict[str, Callable[[int, ModelConfig], nn.Module]] = {
     "rnn": partial(TorchRecurrent, "rnn_tanh"),  # Elman RNN, tanh (PyTorch's default)
     "rnn_relu": partial(TorchRecurrent, "rnn_relu"),

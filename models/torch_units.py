@@ -40,6 +40,7 @@ class TorchRecurrent(nn.Module):
         self.rnn = _LAYERS[kind](input_size=input_size, hidden_size=config.hidden, num_layers=config.layers,
                                  dropout=config.dropout if config.layers > 1 else 0.0, batch_first=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        # causal and per-sequence: the states up to a sequence's end never depend on its padding
         out, _ = self.rnn(x)  # (batch, time, hidden)
         return out

@@ -238,3 +238,26 @@ def test_first_build_in_a_process_initialises_like_any_later_build(monkeypatch):
         return torch.cat([p.detach().flatten() for p in m.parameters()])
 
     torch.testing.assert_close(params_after_seed(first=True), params_after_seed(first=False), rtol=0, atol=0)
+
+
+def test_batch_norm_statistics_in_training_ignore_padding():
+    """Training-mode batch norm mixes frames; with lengths its statistics (and running statistics)
+    come from valid frames only, so padding changes no logit in the batch and no running stat."""
+    config = replace(SMALL, batch_norm=True, dropout=0.0)
+    torch.manual_seed(0)
+    x = torch.randn(3, 20, 6)
+    lengths = torch.tensor([20, 9, 4])
+    x2 = x.clone()
+    x2[1, 9:] = 100 * torch.randn(11, 6)
+    x2[2, 4:] = -50.0
+    outs, stats = [], []
+    for inp in (x, x2):
+        torch.manual_seed(1)
+        model = models.build("indrnn", 6, 4, config).train()
+        outs.append(model(inp, lengths))
+        stats.append(torch.cat([m.running_mean for m in model.modules() if isinstance(m, nn.BatchNorm1d)]))
+    torch.testing.assert_close(outs[1], outs[0])
+    torch.testing.assert_close(stats[1], stats[0])
+    torch.manual_seed(1)
+    model = models.build("indrnn", 6, 4, config).train()
+    assert not torch.allclose(model(x2), outs[0])  # without lengths the padding would shift the statistics
