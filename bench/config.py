@@ -44,14 +44,22 @@ class RunConfig:
     corpus_seed: int = 0
     J: int = 10
     Q: int = 8
-    # machine
-    device: str = "cpu"
-    threads: int | None = None  # torch intra-op threads; None = torch's default
+    # execution (bench.policy): the same for every unit, recorded with every job
+    device: str = "auto"  # auto = cuda when available, else cpu; runs store the resolved name
+    threads: int | None = None  # torch's and numba's threads; None = their defaults
+    precision: str = "fp32"  # fp32 (TF32 off everywhere), tf32, bf16 (autocast)
+    step: str = "eager"  # eager, or graph: each training step replayed from one CUDA graph
+    fused_adam: bool = False  # eager mode: Adam's fused implementation
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["units"] = list(self.units)
         return d
+
+    def train_options(self) -> dict:
+        return dict(epochs=self.epochs, patience=self.patience, batch_size=self.batch_size, lr=self.lr,
+                    weight_decay=self.weight_decay, clip_grad=self.clip_grad, warmup_iters=self.warmup_iters,
+                    step=self.step, precision=self.precision, fused_adam=self.fused_adam)
 
     def model_options(self) -> dict:
         return dict(hidden=self.hidden, layers=self.layers, dropout=self.dropout, batch_norm=self.batch_norm)

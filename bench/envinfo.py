@@ -1,6 +1,13 @@
-"""What a result was measured on: machine, device, threads, library versions, git commit."""
+"""What a result was measured on: machine, device, threads, library versions, git commit.
+
+:func:`environment` is the whole record (metadata of a run session); :func:`job_environment` is the
+part that decides whether two timings are comparable, measured where the job runs (a Dask worker
+reports its own machine) and identified by a short hash, ``env_id``.
+"""
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
@@ -8,7 +15,9 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["environment", "cpu_model", "device_name"]
+from .policy import precision_flags, thread_counts
+
+__all__ = ["environment", "job_environment", "cpu_model", "device_name", "MACHINE_FIELDS"]
 
 PACKAGES = ("torch", "kymatio", "numpy", "scipy", "scikit-learn", "pandas", "numba", "soundfile")
 
@@ -40,6 +49,14 @@ def git_commit() -> str | None:
         return None
 
 
+def _cudnn() -> str | None:
+    try:
+        v = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    except RuntimeError:
+        v = None
+    return None if v is None else str(v)
+
+
 def environment(device: str) -> dict:
     versions = {}
     for p in PACKAGES:
@@ -47,14 +64,34 @@ def environment(device: str) -> dict:
             versions[p] = version(p)
         except PackageNotFoundError:
             versions[p] = None
+    versions["torch"] = torch.__version__  # with its build tag (+cpu, +cu130): the distribution name drops it
     return {
         "device": device,
         "device_name": device_name(device),
+        "host": platform.node(),
         "cpu": cpu_model(),
-        "torch_threads": torch.get_num_threads(),
+        **thread_counts(),
         "cuda": torch.version.cuda,
+        "cudnn": _cudnn(),
+        "precision_flags": precision_flags(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": versions,
         "commit": git_commit(),
     }
+
+
+# What makes two timings comparable: the same machine, device, library builds, code and threads.
+MACHINE_FIELDS = ("host", "device_name", "cpu", "torch", "cuda", "cudnn", "python", "commit",
+                  "torch_threads", "numba_threads")
+
+
+def job_environment(device: str) -> dict:
+    """The machine one job runs on, flat, with ``env_id`` = a hash of :data:`MACHINE_FIELDS`."""
+    full = environment(device)
+    env = {k: full.get(k) for k in MACHINE_FIELDS}
+    env["torch"] = full["versions"]["torch"]
+    env["precision_flags"] = json.dumps(full["precision_flags"], sort_keys=True)
+    digest = hashlib.sha256(json.dumps([env[k] for k in MACHINE_FIELDS]).encode()).hexdigest()[:8]
+    env["env_id"] = f"env-{digest}"  # never parsed as a number by a CSV reader
+    return env

@@ -14,6 +14,8 @@ import models
 
 from .baseline import BASELINE, clip_statistics, fit_baseline
 from .config import RunConfig
+from .envinfo import job_environment
+from .policy import set_precision, set_threads
 from .splits import Split
 from .timing import IterationTimer
 from .trainer import FoldData, TrainConfig, train_fold
@@ -47,22 +49,29 @@ def job_seed(seed: int, split: Split) -> int:
     return seed * 1_000_003 + split.repeat * 1_009 + split.fold
 
 
-def _tables(job: Job, row: dict, epochs: list[dict], times: list[float], warm: list[bool], pred: list[int],
-            data: JobData) -> dict[str, pd.DataFrame]:
+def _tables(job: Job, row: dict, epochs: list[dict], timer: IterationTimer | None, pred: list[int],
+            data: JobData, env: dict) -> dict[str, pd.DataFrame]:
     ids = dict(unit=job.unit, repeat=job.split.repeat, fold=job.split.fold)
     test = list(job.split.test)
+    times = timer.times() if timer is not None else []
+    iterations = pd.DataFrame({**ids, "iteration": np.arange(len(times)), "seconds": times,
+                               "batch_size": timer.sizes[:len(times)] if timer else [],
+                               "warmup": timer.is_warmup() if timer else [],
+                               "partial": timer.is_partial() if timer else []})
     return {
-        "folds": pd.DataFrame([{**ids, **row}]),
+        "folds": pd.DataFrame([{**ids, **row, "env_id": env["env_id"]}]),
+        "environment": pd.DataFrame([{**ids, **env}]),
         "epochs": pd.DataFrame([{**ids, **e} for e in epochs]),
-        "iterations": pd.DataFrame({**ids, "iteration": np.arange(len(times)), "seconds": times, "warmup": warm}),
+        "iterations": iterations,
         "predictions": pd.DataFrame({**ids, "clip_id": [data.clip_ids[i] for i in test],
                                      "true": data.labels[test], "pred": pred if pred else [-1] * len(test)}),
     }
 
 
 def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> dict[str, pd.DataFrame]:
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)  # in the thread that runs the job (numba's count is per thread)
+    set_precision(cfg.precision)  # before the model is built
+    env = job_environment(cfg.device)  # where this job runs: this process, or a Dask worker
     split, seed = job.split, job_seed(cfg.seed, job.split)
     sizes = dict(n_train=len(split.train), n_val=len(split.val), n_test=len(split.test))
     if job.unit == BASELINE:  # the classic pipeline, not a recurrent unit: fit once, no iterations
@@ -70,7 +79,7 @@ def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> 
         row = dict(test_acc=acc, test_auc=np.nan, epochs=0, best_epoch=0, median_iter_s=np.nan, q1_iter_s=np.nan,
                    q3_iter_s=np.nan, timed_iters=0, params=2 * data.x.shape[2] * data.n_classes + data.n_classes,
                    diverged=False, note="", train_s=fit_s, **sizes)
-        return _tables(job, row, [], [], [], pred, data)
+        return _tables(job, row, [], None, pred, data, env)
 
     torch.manual_seed(seed)
     # the IndRNN's recurrent-weight bound is set from the sequence length (ignored by the other units)
@@ -78,9 +87,8 @@ def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> 
     model = models.build(job.unit, data.x.shape[2], data.n_classes, mcfg)
     model = model.to(cfg.device)
     fold_data = FoldData.build(data.x, data.lengths, data.labels, split.train, data.n_classes, cfg.device)
-    tc = TrainConfig(epochs=cfg.epochs, patience=cfg.patience, batch_size=cfg.batch_size, lr=cfg.lr,
-                     weight_decay=cfg.weight_decay, clip_grad=cfg.clip_grad, warmup_iters=cfg.warmup_iters)
-    timer = IterationTimer(cfg.device, warmup=cfg.warmup_iters)
+    tc = TrainConfig(**cfg.train_options())
+    timer = IterationTimer(cfg.device, warmup=cfg.warmup_iters, batch_size=cfg.batch_size)
     t0 = time.perf_counter()
     out = train_fold(model, fold_data, split, tc, timer, seed, progress, desc=job.key)
     train_s = time.perf_counter() - t0
@@ -89,4 +97,4 @@ def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> 
                median_iter_s=t.median, q1_iter_s=t.q1, q3_iter_s=t.q3, timed_iters=t.n,
                params=sum(p.numel() for p in model.parameters()), diverged=out.diverged, note=out.note,
                train_s=train_s, **sizes)
-    return _tables(job, row, out.epochs, timer.times(), timer.is_warmup(), out.test_pred, data)
+    return _tables(job, row, out.epochs, timer, out.test_pred, data, env)

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm import tqdm
 
 from features import FeatureSet
 
 from .baseline import BASELINE
 from .config import RunConfig
-from .envinfo import environment
+from .envinfo import MACHINE_FIELDS, environment, job_environment
 from .executors import LocalExecutor
 from .jobs import Job, JobData
 from .splits import Split
-from .store import ResultsStore
+from .policy import set_precision, set_threads
+from .store import ResultsStore, RunMismatch
 
 __all__ = ["default_run_dir", "plan", "run", "summary_table"]
 
@@ -35,11 +35,22 @@ def plan(cfg: RunConfig, splits: list[Split]) -> list[Job]:
     return [Job(u, s) for s in splits for u in units]  # fold-major: every unit sees a fold in turn
 
 
+def check_environment(known: pd.DataFrame, env: dict, allow_mixed: bool, where: str) -> None:
+    """Refuse to add timings from ``env`` to a run whose jobs ran elsewhere, unless ``allow_mixed``."""
+    if allow_mixed or known.empty or env["env_id"] in set(known["env_id"]):
+        return
+    first = known.iloc[0]
+    diff = [f"{k}: {first[k]} -> {env[k]}" for k in MACHINE_FIELDS if str(first.get(k)) != str(env.get(k))]
+    raise RunMismatch(f"{where}: its {len(known)} finished job(s) ran in another environment ({'; '.join(diff)}); "
+                      "their times would mix with these. Use another --out, or --allow-mixed to add to it "
+                      "(the report then separates the environments)")
+
+
 def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], executor=None,
-        progress: bool = True) -> ResultsStore:
+        progress: bool = True, allow_mixed: bool = False) -> ResultsStore:
     """Run every job not yet in ``run_dir``; results are stored as each job finishes."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
+    set_precision(cfg.precision)
     jobs = plan(cfg, splits)
     store = ResultsStore(run_dir)
     meta = {"config": cfg.to_dict(), "environment": environment(cfg.device),
@@ -49,13 +60,20 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     store.open(meta, [s.to_dict() for s in dict.fromkeys(j.split for j in jobs)])
     done = store.done()
     todo = [j for j in jobs if j.key not in done]
+    executor = executor or LocalExecutor()
+    known = store.environments()
+    if executor.name == "local" and todo:  # a Dask worker's environment is checked when its result arrives
+        check_environment(known, job_environment(cfg.device), allow_mixed, str(run_dir))
     if done:
         print(f"resuming {run_dir}: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")
     data = JobData(fs.x, fs.lengths, fs.labels, fs.clip_ids, len(fs.genres))
-    executor = executor or LocalExecutor()
     session = {**executor.describe(), "started": _now(), "jobs_todo": len(todo)}
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress)
     for job, tables in executor.map(todo, data, cfg, progress):
+        env = tables["environment"].iloc[0]
+        check_environment(known, env, allow_mixed, str(run_dir))
+        if env["env_id"] not in set(known.get("env_id", [])):
+            known = pd.concat([known, tables["environment"]], ignore_index=True)
         store.write_job(job.key, tables)
         store.consolidate()
         bar.update()
@@ -72,12 +90,21 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+def steady_iterations(iterations: pd.DataFrame) -> pd.Series:
+    """Rows that summaries use: not warm-up, not a partial batch (runs before the column: none flagged)."""
+    keep = ~iterations["warmup"].astype(bool)
+    if "partial" in iterations:
+        keep &= ~iterations["partial"].astype(bool)
+    return keep
+
+
 def summary_table(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str = "indrnn",
                   order: list[str] | None = None) -> pd.DataFrame:
-    """Per unit: mean +- std test accuracy, median seconds per iteration (every timed iteration of
-    every fold pooled, warm-up excluded, as in the report's timing table), time ratio to ``reference``."""
+    """Per unit: mean +- std test accuracy, median seconds per iteration (every steady iteration of
+    every fold pooled: warm-up and partial batches excluded, as in the report's timing table), time
+    ratio to ``reference``."""
     g = folds.groupby("unit", sort=False)
-    timed = iterations[~iterations["warmup"].astype(bool)] if not iterations.empty else iterations
+    timed = iterations[steady_iterations(iterations)] if not iterations.empty else iterations
     pooled = timed.groupby("unit")["seconds"].median() if not timed.empty else pd.Series(dtype=float)
     out = pd.DataFrame({
         "jobs": g.size(),

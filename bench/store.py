@@ -9,6 +9,7 @@ Layout::
     epochs.csv           one row per unit x repeat x fold x epoch  } each by write-then-rename
     iterations.csv       one row per timed training iteration  }
     predictions.csv      one row per test clip per job         }
+    environment.csv      one row per job: the machine it ran on (env_id, host, device, torch, threads, commit)
 
 A job is done exactly when its ``parts/<job>`` folder exists: the folder is written under a temporary
 name and renamed in one step, so a crash (Ctrl-C, kill -9) leaves either the whole job or none of it,
@@ -28,7 +29,7 @@ from features.atomic import atomic_write
 
 __all__ = ["TABLES", "ResultsStore", "RunMismatch", "atomic_write_text"]
 
-TABLES = ("folds", "epochs", "iterations", "predictions")
+TABLES = ("folds", "epochs", "iterations", "predictions", "environment")
 
 
 class RunMismatch(Exception):
@@ -95,6 +96,14 @@ class ResultsStore:
                 return False
             raise
         return True
+
+    def environments(self) -> pd.DataFrame:
+        """One row per distinct environment among the finished jobs (empty for a new run)."""
+        frames = [pd.read_csv(p) for p in sorted(self.parts.glob("*/environment.csv"))
+                  if not p.parent.name.startswith(".")]
+        if not frames:
+            return pd.DataFrame()
+        return pd.concat(frames, ignore_index=True).drop_duplicates("env_id").reset_index(drop=True)
 
     def consolidate(self) -> None:
         """Rebuild the top-level tables from every finished job (each written atomically)."""

@@ -1,10 +1,14 @@
 """The one timing harness every unit goes through.
 
-One *iteration* is forward + backward + optimiser step on one batch. On CPU each iteration is
-bracketed by ``time.perf_counter()`` (monotonic, high resolution). On CUDA each is bracketed by a pair
-of CUDA events; the events are only read (and the device synchronised) in :meth:`IterationTimer.times`,
-so timing never stalls the training loop. The first ``warmup`` iterations are recorded but flagged,
-and summaries leave them out.
+One *iteration* is one training step on a batch already gathered on the device (see
+:mod:`bench.step`). On CPU each iteration is bracketed by ``time.perf_counter()`` (monotonic, high
+resolution). On CUDA each is bracketed by a pair of CUDA events; the events are only read (and the
+device synchronised) in :meth:`IterationTimer.times`, so timing never stalls the training loop.
+
+Every iteration is recorded with its batch size. Summaries keep only *steady, full* iterations:
+the first ``warmup`` iterations, any iteration the step flags as warm-up (a CUDA graph's eager
+warm-up and its capture) and partial batches (smaller than ``batch_size``, the last of an epoch)
+are recorded but left out.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ class TimeSummary:
     median: float  # seconds
     q1: float
     q3: float
-    n: int  # timed iterations (warm-up excluded)
+    n: int  # iterations summarised (warm-up and partial batches excluded)
 
     @property
     def iqr(self) -> float:
@@ -39,20 +43,31 @@ def summarize(seconds) -> TimeSummary:
 
 
 class IterationTimer:
-    """Times iterations on ``device``; ``with timer.iteration(): ...`` around each one."""
+    """Times iterations on ``device``; ``with timer.iteration(batch_size): ...`` around each one.
 
-    def __init__(self, device: str | torch.device = "cpu", warmup: int = 5):
+    Args:
+        device: where the work runs (CUDA: events; otherwise a monotonic clock).
+        warmup: the first iterations flagged as warm-up.
+        batch_size: the full batch size; smaller batches are flagged partial (None: none is).
+    """
+
+    def __init__(self, device: str | torch.device = "cpu", warmup: int = 5, batch_size: int | None = None):
         self.device = torch.device(device)
-        self.warmup = warmup
+        self.warmup, self.batch_size = warmup, batch_size
         self._cpu: list[float] = []
         self._events: list[tuple[torch.cuda.Event, torch.cuda.Event]] = []
+        self.sizes: list[int | None] = []
+        self._flagged: list[bool] = []
 
     @property
     def cuda(self) -> bool:
         return self.device.type == "cuda"
 
     @contextmanager
-    def iteration(self):
+    def iteration(self, batch_size: int | None = None, warmup: bool = False):
+        """Time the block as one iteration on ``batch_size`` examples; ``warmup`` flags it as such."""
+        self.sizes.append(batch_size)
+        self._flagged.append(warmup)
         if self.cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
             start.record()
@@ -68,7 +83,7 @@ class IterationTimer:
         return len(self._events) if self.cuda else len(self._cpu)
 
     def times(self) -> list[float]:
-        """Seconds per iteration, warm-up included, in order (synchronises CUDA once)."""
+        """Seconds per iteration, warm-up and partial batches included, in order (synchronises CUDA once)."""
         if self.cuda:
             if self._events:
                 self._events[-1][1].synchronize()
@@ -76,7 +91,15 @@ class IterationTimer:
         return list(self._cpu)
 
     def is_warmup(self) -> list[bool]:
-        return [i < self.warmup for i in range(len(self))]
+        return [i < self.warmup or self._flagged[i] for i in range(len(self))]
+
+    def is_partial(self) -> list[bool]:
+        full = self.batch_size
+        return [full is not None and n is not None and n < full for n in self.sizes[:len(self)]]
+
+    def steady(self) -> list[bool]:
+        """The iterations summaries use: neither warm-up nor a partial batch."""
+        return [not (w or p) for w, p in zip(self.is_warmup(), self.is_partial())]
 
     def summary(self) -> TimeSummary:
-        return summarize(t for t, w in zip(self.times(), self.is_warmup()) if not w)
+        return summarize(t for t, keep in zip(self.times(), self.steady()) if keep)

@@ -1,7 +1,9 @@
 """Train one model on one split, through the shared timing harness. Never looks at the unit's name.
 
-Per epoch: shuffled mini-batches (order drawn from the job's seed, identical for every unit), Adam,
-optional gradient-norm clipping; then validation loss, accuracy and one-vs-rest macro AUC-ROC.
+Per epoch: shuffled mini-batches (order drawn from the job's seed, identical for every unit), each
+gathered on the device and then handed to the timed training step (:mod:`bench.step`: Adam, optional
+gradient-norm clipping, eager or CUDA graph); then validation loss, accuracy and one-vs-rest macro
+AUC-ROC.
 Training stops at ``epochs`` or when validation loss has not improved for ``patience`` epochs; the
 best-validation weights are restored and scored on the test fold. A non-finite loss stops the fold
 and marks it diverged.
@@ -18,7 +20,9 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
+from .policy import autocast
 from .splits import Split
+from .step import TrainStep, make_optimizer
 from .timing import IterationTimer
 
 __all__ = ["TrainConfig", "FoldData", "FoldOutcome", "train_fold"]
@@ -33,6 +37,9 @@ class TrainConfig:
     weight_decay: float = 0.0
     clip_grad: float = 1.0  # max gradient L2 norm; 0 = no clipping
     warmup_iters: int = 5  # timed but excluded from summaries
+    step: str = "eager"  # "eager", or "graph": the whole step replayed from one CUDA graph
+    precision: str = "fp32"  # the policy's precision (bench.policy); its flags are set by the caller
+    fused_adam: bool = False  # eager mode: Adam's fused implementation
 
 
 @dataclass
@@ -57,6 +64,10 @@ class FoldData:
         return cls(torch.from_numpy(xs).to(dev), torch.from_numpy(lengths).to(dev),
                    torch.from_numpy(labels).to(dev), n_classes)
 
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The clips ``idx`` gathered into new tensors: ``(batch, frames, channels)``, lengths, labels."""
+        return self.x[idx], self.lengths[idx], self.labels[idx]
+
 
 @dataclass
 class FoldOutcome:
@@ -77,10 +88,11 @@ def _auc(labels: np.ndarray, probs: np.ndarray, n_classes: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: FoldData, idx: torch.Tensor, batch_size: int):
-    """Mean loss, accuracy, macro AUC and predictions on the clips ``idx``."""
+def evaluate(model: torch.nn.Module, data: FoldData, idx: torch.Tensor, batch_size: int, precision: str = "fp32"):
+    """Mean loss, accuracy, macro AUC and predictions on the clips ``idx`` (in the training's precision)."""
     model.eval()
-    logits = torch.cat([model(data.x[b], data.lengths[b]) for b in idx.split(batch_size)])
+    with autocast(precision, data.x.device):
+        logits = torch.cat([model(data.x[b], data.lengths[b]) for b in idx.split(batch_size)]).float()
     y = data.labels[idx]
     loss = F.cross_entropy(logits, y).item()
     pred = logits.argmax(1)
@@ -92,7 +104,8 @@ def train_fold(model: torch.nn.Module, data: FoldData, split: Split, cfg: TrainC
                seed: int, progress: bool = False, desc: str = "") -> FoldOutcome:
     dev = data.x.device
     train, val, test = (torch.tensor(s, dtype=torch.long, device=dev) for s in (split.train, split.val, split.test))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.step, cfg.fused_adam)
+    step = TrainStep(model, opt, cfg.clip_grad, cfg.precision, cfg.step, cfg.batch_size)
     order = torch.Generator().manual_seed(seed)  # the batch order: same seed, same order for every unit
     out, best_loss, best_state, stale = FoldOutcome(), math.inf, None, 0
     bar = tqdm(range(1, cfg.epochs + 1), desc=desc, unit="epoch", leave=False, disable=not progress)
@@ -101,20 +114,14 @@ def train_fold(model: torch.nn.Module, data: FoldData, split: Split, cfg: TrainC
         perm = train[torch.randperm(len(train), generator=order).to(dev)]
         losses = []
         for b in perm.split(cfg.batch_size):
-            with timer.iteration():  # one iteration = forward + backward + optimiser step
-                opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(data.x[b], data.lengths[b]), data.labels[b])
-                loss.backward()
-                if cfg.clip_grad:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-                opt.step()
-            losses.append(loss.detach())
+            x, lengths, y = data.batch(b)  # gathered before the clock starts
+            losses.append(step(x, lengths, y, timer))  # the step times itself, and nothing else
         train_loss = torch.stack(losses).mean().item()  # one sync per epoch, outside the timed region
         if not math.isfinite(train_loss):
             out.diverged, out.note = True, f"non-finite training loss at epoch {epoch}"
             out.epochs.append(dict(epoch=epoch, train_loss=train_loss, val_loss=math.nan, val_acc=math.nan, val_auc=math.nan))
             break
-        val_loss, val_acc, val_auc, _ = evaluate(model, data, val, cfg.batch_size)
+        val_loss, val_acc, val_auc, _ = evaluate(model, data, val, cfg.batch_size, cfg.precision)
         out.epochs.append(dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc, val_auc=val_auc))
         bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.2f}")
         if val_loss < best_loss:
@@ -127,5 +134,5 @@ def train_fold(model: torch.nn.Module, data: FoldData, split: Split, cfg: TrainC
         return out
     if best_state is not None:
         model.load_state_dict(best_state)
-    _, out.test_acc, out.test_auc, out.test_pred = evaluate(model, data, test, cfg.batch_size)
+    _, out.test_acc, out.test_auc, out.test_pred = evaluate(model, data, test, cfg.batch_size, cfg.precision)
     return out

@@ -13,13 +13,16 @@ Implementation choices, after Li et al.'s paper and their PyTorch code (Sunnydre
 - **Bound on u**: the gradient through T steps scales like ``u^T``, so Li et al. keep
   ``|u| <= gamma^(1/T)`` (their ``U_bound = 10 ** (log10(MAG) / seq_len)``, i.e. ``MAG^(1/T)``).
   We use ``gamma = config.u_magnitude`` (2) and ``T = config.max_len`` (469). The bound is enforced
-  like their ``clip_weight``: the parameter is projected (``u.data.clamp_``) at the start of every
-  forward pass, so it holds after every optimiser step without the trainer knowing about it.
+  like their ``clip_weight``: :meth:`IndRNNLayer.project_` clamps the parameter in place, and
+  :func:`models.constraints.project_after_step` runs it after every optimiser step (a step hook, so
+  the trainer never knows about it). ``forward`` itself has no side effect and never touches ``.data``,
+  so a whole training step can be captured in a CUDA graph or compiled.
 - **Initialisation**: ``u ~ U(0, gamma^(1/T))`` (optionally the last layer in
   ``[gamma^(-1/T), gamma^(1/T)]``, their ``u_lastlayer_ini``); input weights
   ``kaiming_uniform_(a=8, mode="fan_in")``; biases 0 -- all as in their code.
-- **Between layers**: optional BatchNorm1d after the recurrence (statistics over batch and time,
-  their "bn_after"; with ``lengths``, over valid frames only, so padding never shifts them), then dropout with one mask per sequence shared over time (their
+- **Between layers**: optional batch norm after the recurrence (statistics over batch and time,
+  their "bn_after"; with ``lengths``, over valid frames only, as weighted sums with static shapes
+  (:mod:`models.masked_norm`), so padding never shifts them and nothing waits for the device), then dropout with one mask per sequence shared over time (their
   ``Dropout_overtime``; set ``time_shared_dropout=False`` for per-element masks). No dropout after
   the last layer: the classifier head applies its own.
 - ``recurrent=False`` removes the recurrence (``relu(W x_t + b)``): the same stack's cost floor.
@@ -32,6 +35,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .kernels import recurrence, warm_up
+from .masked_norm import MaskedBatchNorm
 
 __all__ = ["IndRNNLayer", "IndRNN"]
 
@@ -66,9 +70,16 @@ class IndRNNLayer(nn.Module):
         """Map ``(batch, time, input_size)`` to ``(batch, time, hidden_size)``; ``h0``: ``(batch, hidden)``."""
         if self.u is None:
             return torch.relu(F.linear(x, self.weight, self.bias))  # (batch, time, hidden)
-        self.u.data.clamp_(-self.u_bound, self.u_bound)  # projection, as Li et al.'s clip_weight
         z = F.linear(x, self.weight)  # (batch, time, hidden): one matmul for every step
+        if z.dtype not in (torch.float32, torch.float64):  # autocast (bf16): the recurrence runs in fp32
+            z = z.float()
         return recurrence(z, self.u, self.bias, h0, self.kernel)  # (batch, time, hidden)
+
+    @torch.no_grad()
+    def project_(self) -> None:
+        """Clamp ``u`` into ``[-u_bound, u_bound]`` in place (Li et al.'s ``clip_weight``)."""
+        if self.u is not None:
+            self.u.clamp_(-self.u_bound, self.u_bound)
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, u_bound={self.u_bound:.6f}, "
@@ -96,7 +107,7 @@ class IndRNN(nn.Module):
             low = 1.0 / bound if config.u_last_long and i == config.layers - 1 else 0.0
             self.layers.append(IndRNNLayer(input_size if i == 0 else config.hidden, config.hidden, bound,
                                            low, config.kernel, config.recurrent))
-        self.norms = nn.ModuleList(nn.BatchNorm1d(config.hidden) if config.batch_norm else nn.Identity()
+        self.norms = nn.ModuleList(MaskedBatchNorm(config.hidden) if config.batch_norm else nn.Identity()
                                    for _ in range(config.layers))
 
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,29 +122,21 @@ class IndRNN(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """``(batch, time, input_size)`` -> ``(batch, time, hidden)``; ``lengths``: valid frames per sequence."""
-        valid = self._valid_frames(x, lengths)  # (batch, time) bool, or None when no masking is needed
+        weight = self._valid_weight(x, lengths)  # (batch, time, 1) 0/1, or None when no masking is needed
         last = len(self.layers) - 1
         for i, (layer, norm) in enumerate(zip(self.layers, self.norms)):
             x = layer(x)  # (batch, time, hidden)
-            if isinstance(norm, nn.BatchNorm1d):
-                x = self._normalise(norm, x, valid)  # (batch, time, hidden)
+            if isinstance(norm, MaskedBatchNorm):
+                x = norm(x, weight)  # (batch, time, hidden)
             if i < last:
                 x = self._drop(x)  # (batch, time, hidden)
         return x
 
-    def _valid_frames(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | None:
+    def _valid_weight(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor | None:
         # Only training-mode batch norm mixes frames (its statistics); everything else is per frame
-        # or causal, so padding after a sequence's end cannot reach its last valid frame.
-        if lengths is None or not self.training or not isinstance(self.norms[0], nn.BatchNorm1d):
+        # or causal, so padding after a sequence's end cannot reach its last valid frame. The mask is
+        # built whatever the lengths are: asking whether every frame is valid would sync the device.
+        if lengths is None or not self.training or not isinstance(self.norms[0], MaskedBatchNorm):
             return None
-        valid = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]  # (batch, time)
-        return None if bool(valid.all()) else valid
-
-    @staticmethod
-    def _normalise(norm: nn.BatchNorm1d, x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
-        """Batch norm with statistics (and running statistics) over valid frames only."""
-        if valid is None:
-            return norm(x.reshape(-1, x.shape[-1])).view_as(x)  # (batch, time, hidden)
-        out = x.new_zeros(x.shape)  # padding frames stay 0: nothing valid ever reads them
-        out[valid] = norm(x[valid])  # (n_valid_frames, hidden)
-        return out
+        steps = torch.arange(x.shape[1], device=x.device)  # (time,)
+        return (steps[None, :] < lengths.to(x.device)[:, None]).unsqueeze(-1).to(x.dtype)  # (batch, time, 1)

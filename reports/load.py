@@ -84,6 +84,19 @@ class Run:
     def threads(self):
         return self.environment.get("torch_threads", self.config.get("threads"))
 
+    @property
+    def execution(self) -> str:
+        """How every time was produced: step mode and precision (runs before these options: eager fp32)."""
+        c = self.config
+        return f"{c.get('step', 'eager')} step, {c.get('precision', 'fp32')}"
+
+    @property
+    def env_ids(self) -> list[str]:
+        """The distinct environments the jobs ran in (one, unless resumed with --allow-mixed)."""
+        if "env_id" not in self.folds:
+            return []
+        return list(dict.fromkeys(self.folds["env_id"].dropna().astype(str)))
+
 
 def _as_bool(s: pd.Series) -> pd.Series:
     """CSV booleans (True/False, true/false, 1/0) to a bool column; missing counts as False."""
@@ -165,6 +178,8 @@ def load_run(run_dir: str | Path) -> Run:
         folds[c] = pd.to_numeric(folds[c], errors="coerce")
     iterations = iterations.copy()
     iterations["warmup"] = _as_bool(iterations["warmup"])
+    # partial batches (the last of an epoch) are left out of summaries; runs before the column had none flagged
+    iterations["partial"] = _as_bool(iterations["partial"]) if "partial" in iterations else False
     iterations["seconds"] = pd.to_numeric(iterations["seconds"], errors="coerce")
     epochs = epochs.copy()
     epochs["val_auc"] = pd.to_numeric(epochs["val_auc"], errors="coerce")

@@ -101,8 +101,9 @@ def method_line(run: Run) -> str:
         acc = (f"Test accuracy of each of the {c.get('repeats', '?')} × {c.get('folds', '?')}-fold stratified "
                f"cross-validation folds (protocol cv)")
     return (f"{acc}, with the weights of the epoch of lowest validation loss; time = median seconds per training "
-            f"iteration (forward + backward + Adam step, batch {c.get('batch_size', '?')}) after "
-            f"{c.get('warmup_iters', '?')} warm-up iterations, on {run.device_name} with {run.threads} threads.")
+            f"iteration (forward + backward + Adam step on a batch of {c.get('batch_size', '?')} already on the "
+            f"device; {run.execution}) after {c.get('warmup_iters', '?')} warm-up iterations, partial batches "
+            f"left out, on {run.device_name} with {run.threads} threads.")
 
 
 def warnings(run: Run) -> list[str]:
@@ -116,6 +117,9 @@ def warnings(run: Run) -> list[str]:
     if len(div):
         which = ", ".join(f"{label(r.unit)} repeat {r.repeat} fold {r.fold}" for r in div.itertuples())
         out.append(f"{len(div)} fold(s) diverged and are left out of the accuracy means: {which}.")
+    if len(run.env_ids) > 1:
+        out.append(f"The jobs of this run ran in {len(run.env_ids)} environments (resumed with --allow-mixed): "
+                   "the timing table has one row per unit and environment; do not compare times across them.")
     commit = str(run.environment.get("commit") or "")
     if commit.endswith("+dirty"):
         out.append("The code had uncommitted changes when the run started (commit ends in +dirty).")

@@ -44,23 +44,30 @@ def table1(run: Run) -> pd.DataFrame:
 
 
 def _timed(run: Run) -> pd.DataFrame:
+    """Steady iterations: warm-up and partial batches left out."""
     it = run.iterations
-    return it[~it["warmup"] & np.isfinite(it["seconds"])]
+    return it[~it["warmup"] & ~it["partial"] & np.isfinite(it["seconds"])]
 
 
 def timing_table(run: Run, reference: str = REFERENCE_UNIT) -> pd.DataFrame:
-    """Seconds per training iteration per recurrent unit, warm-up iterations excluded.
+    """Seconds per training iteration per recurrent unit, warm-up iterations and partial batches excluded.
 
-    The median and quartiles pool every timed iteration of every fold of the unit. ``ratio_to_<ref>``
+    The median and quartiles pool every steady iteration of every fold of the unit. ``ratio_to_<ref>``
     is the unit's median over the reference unit's median; it is nan when the reference is absent.
-    The paper's seconds and ratios are given beside, for units the paper timed.
+    The paper's seconds and ratios are given beside, for units the paper timed. ``execution`` says
+    which step mode and precision produced the times. A run resumed elsewhere with ``--allow-mixed``
+    gets one row per unit and environment (``env_id``), never a median pooled across machines.
     """
     timed = _timed(run)
     env = run.environment
     ref_col = f"ratio_to_{reference}"
     rows = []
-    for unit in run.recurrent_units:
-        s = timed.loc[timed["unit"] == unit, "seconds"]
+    mixed = len(run.env_ids) > 1
+    if mixed:
+        timed = timed.merge(run.folds[["unit", "repeat", "fold", "env_id"]], on=["unit", "repeat", "fold"])
+    groups = [(u, e) for u in run.recurrent_units for e in (run.env_ids if mixed else [None])]
+    for unit, env_id in groups:
+        s = timed.loc[(timed["unit"] == unit) & ((timed["env_id"] == env_id) if mixed else True), "seconds"]
         q1, med, q3 = quartiles(s)
         paper = PAPER_FIGURE5.get(unit)
         ref_paper = PAPER_FIGURE5.get(reference)
@@ -70,13 +77,14 @@ def timing_table(run: Run, reference: str = REFERENCE_UNIT) -> pd.DataFrame:
                          paper_s=paper[1] if paper else np.nan,
                          paper_ratio=paper[1] / ref_paper[1] if paper and ref_paper else np.nan,
                          device=env.get("device", run.config.get("device")), device_name=run.device_name,
-                         threads=run.threads))
+                         threads=run.threads, execution=run.execution, env_id=env_id or (run.env_ids or [""])[0]))
     out = pd.DataFrame(rows, columns=["unit", "method", "timed_iters", "folds", "median_s", "q1_s", "q3_s", "iqr_s",
-                                      "paper_s", "paper_ratio", "device", "device_name", "threads"])
+                                      "paper_s", "paper_ratio", "device", "device_name", "threads", "execution",
+                                      "env_id"])
     num = ["median_s", "q1_s", "q3_s", "iqr_s", "paper_s", "paper_ratio"]
     out[num] = out[num].astype(float)  # also when empty (a run of the baseline alone)
-    ref = out.loc[out["unit"] == reference, "median_s"]
-    out.insert(8, ref_col, out["median_s"] / ref.iloc[0] if len(ref) else np.nan)
+    ref = out[out["unit"] == reference].set_index("env_id")["median_s"]  # the reference in the same environment
+    out.insert(8, ref_col, out["median_s"] / out["env_id"].map(ref).astype(float))
     return out.rename(columns={"paper_ratio": f"paper_ratio_to_{reference}"})
 
 

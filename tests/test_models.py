@@ -152,9 +152,14 @@ def test_recurrent_weight_bound_init_and_projection():
     stack(x).sum().backward()
     opt.step()  # a huge step throws u far outside the bound ...
     assert any(layer.u.abs().max() > bound for layer in stack.layers)
-    stack(x)  # ... and the next forward projects it back, as Li et al.'s clip_weight does
+    stack(x)  # ... forward has no side effect: it does not project ...
+    assert any(layer.u.abs().max() > bound for layer in stack.layers)
+    models.project_after_step(opt, stack)
+    stack(x).sum().backward()
+    opt.step()  # ... the optimiser's step hook does, as Li et al.'s clip_weight after each update
     for layer in stack.layers:
         assert layer.u.abs().max() <= bound
+        assert layer.u.abs().max().item() == pytest.approx(bound)  # clamped to the bound, not reset
 
 
 def test_time_shared_dropout_mask():
@@ -261,3 +266,44 @@ def test_batch_norm_statistics_in_training_ignore_padding():
     torch.manual_seed(1)
     model = models.build("indrnn", 6, 4, config).train()
     assert not torch.allclose(model(x2), outs[0])  # without lengths the padding would shift the statistics
+
+
+def _boolean_mask_norm(norm: nn.BatchNorm1d, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """The previous implementation: BatchNorm1d on x[valid] (a data-dependent shape, a host sync)."""
+    valid = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+    out = x.new_zeros(x.shape)
+    out[valid] = nn.BatchNorm1d.forward(norm, x[valid])
+    return out, valid
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_static_shape_masked_norm_matches_boolean_mask_norm(momentum):
+    """Weighted sums give the same normalised valid frames, running statistics and gradients as
+    BatchNorm1d applied to the valid frames only, over several training steps on padded batches."""
+    from models.masked_norm import MaskedBatchNorm
+
+    torch.manual_seed(0)
+    new, old = MaskedBatchNorm(7, momentum=momentum), MaskedBatchNorm(7, momentum=momentum)
+    with torch.no_grad():
+        new.weight.uniform_(0.5, 2), new.bias.uniform_(-1, 1)
+    old.load_state_dict(new.state_dict())
+    for step in range(4):
+        lengths = torch.tensor([30, 12, 5, 1, 17])
+        x = torch.randn(5, 30, 7) * 3 + step
+        x[torch.arange(30)[None, :] >= lengths[:, None]] += 40.0  # padding far from the data: a leak shows
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        weight = (torch.arange(30)[None, :] < lengths[:, None]).unsqueeze(-1).float()
+        y_new = new(xa, weight)
+        y_old, valid = _boolean_mask_norm(old, xb, lengths)
+        torch.testing.assert_close(y_new[valid], y_old[valid], rtol=1e-5, atol=1e-5)
+        g = torch.randn_like(x)
+        (y_new * g)[valid].sum().backward()
+        (y_old * g)[valid].sum().backward()
+        torch.testing.assert_close(xa.grad[valid], xb.grad[valid], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(new.weight.grad, old.weight.grad, rtol=1e-4, atol=1e-4)
+        new.weight.grad = new.bias.grad = old.weight.grad = old.bias.grad = None
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(new, name), getattr(old, name), rtol=1e-5, atol=1e-5)
+    assert new.running_mean.abs().max() < 5  # the +40 padding never reached the statistics
+    new.eval(), old.eval()  # evaluation: plain batch norm with the running statistics, every frame
+    torch.testing.assert_close(new(x), nn.BatchNorm1d.forward(old, x.reshape(-1, 7)).view_as(x))

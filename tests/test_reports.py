@@ -302,7 +302,8 @@ def test_html_page_is_self_contained(rendered):
 def test_page_gathers_tables_figures_and_run_facts(rendered):
     _, paths = rendered
     md = paths["report_md"].read_text()
-    for needle in ("How the numbers were obtained: Test accuracy of each of the 2 × 3-fold", "batch 16",
+    for needle in ("How the numbers were obtained: Test accuracy of each of the 2 × 3-fold", "a batch of 16",
+                   "eager step, fp32", "partial batches left out",
                    "after 2 warm-up iterations", "Test CPU 9000 with 2 threads", "Table 1", "Figure 5", "Figure 4",
                    "Pairwise comparison", "Nadeau & Bengio", "Confusion matrices", "![Figure 5](figure5.png)",
                    "2.13.0+cpu", "abc123", "bad.wav: unreadable", "synthetic", "blues, jazz, rock"):

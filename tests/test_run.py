@@ -47,9 +47,16 @@ def test_tiny_run_writes_tidy_tables_and_metadata(data_dir, tmp_path, capsys):
     # 3 batches of 4 per epoch (n_train = 9 or 10 -> 3 batches), 4 epochs, first 2 flagged warm-up
     per_job = iters.groupby(["unit", "fold"]).size()
     assert (per_job == 12).all() and iters.groupby(["unit", "fold"]).warmup.sum().eq(2).all()
+    # every iteration records its batch: two full batches of 4, then the rest of the 9 or 10 training clips
+    for (unit, fold), it in iters.groupby(["unit", "fold"]):
+        n_train = int(rec[(rec.unit == unit) & (rec.fold == fold)].n_train.iloc[0])
+        assert it.batch_size.tolist() == [4, 4, n_train - 8] * 4
+        assert it.partial.tolist() == [False, False, True] * 4
     row = rec.iloc[0]
-    job_iters = iters[(iters.unit == row.unit) & (iters.fold == row.fold) & ~iters.warmup]
-    assert row.median_iter_s == pytest.approx(job_iters.seconds.median())
+    job_iters = iters[(iters.unit == row.unit) & (iters.fold == row.fold)]
+    steady = job_iters[~job_iters.warmup & ~job_iters.partial]  # the partial batches stay out of the summary
+    assert row.timed_iters == len(steady) == 12 - 2 - 4  # 2 warm-up (iterations 0, 1), 4 partial (2, 5, 8, 11)
+    assert row.median_iter_s == pytest.approx(steady.seconds.median())
     preds = pd.read_csv(out / "predictions.csv")
     assert len(preds) == 18 * 3 and set(preds.pred) <= {0, 1, 2}
     meta = json.loads((out / "metadata.json").read_text())

@@ -1,0 +1,150 @@
+"""One training iteration, the only thing the harness times, run eagerly or replayed from a CUDA graph.
+
+An iteration is: zero the gradients, forward and loss (under the precision policy's autocast),
+backward, gradient-norm clipping, optimiser step (which also runs the units' parameter projections,
+:func:`models.project_after_step`). The batch is already gathered on the device before the clock
+starts; the clock is read around the step alone (:class:`bench.timing.IterationTimer`).
+
+* ``eager``: what a user's training script pays, Python and kernel launches included.
+* ``graph`` (CUDA only): the whole iteration captured once in one CUDA graph and replayed, so the time
+  is the GPU's work alone. The same code for every unit: static input buffers, warm-up steps on a
+  side stream before capture, Adam with ``capturable=True``, cuDNN weights flattened. A batch of
+  another size (the last, partial batch of an epoch) runs eagerly and is flagged as partial.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import models
+
+from .policy import autocast
+from .timing import IterationTimer
+
+__all__ = ["STEP_MODES", "make_optimizer", "CapturedCall", "TrainStep"]
+
+STEP_MODES = ("eager", "graph")
+
+
+def make_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.0, step: str = "eager",
+                   fused: bool = False) -> torch.optim.Optimizer:
+    """Adam for every unit; capturable in graph mode, optionally fused in eager mode; with the
+    model's parameter projections hooked onto its ``step()``."""
+    if step == "graph" and fused:
+        raise ValueError("fused Adam is an eager-mode option; graph mode uses capturable Adam")
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay,
+                           capturable=step == "graph", fused=True if fused else None)
+    models.project_after_step(opt, model)
+    return opt
+
+
+def check_graph_device(device: str | torch.device) -> None:
+    if torch.device(device).type != "cuda":
+        raise ValueError(f"--step graph needs a CUDA device (got {device}): a CUDA graph captures GPU work; "
+                         "use --step eager on the CPU")
+
+
+class CapturedCall:
+    """``fn()`` run eagerly ``warmup`` times on a side stream, then captured in a CUDA graph and replayed.
+
+    ``fn`` must read and write only tensors whose addresses never change (static buffers,
+    parameters, optimiser state). ``before_eager`` runs before every eager call and before the
+    capture (e.g. ``zero_grad(set_to_none=True)``, so the captured backward allocates the gradients
+    that every replay overwrites). Each :meth:`__call__` does the work once: an eager warm-up call,
+    or the capture followed by one replay, or a replay.
+    """
+
+    def __init__(self, fn: Callable[[], torch.Tensor], warmup: int = 3,
+                 before_eager: Callable[[], None] | None = None):
+        self.fn, self.warmup, self.before_eager = fn, warmup, before_eager or (lambda: None)
+        self.calls, self.graph, self.out = 0, None, None
+
+    @property
+    def captured(self) -> bool:
+        return self.graph is not None
+
+    def __call__(self) -> torch.Tensor:
+        self.calls += 1
+        if self.graph is None and self.calls <= self.warmup:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):  # warm-up off the default stream, as capture requires
+                self.before_eager()
+                out = self.fn()
+            torch.cuda.current_stream().wait_stream(side)
+            return out
+        if self.graph is None:
+            self.before_eager()
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.out = self.fn()
+        self.graph.replay()
+        return self.out
+
+
+class TrainStep:
+    """The training iteration of one model; ``step(x, lengths, y, timer)`` runs and times it.
+
+    Args:
+        model: a classifier ``model(x, lengths) -> logits``.
+        optimizer: from :func:`make_optimizer` (capturable in graph mode).
+        clip_grad: max gradient L2 norm, 0 = no clipping.
+        precision: the policy's precision (``bf16`` -> autocast around forward and loss).
+        mode: ``eager`` or ``graph``.
+        batch_size: the full batch size; graph mode captures batches of this size only.
+        graph_warmup: eager iterations before the capture (graph mode).
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, clip_grad: float = 0.0,
+                 precision: str = "fp32", mode: str = "eager", batch_size: int | None = None,
+                 graph_warmup: int = 3):
+        if mode not in STEP_MODES:
+            raise ValueError(f"step mode must be one of {', '.join(STEP_MODES)}, got {mode!r}")
+        self.model, self.opt, self.clip_grad, self.precision, self.mode = model, optimizer, clip_grad, precision, mode
+        self.device, self.batch_size = next(model.parameters()).device, batch_size
+        self._static: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._graph: CapturedCall | None = None
+        if mode == "graph":
+            check_graph_device(self.device)
+            if not batch_size:
+                raise ValueError("graph mode needs the full batch size (the shape it captures)")
+            for m in model.modules():  # cuDNN wants its weights in one contiguous block before capture
+                if isinstance(m, nn.RNNBase):
+                    m.flatten_parameters()
+            self._graph = CapturedCall(self._static_body, graph_warmup,
+                                       lambda: self.opt.zero_grad(set_to_none=True))
+
+    def body(self, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Forward, loss, backward, clipping, optimiser step (gradients already zeroed)."""
+        with autocast(self.precision, self.device):
+            loss = F.cross_entropy(self.model(x, lengths), y)
+        loss.backward()
+        if self.clip_grad:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad)
+        self.opt.step()
+        return loss.detach()
+
+    def _static_body(self) -> torch.Tensor:
+        return self.body(*self._static)
+
+    def __call__(self, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor,
+                 timer: IterationTimer) -> torch.Tensor:
+        """Run one iteration on a gathered batch and record its time; returns the loss (a device scalar)."""
+        n = x.shape[0]
+        if self._graph is None or n != self.batch_size:
+            with timer.iteration(n):  # eager (or a partial batch in graph mode: flagged partial by size)
+                # after a capture the gradients are the graph's buffers: zero them, keep them
+                self.opt.zero_grad(set_to_none=self._graph is None or not self._graph.captured)
+                return self.body(x, lengths, y)
+        if self._static is None:
+            self._static = (x.clone(), lengths.clone(), y.clone())
+        else:  # into the static buffers, before the clock starts
+            for buf, src in zip(self._static, (x, lengths, y)):
+                buf.copy_(src)
+        steady = self._graph.captured
+        with timer.iteration(n, warmup=not steady):  # warm-up and capture are flagged, whatever --warmup-iters
+            loss = self._graph()
+        return loss.clone()  # the graph's output buffer is overwritten by the next replay

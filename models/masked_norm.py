@@ -1,0 +1,47 @@
+"""Batch normalisation whose statistics count only valid (non-padding) frames, with static shapes.
+
+``nn.BatchNorm1d`` over ``x[valid]`` would give the right numbers, but boolean-mask indexing has a
+data-dependent shape: on CUDA it synchronises the host (to learn how many rows there are) and it
+cannot be captured in a CUDA graph. Here the mask is a 0/1 weight per frame and the statistics are
+weighted sums, so every tensor keeps the batch's shape and nothing waits for the device:
+
+    n    = sum(w)                      mean = sum(w * x) / n
+    var  = sum(w * (x - mean)^2) / n   (biased, used to normalise, as BatchNorm does)
+    running_var <- (1 - m) running_var + m * var * n / (n - 1)   (unbiased, as BatchNorm does)
+
+The buffers and parameters are BatchNorm1d's own, so state dicts are interchangeable. In evaluation,
+or without a mask, it is plain ``BatchNorm1d`` over every frame.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["MaskedBatchNorm"]
+
+
+class MaskedBatchNorm(nn.BatchNorm1d):
+    """``BatchNorm1d`` over the last axis of ``(batch, time, features)``, statistics over valid frames.
+
+    Call as ``norm(x, weight)`` with ``weight`` a ``(batch, time, 1)`` float tensor: 1 for a valid frame,
+    0 for padding (or ``None``: every frame is valid). Padding frames are normalised like the others
+    but never enter the statistics.
+    """
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        if weight is None or not self.training:
+            return super().forward(x.reshape(-1, x.shape[-1])).view_as(x)  # (batch, time, features)
+        n = weight.sum()  # valid frames in the batch (a device scalar: never read on the host)
+        mean = (x * weight).sum((0, 1)) / n  # (features,)
+        var = (((x - mean) ** 2) * weight).sum((0, 1)) / n  # (features,) biased
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = self.momentum if self.momentum is not None else 1.0 / self.num_batches_tracked
+                self.running_mean.mul_(1 - m).add_(mean.detach() * m)
+                self.running_var.mul_(1 - m).add_(var.detach() * (n / (n - 1).clamp_min(1)) * m)
+        scale = torch.rsqrt(var + self.eps)  # (features,)
+        if self.affine:
+            scale = scale * self.weight
+            return (x - mean) * scale + self.bias  # (batch, time, features)
+        return (x - mean) * scale
