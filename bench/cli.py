@@ -1,8 +1,9 @@
-"""``python -m bench <command>``: features, units, run, report, scale."""
+"""``python -m bench <command>``: features, units, run, report, scale, speed."""
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,9 @@ from features import DatasetError, FeatureConfig, build_features, dataset_clips
 from . import units
 from .baseline import BASELINE
 from .config import PRESETS, RunConfig, preset
+from .envinfo import device_name
 from .executors import ExecutorError, make_executor
+from .policy import PRECISIONS, PolicyError, resolve_device
 from .protocols import protocol_splits
 from .run import default_run_dir, format_summary, run
 from .store import RunMismatch
@@ -25,7 +28,9 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset", choices=["synthetic", "gtzan"], default="synthetic",
                    help="the embedded synthetic corpus (default) or a GTZAN copy given by --data-dir")
     g.add_argument("--data-dir", type=Path, help="GTZAN root holding genres/ (.au) or genres_original/ (.wav)")
-    g.add_argument("--device", default="cpu", help="cpu or cuda (scattering and training)")
+    g.add_argument("--device", default="auto",
+                   help="auto (default: cuda when torch sees a GPU, else cpu), cpu, cuda or cuda:N; "
+                        "scattering and training")
     g.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                    help="where the synthetic corpus and feature caches live (default: .cache)")
     g.add_argument("--seconds", type=float, default=None,
@@ -50,7 +55,7 @@ def load_features(dataset: str, data_dir, cache_dir: Path, device: str = "cpu", 
 
 def cmd_features(args) -> int:
     t0 = time.perf_counter()
-    fs, cached = load_features(args.dataset, args.data_dir, args.cache_dir, args.device, args.seconds,
+    fs, cached = load_features(args.dataset, args.data_dir, args.cache_dir, resolve_device(args.device), args.seconds,
                                args.clips_per_genre, args.corpus_seed, args.J, args.Q)
     dt = time.perf_counter() - t0
     n, frames, channels = fs.shape
@@ -98,7 +103,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip-grad", type=float, help="max gradient norm (0 = off; default 1)")
     p.add_argument("--seed", type=int, help="seed of splits, initialisation and batch order (default 0)")
     p.add_argument("--warmup-iters", type=int, help="timed iterations per fold left out of summaries (default 5)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_execution_options(p)
     p.add_argument("--no-baseline", action="store_true", help="skip the scattering + logistic-regression reference")
     g = p.add_argument_group("executor (see README: what concurrency does to CPU timings)")
     g.add_argument("--executor", choices=["local", "dask"], default="local",
@@ -108,15 +113,35 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2)")
     g.add_argument("--threads-per-worker", type=int, default=1, help="LocalCluster threads per worker (default 1)")
     p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="resume a run whose finished jobs ran on another machine, torch build or commit "
+                        "(the report then gives each environment its own timing rows)")
     p.add_argument("--out", type=Path, help="run directory (default runs/<dataset>-<preset>-<config hash>); "
                                             "rerunning the same command resumes it")
+
+
+def add_execution_options(p: argparse.ArgumentParser, step: bool = True) -> None:
+    """The policy every unit runs under (bench.policy): precision, threads, step mode."""
+    g = p.add_argument_group("execution (the same for every unit; see README: timing rules)")
+    g.add_argument("--precision", choices=PRECISIONS, default=None,
+                   help="fp32 (default): TF32 off for matmul and cuDNN alike; tf32: on for both; "
+                        "bf16: autocast for every unit")
+    g.add_argument("--threads", type=int, help="threads of torch's and numba's pools (default: their choice, "
+                                               "the core count)")
+    if step:
+        g.add_argument("--step", choices=["eager", "graph"], default=None,
+                       help="eager (default): the step as a training script runs it; graph (CUDA): the whole "
+                            "step captured in one CUDA graph and replayed, the unit's own cost")
+        g.add_argument("--fused-adam", action="store_true", help="eager mode: Adam's fused implementation")
 
 
 def run_config(args) -> RunConfig:
     over = dict(units=args.units, protocol=args.protocol, folds=args.folds, repeats=args.repeats,
                 epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
                 hidden=args.hidden, layers=args.layers, dropout=args.dropout, batch_norm=args.batch_norm, seed=args.seed,
-                threads=args.threads, warmup_iters=args.warmup_iters, dataset=args.dataset, device=args.device,
+                threads=args.threads, warmup_iters=args.warmup_iters, dataset=args.dataset,
+                device=resolve_device(args.device), precision=args.precision, step=args.step,
+                fused_adam=args.fused_adam or None,
                 seconds=args.seconds, clips_per_genre=args.clips_per_genre, corpus_seed=args.corpus_seed,
                 J=args.J, Q=args.Q, data_dir=str(args.data_dir.resolve()) if args.data_dir else None)
     if args.clip_grad is not None:
@@ -129,9 +154,27 @@ def run_config(args) -> RunConfig:
     return cfg
 
 
+def check_execution(cfg: RunConfig) -> None:
+    """Refuse, before anything is written, what the machine cannot honour."""
+    from .step import check_graph_device
+
+    if cfg.step == "graph":
+        try:
+            check_graph_device(cfg.device)
+        except ValueError as exc:
+            raise PolicyError(str(exc)) from None
+        if cfg.fused_adam:
+            raise PolicyError("--fused-adam is an eager-mode option: graph mode uses capturable Adam")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise PolicyError(f"--threads must be a positive integer, got {cfg.threads}")
+
+
 def cmd_run(args) -> int:
     cfg = run_config(args)
+    check_execution(cfg)
     executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)  # fail fast
+    print(f"device: {cfg.device} ({device_name(cfg.device)}), precision {cfg.precision}, {cfg.step} step, "
+          f"threads {cfg.threads or 'default'}")
     t0 = time.perf_counter()
     fs, _ = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
                           cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q)
@@ -139,7 +182,7 @@ def cmd_run(args) -> int:
         print(f"skipped {len(fs.skipped)} unreadable clip(s): " + "; ".join(r for _, r in fs.skipped))
     run_dir = args.out or default_run_dir(cfg)
     splits = protocol_splits(cfg, fs)
-    store = run(cfg, fs, run_dir, splits, executor)
+    store = run(cfg, fs, run_dir, splits, executor, allow_mixed=args.allow_mixed)
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
           f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else 'one fixed split'}), "
           f"device {cfg.device}")
@@ -175,6 +218,48 @@ def cmd_scale(args) -> int:
     cols = ["unit", "length", "status", "median_iter_s", "saved_mb", "peak_mem_mb"]
     print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\ntable: {out / 'scaling.csv'}\nplot:  {plot}")
+    return 0
+
+
+def cmd_speed(args) -> int:
+    from .speed import SpeedConfig, measure_speed, summarise_speed, wall_warnings, write_speed
+
+    device = resolve_device(args.device)
+    if args.step == "graph":
+        from .step import check_graph_device
+
+        try:
+            check_graph_device(device)
+        except ValueError as exc:
+            raise PolicyError(str(exc)) from None
+    modes = {"eager": ("eager",), "graph": ("graph",)}.get(args.step) or (
+        ("eager", "graph") if device.startswith("cuda") else ("eager",))
+    for name in ("batch_size", "frames", "features", "hidden", "layers", "rounds"):
+        if getattr(args, name) < 1:
+            raise PolicyError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    paper = PRESETS["paper"]
+    cfg = SpeedConfig(units=args.units, batch=args.batch_size, frames=args.frames, features=args.features,
+                      hidden=args.hidden, layers=args.layers, dropout=paper.dropout, batch_norm=paper.batch_norm,
+                      lr=paper.lr, clip_grad=paper.clip_grad, device=device, precision=args.precision or "fp32",
+                      threads=args.threads, modes=modes, rounds=args.rounds, warmup=args.warmup)
+    out = args.out or Path("runs") / f"speed-{device.replace(':', '')}"
+    print(f"bench speed on {device} ({device_name(device)}): batch {cfg.batch} x {cfg.frames} frames x "
+          f"{cfg.features} features, {cfg.layers} x {cfg.hidden}, {cfg.precision}, modes {', '.join(modes)}, "
+          f"{cfg.rounds} interleaved rounds")
+    raw = measure_speed(cfg)
+    summary = summarise_speed(raw)
+    paths = write_speed(cfg, raw, summary, out)
+    from reports.speed import plot_speed  # composition root, as for the report
+
+    title = (f"{device_name(device)}: batch {cfg.batch}, T {cfg.frames}, {cfg.features} features, "
+             f"{cfg.layers} x {cfg.hidden}, {cfg.precision}")
+    plot = plot_speed(summary, out / "speed.png", title)
+    show = summary.assign(median_ms=1e3 * summary.median_s, iqr_ms=1e3 * (summary.q3_s - summary.q1_s))
+    cols = ["mode", "kind", "unit", "median_ms", "iqr_ms", "ratio_to_indrnn", "n"]
+    print(show[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for line in wall_warnings(summary, device.startswith("cuda")):
+        print(line, file=sys.stderr)
+    print(f"\ntable: {paths['summary']} (raw rounds: {paths['raw'].name})\nplot:  {plot}")
     return 0
 
 
@@ -226,6 +311,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU: address-space cap per measurement, so a runaway length fails alone (0 = none)")
     p.add_argument("--out", type=Path, help="results directory (default runs/scale-<device>)")
     p.set_defaults(func=cmd_scale)
+
+    paper = PRESETS["paper"]
+    p = sub.add_parser("speed", help="each unit's forward, backward and training-step time alone, at fixed shapes",
+                       description="Time forward, forward+backward and the whole training step of every unit at "
+                                   "the same shapes (default: the paper preset's), in interleaved rounds after "
+                                   "warm-up; eager, and on CUDA also replayed from one CUDA graph. Writes speed.csv "
+                                   "(median, IQR, ratio to IndRNN), the raw rounds and speed.png.")
+    p.add_argument("--units", type=parse_units, default=ALL_UNITS, help="'all' or a comma list")
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--batch-size", type=int, default=paper.batch_size, help=f"batch (default {paper.batch_size})")
+    p.add_argument("--frames", type=int, default=469, help="sequence length (default 469: a 30 s clip, J=10)")
+    p.add_argument("--features", type=int, default=374, help="input width (default 374 scattering channels)")
+    p.add_argument("--hidden", type=int, default=paper.hidden, help=f"hidden units (default {paper.hidden})")
+    p.add_argument("--layers", type=int, default=paper.layers, help=f"stacked layers (default {paper.layers})")
+    p.add_argument("--rounds", type=int, default=10, help="interleaved timed rounds (default 10)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls first, per measurement (default 3)")
+    p.add_argument("--step", choices=["eager", "graph", "both"], default=None,
+                   help="eager, graph (CUDA) or both (default: both on CUDA, eager on CPU)")
+    add_execution_options(p, step=False)
+    p.add_argument("--out", type=Path, help="results directory (default runs/speed-<device>)")
+    p.set_defaults(func=cmd_speed)
     return parser
 
 
@@ -234,6 +340,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DatasetError, RunMismatch, ExecutorError) as exc:
-        print(f"error: {exc}")
+    except (DatasetError, RunMismatch, ExecutorError, PolicyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2

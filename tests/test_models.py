@@ -305,5 +305,10 @@ def test_static_shape_masked_norm_matches_boolean_mask_norm(momentum):
     for name in ("running_mean", "running_var", "num_batches_tracked"):
         torch.testing.assert_close(getattr(new, name), getattr(old, name), rtol=1e-5, atol=1e-5)
     assert new.running_mean.abs().max() < 5  # the +40 padding never reached the statistics
+    full = torch.ones(5, 30, 1)  # every frame valid: the weighted sums equal plain batch norm
+    new.train(), old.train()
+    x = torch.randn(5, 30, 7) * 2 + 3
+    torch.testing.assert_close(new.weighted(x, full), nn.BatchNorm1d.forward(old, x.reshape(-1, 7)).view_as(x),
+                               rtol=1e-5, atol=1e-5)
     new.eval(), old.eval()  # evaluation: plain batch norm with the running statistics, every frame
     torch.testing.assert_close(new(x), nn.BatchNorm1d.forward(old, x.reshape(-1, 7)).view_as(x))

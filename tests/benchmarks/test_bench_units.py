@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 import models
+from bench.step import make_optimizer
 from models import ModelConfig
 from models.kernels import recurrence, warm_up
 
@@ -60,13 +61,14 @@ def test_train_iteration(benchmark, key, unit, overrides):
     torch.manual_seed(0)
     config = replace(CONFIG, **overrides)
     model = models.build(unit, FEATURES, CLASSES, config).train()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-5)  # the paper's learning rate
+    opt = make_optimizer(model, lr=1e-5)  # the paper's learning rate; Adam with the units' projections
     x = torch.randn(BATCH, FRAMES, FEATURES)
+    lengths = torch.full((BATCH,), FRAMES)  # as bench run passes them
     y = torch.randint(0, CLASSES, (BATCH,))
 
     def iteration():
         opt.zero_grad(set_to_none=True)
-        loss = nn.functional.cross_entropy(model(x), y)
+        loss = nn.functional.cross_entropy(model(x, lengths), y)
         loss.backward()
         opt.step()
         return loss

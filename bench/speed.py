@@ -1,0 +1,202 @@
+"""``bench speed``: each unit's cost alone at fixed shapes, in the style of DeepBench and PyTorch's fastrnns.
+
+For every unit at the same shapes (default: the paper preset's, batch 32 x 469 frames x 374 features,
+5 layers x 128, dropout 0.5, IndRNN batch norm), three nested measurements of one batch already on the
+device:
+
+* ``forward``: forward pass and loss, recording the autograd graph as training does;
+* ``forward_backward``: zeroed gradients, forward, loss, backward;
+* ``step``: the whole training step of ``bench run`` (:class:`bench.step.TrainStep`): the above plus
+  gradient clipping and the Adam step.
+
+So backward = forward_backward - forward and the optimiser = step - forward_backward. Each is
+measured eagerly and, on CUDA, also replayed from one CUDA graph. Rounds are *interleaved*: every
+round times every (unit, mode, measurement) once, so a drift of the machine (clocks, other load)
+reaches every unit alike. Warm-up calls (and graph capture) come first and are not recorded.
+
+On CUDA each call is timed by events and, independently, by a wall clock between two
+``synchronize()``; the two medians are compared and a difference over 5 % is reported as a warning
+(the wall clock also pays one synchronisation, a few microseconds).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SpeedConfig", "KINDS", "measure_speed", "summarise_speed", "write_speed"]
+
+KINDS = ("forward", "forward_backward", "step")
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    units: tuple[str, ...] = ("rnn", "lstm", "gru", "indrnn")
+    batch: int = 32
+    frames: int = 469
+    features: int = 374
+    hidden: int = 128
+    layers: int = 5
+    dropout: float = 0.5
+    batch_norm: bool = True  # IndRNN only, as in bench run
+    classes: int = 10
+    lr: float = 1e-5
+    clip_grad: float = 1.0
+    device: str = "cpu"
+    precision: str = "fp32"
+    threads: int | None = None
+    modes: tuple[str, ...] = ("eager",)
+    rounds: int = 10
+    warmup: int = 3
+    seed: int = 0
+    extra: dict = field(default_factory=dict)  # recorded, not used (e.g. the preset the shapes came from)
+
+
+class _Case:
+    """One unit in one mode: its model, optimiser, inputs and the three callables to time."""
+
+    def __init__(self, unit: str, mode: str, cfg: SpeedConfig):
+        import torch
+        import torch.nn.functional as F
+
+        import models
+
+        from .step import CapturedCall, TrainStep, make_optimizer
+
+        self.unit, self.mode = unit, mode
+        dev = torch.device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        mcfg = models.ModelConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=cfg.dropout,
+                                  batch_norm=cfg.batch_norm, max_len=cfg.frames)
+        self.model = models.build(unit, cfg.features, cfg.classes, mcfg).to(dev).train()
+        self.opt = make_optimizer(self.model, cfg.lr, step=mode)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        self.x = torch.randn(cfg.batch, cfg.frames, cfg.features, generator=gen).to(dev)
+        self.lengths = torch.full((cfg.batch,), cfg.frames, dtype=torch.long, device=dev)  # as bench run passes them
+        self.y = torch.randint(0, cfg.classes, (cfg.batch,), generator=gen).to(dev)
+        self.train = TrainStep(self.model, self.opt, cfg.clip_grad, cfg.precision, "eager")
+
+        def forward():
+            from .policy import autocast
+
+            with autocast(cfg.precision, dev):
+                return F.cross_entropy(self.model(self.x, self.lengths), self.y)
+
+        def forward_backward():
+            loss = forward()
+            loss.backward()
+            return loss.detach()
+
+        def step():
+            return self.train.body(self.x, self.lengths, self.y)
+
+        zero = lambda: self.opt.zero_grad(set_to_none=True)  # noqa: E731
+        if mode == "graph":
+            for m in self.model.modules():
+                if isinstance(m, torch.nn.RNNBase):
+                    m.flatten_parameters()
+            # captured once each, after their own warm-up; zero_grad before capture so the captured
+            # backward allocates the gradients every replay overwrites
+            self.calls: dict[str, Callable] = {
+                "forward": CapturedCall(forward, cfg.warmup),
+                "forward_backward": CapturedCall(forward_backward, cfg.warmup, zero),
+                "step": CapturedCall(step, cfg.warmup, zero),
+            }
+        else:
+            self.calls = {"forward": forward,
+                          "forward_backward": lambda: (zero(), forward_backward())[1],
+                          "step": lambda: (zero(), step())[1]}
+
+
+def _time_call(fn: Callable, cuda: bool) -> tuple[float, float]:
+    """(timer seconds, wall seconds) of one call: CUDA events and a synchronised wall clock, or the clock twice."""
+    import torch
+
+    if not cuda:
+        t0 = time.perf_counter()
+        fn()
+        dt = time.perf_counter() - t0
+        return dt, dt
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    start.record()
+    fn()
+    end.record()
+    torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    return start.elapsed_time(end) / 1000.0, wall
+
+
+def measure_speed(cfg: SpeedConfig, progress: bool = True) -> pd.DataFrame:
+    """Raw rows: one per (round, unit, mode, kind), with ``seconds`` (events or clock) and ``wall_s``."""
+    import torch
+    from tqdm import tqdm
+
+    from .policy import set_precision, set_threads
+    from .step import check_graph_device
+
+    if "graph" in cfg.modes:
+        check_graph_device(cfg.device)
+    set_threads(cfg.threads)
+    set_precision(cfg.precision)
+    cuda = torch.device(cfg.device).type == "cuda"
+    cases = [_Case(u, m, cfg) for m in cfg.modes for u in cfg.units]
+    for case in cases:  # warm-up (and capture) for every callable, not recorded
+        for kind in KINDS:
+            for _ in range(cfg.warmup + 1):
+                case.calls[kind]()
+    if cuda:
+        torch.cuda.synchronize()
+    rows = []
+    total = cfg.rounds * len(cases) * len(KINDS)
+    with tqdm(total=total, desc="speed", unit="call", disable=not progress) as bar:
+        for r in range(cfg.rounds):
+            for case in cases:
+                for kind in KINDS:
+                    seconds, wall = _time_call(case.calls[kind], cuda)
+                    rows.append(dict(round=r, unit=case.unit, mode=case.mode, kind=kind, seconds=seconds, wall_s=wall))
+                    bar.update()
+    return pd.DataFrame(rows)
+
+
+def summarise_speed(raw: pd.DataFrame, reference: str = "indrnn") -> pd.DataFrame:
+    """Median and IQR per (unit, mode, kind), the wall-clock cross-check, and the ratio to ``reference``
+    in the same mode and measurement."""
+    g = raw.groupby(["mode", "kind", "unit"], sort=False)
+    out = g["seconds"].agg(median_s="median", q1_s=lambda s: s.quantile(0.25), q3_s=lambda s: s.quantile(0.75),
+                           n="size").reset_index()
+    out["wall_median_s"] = g["wall_s"].median().values
+    out["timer_vs_wall"] = out["median_s"] / out["wall_median_s"] - 1.0
+    ref = out[out["unit"] == reference].set_index(["mode", "kind"])["median_s"]
+    keys = list(zip(out["mode"], out["kind"]))
+    out[f"ratio_to_{reference}"] = [out["median_s"].iloc[i] / ref.get(k, np.nan) for i, k in enumerate(keys)]
+    return out
+
+
+def write_speed(cfg: SpeedConfig, raw: pd.DataFrame, summary: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
+    """``speed_raw.csv``, ``speed.csv`` and ``speed.json`` (config and environment) in ``out_dir``."""
+    from .envinfo import environment
+    from .store import atomic_write_text
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"raw": out_dir / "speed_raw.csv", "summary": out_dir / "speed.csv", "meta": out_dir / "speed.json"}
+    atomic_write_text(paths["raw"], raw.to_csv(index=False))
+    atomic_write_text(paths["summary"], summary.to_csv(index=False))
+    meta = {"config": asdict(cfg), "environment": environment(cfg.device)}
+    atomic_write_text(paths["meta"], json.dumps(meta, indent=2, default=str))
+    return paths
+
+
+def wall_warnings(summary: pd.DataFrame, cuda: bool, tolerance: float = 0.05) -> list[str]:
+    """CUDA only: measurements whose event median and synchronised wall median differ by more than 5 %."""
+    if not cuda:
+        return []
+    bad = summary[summary["timer_vs_wall"].abs() > tolerance]
+    return [f"warning: {r.unit} {r.mode} {r.kind}: CUDA events {1e3 * r.median_s:.3f} ms vs wall clock "
+            f"{1e3 * r.wall_median_s:.3f} ms ({100 * r.timer_vs_wall:+.1f} %)" for r in bad.itertuples()]
