@@ -199,7 +199,7 @@ def cmd_report(args) -> int:
     try:
         files = render(args.run_dir, args.out)
     except ReportError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"report: {files['report_html']}  (and {files['report_md'].name}, figures, tables in {files['report_md'].parent})")
     return 0

@@ -6,6 +6,7 @@ prints one row per unit. Wired into the CLI by ``add_parser(subparsers)``.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 
@@ -33,12 +34,12 @@ def cmd_units(args: argparse.Namespace) -> int:
         config = models.ModelConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
                                     max_len=args.frames)
     except ValueError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     names = models.available() if args.units == ["all"] else args.units
     unknown = [n for n in names if n not in models.UNITS]
     if unknown:
-        print(f"error: unknown unit(s) {', '.join(unknown)}; available: {', '.join(models.available())}")
+        print(f"error: unknown unit(s) {', '.join(unknown)}; available: {', '.join(models.available())}", file=sys.stderr)
         return 2
     print(f"{args.layers} layers x {args.hidden} hidden, dropout {args.dropout}, "
           f"input (batch, {args.frames} frames, {args.input_dim} features), {args.classes} classes")

@@ -20,5 +20,5 @@ def test_features_command_prints_shape_cache_path_and_skipped_clips(tmp_path, ca
 
 def test_features_command_reports_a_wrong_directory(tmp_path, capsys):
     assert main(["features", "--dataset", "gtzan", "--data-dir", str(tmp_path)]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert out.startswith("error:") and "no genre folders with audio files found" in out and "genres_original" in out

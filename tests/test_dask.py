@@ -103,4 +103,4 @@ def test_a_gpu_cluster_has_one_worker_per_device_each_seeing_only_its_own():
 def test_scheduler_without_dask_executor_is_a_clear_error(data_dir, tmp_path, capsys):  # noqa: F811
     argv = bench_run(data_dir, tmp_path / "r", tmp_path / "c", "--scheduler", "tcp://127.0.0.1:1")
     assert main(argv) == 2
-    assert "--scheduler needs --executor dask" in capsys.readouterr().out
+    assert "--scheduler needs --executor dask" in capsys.readouterr().err

@@ -138,7 +138,7 @@ def test_changed_options_refuse_to_mix_into_an_existing_run(data_dir, tmp_path, 
     out = tmp_path / "run"
     assert main(bench_run(data_dir, out, tmp_path / "c", "--units", "indrnn", "--no-baseline")) == 0
     assert main(bench_run(data_dir, out, tmp_path / "c", "--units", "indrnn", "--no-baseline", "--lr", "0.1")) == 2
-    assert "differs in: lr" in capsys.readouterr().out
+    assert "differs in: lr" in capsys.readouterr().err
 
 
 def test_clip_grad_zero_turns_clipping_off(data_dir, tmp_path):
