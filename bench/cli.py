@@ -205,6 +205,24 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from reports import ReportError
+    from reports.compare import compare_runs  # composition root, as for the report
+
+    if len(args.runs) < 2:
+        print("error: bench compare needs at least two run directories", file=sys.stderr)
+        return 2
+    out = args.out or Path("runs") / ("compare-" + "-vs-".join(Path(d).name for d in args.runs))[:120]
+    try:
+        paths = compare_runs(args.runs, out)
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(paths["md"].read_text().split("## Configuration differences")[0].strip())
+    print(f"\ncomparison: {paths['md']}  (and {paths['csv'].name}, {paths['png'].name})")
+    return 0
+
+
 def cmd_scale(args) -> int:
     from .scale import ScaleConfig, sweep
 
@@ -292,6 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     units.add_parser(sub)
+
+    p = sub.add_parser("compare", help="two or more runs side by side: accuracy, time ratios, config and machines",
+                       description="Per unit: accuracy and median time per iteration of each run, ratios to the "
+                                   "first run, the paired corrected t-test of accuracy differences when the runs "
+                                   "share their splits, the configuration differences and each run's machine. "
+                                   "Writes compare.md, compare.csv and compare.png.")
+    p.add_argument("runs", nargs="+", type=Path, help="run directories (the first is the reference)")
+    p.add_argument("--out", type=Path, help="where to write (default runs/compare-<A>-vs-<B>)")
+    p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("scale", help="time per iteration and peak memory against sequence length, per unit",
                        description="For each unit and sequence length, train a few iterations on random features "

@@ -1,0 +1,180 @@
+"""``bench compare RUN_A RUN_B [...]``: two or more runs side by side (CPU vs GPU, eager vs graph,
+before vs after a change).
+
+Per unit and run: mean test accuracy, median seconds per iteration (steady iterations, as in each run's
+timing table) and, against the first run, the time ratio and the accuracy difference. When a run has
+exactly the first run's splits (``splits.json``), the accuracy difference is paired fold by fold and
+tested with the Nadeau-Bengio corrected resampled t-test (:mod:`reports.stats`); otherwise the runs
+are not paired and no test is made. Beside the numbers: every configuration field that differs, and
+the machine of each run. Writes ``compare.csv``, ``compare.md`` and ``compare.png``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .load import Run, load_run
+from .stats import corrected_resampled_ttest
+from .tables import timing_table
+
+__all__ = ["compare_table", "config_differences", "machines", "compare_runs"]
+
+MACHINE_KEYS = ("device", "device_name", "cpu", "torch_threads", "cuda", "commit")
+
+
+def _names(runs: list[Run]) -> list[str]:
+    names, seen = [], {}
+    for run in runs:
+        base = run.dir.name
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}#{seen[base]}")
+    return names
+
+
+def _splits(run: Run):
+    path = run.dir / "splits.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _accuracy(run: Run, unit: str) -> pd.Series:
+    """Test accuracy per (repeat, fold), diverged folds as NaN."""
+    f = run.folds[run.folds["unit"] == unit].set_index(["repeat", "fold"])
+    return f["test_acc"].where(~f["diverged"]).astype(float)
+
+
+def compare_table(runs: list[Run], names: list[str] | None = None) -> pd.DataFrame:
+    """One row per (unit, run): accuracy, time per iteration and, against the first run, ratios and tests."""
+    names = names or _names(runs)
+    first = runs[0]
+    base_splits = _splits(first)
+    times = [timing_table(r).set_index("unit") for r in runs]
+    units = list(dict.fromkeys(u for r in runs for u in r.units))
+    rows = []
+    for unit in units:
+        base_acc = _accuracy(first, unit)
+        base_t = times[0]["median_s"].get(unit, np.nan)
+        for name, run, tt in zip(names, runs, times):
+            acc = _accuracy(run, unit)
+            med = tt["median_s"].get(unit, np.nan)
+            row = dict(unit=unit, run=name, execution=run.execution, device_name=run.device_name,
+                       folds=int(acc.notna().sum()), diverged=int(acc.isna().sum()),
+                       acc_mean=acc.mean(), acc_std=acc.std(ddof=1) if acc.notna().sum() > 1 else np.nan,
+                       median_s=med, q1_s=tt["q1_s"].get(unit, np.nan), q3_s=tt["q3_s"].get(unit, np.nan),
+                       time_ratio=med / base_t if base_t and np.isfinite(base_t) else np.nan,
+                       acc_diff_pp=100 * (acc.mean() - base_acc.mean()) if len(base_acc) else np.nan,
+                       paired=False, p=np.nan, ci_low_pp=np.nan, ci_high_pp=np.nan, note="")
+            if run is first:
+                row["note"] = "reference"
+            elif base_splits is None or _splits(run) != base_splits:
+                row["note"] = "other splits: not paired, no test"
+            elif len(acc) and len(base_acc):
+                d = (acc - base_acc).dropna()
+                f = run.folds[run.folds["unit"] == unit]
+                ratio = float((f["n_test"] / f["n_train"]).mean())
+                test = corrected_resampled_ttest(100 * d.values, ratio)
+                row.update(paired=True, p=test.p, ci_low_pp=test.ci_low, ci_high_pp=test.ci_high, note=test.note)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def config_differences(runs: list[Run], names: list[str] | None = None) -> pd.DataFrame:
+    """Every configuration field whose value is not the same in all runs, one column per run."""
+    names = names or _names(runs)
+    keys = sorted({k for r in runs for k in r.config})
+    rows = []
+    for k in keys:
+        values = [r.config.get(k) for r in runs]
+        if any(json.dumps(v, sort_keys=True, default=str) != json.dumps(values[0], sort_keys=True, default=str)
+               for v in values):
+            rows.append({"field": k, **{n: json.dumps(v, default=str) for n, v in zip(names, values)}})
+    return pd.DataFrame(rows, columns=["field", *names])
+
+
+def machines(runs: list[Run], names: list[str] | None = None) -> pd.DataFrame:
+    """Where each run was measured, and how (step mode, precision)."""
+    names = names or _names(runs)
+    rows = []
+    for k in (*MACHINE_KEYS, "torch", "execution"):
+        vals = []
+        for r in runs:
+            env = r.environment
+            v = r.execution if k == "execution" else (env.get("versions") or {}).get("torch") if k == "torch" else env.get(k)
+            vals.append("" if v is None else str(v))
+        rows.append({"field": k, **dict(zip(names, vals))})
+    return pd.DataFrame(rows, columns=["field", *names])
+
+
+def _figure(table: pd.DataFrame, names: list[str]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    units = list(dict.fromkeys(table["unit"]))
+    fig, axes = plt.subplots(1, 2, figsize=(4 + 1.6 * len(units) * len(names) / 2, 4.2))
+    palette = dict(zip(names, sns.color_palette(n_colors=len(names))))
+    width = 0.8 / len(names)
+    for j, name in enumerate(names):
+        t = table[table["run"] == name].set_index("unit").reindex(units)
+        x = np.arange(len(units)) + (j - (len(names) - 1) / 2) * width
+        axes[0].bar(x, 100 * t["acc_mean"], width, yerr=100 * t["acc_std"].fillna(0), capsize=2,
+                    color=palette[name], label=name)
+        lo = (1e3 * (t["median_s"] - t["q1_s"])).fillna(0)
+        hi = (1e3 * (t["q3_s"] - t["median_s"])).fillna(0)
+        axes[1].bar(x, 1e3 * t["median_s"], width, yerr=[lo, hi], capsize=2, color=palette[name], label=name)
+    for ax, ylabel in zip(axes, ("mean test accuracy (%), bars: std over folds",
+                                 "median ms per training iteration (bars: IQR)")):
+        ax.set_xticks(np.arange(len(units)), units)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[1].set_yscale("log")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _md(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "(none)"
+    cells = df.astype(object).where(df.notna(), "")
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in cells.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, Path]:
+    """Load the runs, write ``compare.csv``, ``compare.md`` and ``compare.png`` into ``out_dir``."""
+    if len(run_dirs) < 2:
+        raise ValueError("bench compare needs at least two run directories")
+    runs = [load_run(d) for d in run_dirs]
+    names = _names(runs)
+    table = compare_table(runs, names)
+    diff, where = config_differences(runs, names), machines(runs, names)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / "compare.csv", "md": out / "compare.md", "png": out / "compare.png"}
+    table.to_csv(paths["csv"], index=False)
+    fig = _figure(table, names)
+    fig.savefig(paths["png"], dpi=100)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    show = table.assign(accuracy=[f"{100 * m:.1f} ± {100 * s:.1f} %" if np.isfinite(s) else f"{100 * m:.1f} %"
+                                  for m, s in zip(table.acc_mean, table.acc_std.fillna(np.nan))],
+                        ms_per_iter=(1e3 * table.median_s).round(3), time_ratio=table.time_ratio.round(3),
+                        acc_diff_pp=table.acc_diff_pp.round(2), p=table.p.round(4))
+    cols = ["unit", "run", "execution", "accuracy", "folds", "diverged", "acc_diff_pp", "p", "ms_per_iter",
+            "time_ratio", "note"]
+    text = [f"# Comparison of {len(runs)} runs", "",
+            f"Against the first run, {names[0]}: `time_ratio` = median seconds per steady iteration over the first "
+            "run's; `acc_diff_pp` = difference of mean test accuracy in percentage points; `p` = Nadeau-Bengio "
+            "corrected resampled t-test on the per-fold differences, only when the runs share their splits.", "",
+            _md(show[cols]), "", "## Configuration differences", "", _md(diff), "", "## Machines", "", _md(where),
+            "", "![comparison](compare.png)", ""]
+    paths["md"].write_text("\n".join(text))
+    return paths
