@@ -101,10 +101,15 @@ def _tone(freq: float, dur: float, sr: int, r: Recipe, rng: np.random.Generator)
     vib = 2 ** (r.vibrato / 12 * np.sin(2 * np.pi * rng.uniform(4.5, 6.5) * t))
     phase = 2 * np.pi * np.cumsum(freq * vib) / sr
     n_harm = max(1, min(12, int(sr / 2 / freq) - 1))
-    k = np.arange(1, n_harm + 1)
-    wave = (k ** -r.lead_harmonics)[:, None] * np.sin(k[:, None] * phase)  # (harmonics, time)
+    # sum_k k^-rolloff sin(k phase), with sin(k phase) from the Chebyshev recurrence
+    # sin((k+1) x) = 2 cos(x) sin(k x) - sin((k-1) x): one sin and one cos instead of one sin per harmonic
+    s_prev, s_k, two_cos = np.zeros_like(phase), np.sin(phase), 2.0 * np.cos(phase)
+    wave = s_k.copy()
+    for k in range(2, n_harm + 1):
+        s_prev, s_k = s_k, two_cos * s_k - s_prev
+        wave += k ** -r.lead_harmonics * s_k
     env = np.minimum(t / max(r.attack, 1e-4), 1.0) * np.exp(-t / r.lead_decay)
-    out = wave.sum(0) * env
+    out = wave * env
     if r.distortion > 0:
         out = np.tanh(r.distortion * out) / np.tanh(r.distortion)
     return out
