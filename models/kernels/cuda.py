@@ -46,10 +46,12 @@ except ImportError:  # pragma: no cover - depends on the install
 
 AVAILABLE = triton is not None and torch.cuda.is_available()
 CHUNK = 64  # time steps per tile: one memory round trip per CHUNK steps
-NUM_WARPS = 4
+BLOCK = 16  # neurons per program
+NUM_WARPS = 4  # launch shape not yet tuned on a GPU: see tests/benchmarks/test_bench_kernels.py
 BIG = 1e30  # "no upper bound" of a step's clamp; finite, so 0 * BIG stays 0
 
 if triton is not None:
+    _BIG = tl.constexpr(BIG)  # a jit function may read a global only if it is a constexpr
 
     @triton.jit
     def _compose_clamp(a1, c1, lo1, hi1, a2, c2, lo2, hi2):
@@ -87,7 +89,7 @@ if triton is not None:
         out_seq = out_ptr + seq * steps * hidden
         u_tile = tl.zeros([CHUNK, BLOCK], dtype=h.dtype) + u[None, :]
         lo_tile = tl.zeros([CHUNK, BLOCK], dtype=h.dtype)
-        hi_tile = lo_tile + BIG
+        hi_tile = lo_tile + _BIG
         last = rows[:, None] == CHUNK - 1
         z_next = tl.load(z_seq + offs, mask=(rows[:, None] < steps) & colmask[None, :], other=0.0)
         t0 = 0
@@ -120,8 +122,8 @@ if triton is not None:
         zeros = tl.zeros([CHUNK, BLOCK], dtype=h0.dtype)
         first = back[:, None] == 0  # the row of the chunk's earliest step
         g = tl.zeros_like(h0)  # dL/dz at the step after the chunk (0 after the last step)
-        du = tl.zeros_like(h0)
-        db = tl.zeros_like(h0)
+        du = zeros  # per-element partial sums, reduced once at the end (not once per chunk)
+        db = zeros
         t0 = (steps - 1) // CHUNK * CHUNK  # the last chunk first
         mask = ((t0 + back)[:, None] < steps) & colmask[None, :]
         dh_next = tl.load(grad_seq + t0 * hidden + offs, mask=mask, other=0.0)
@@ -139,53 +141,43 @@ if triton is not None:
             dz = a * g[None, :] + b  # (CHUNK, BLOCK) g_t
             g_after = c * g[None, :] + d  # (CHUNK, BLOCK) g_{t+1}
             tl.store(dz_seq + t0 * hidden + offs, dz, mask=mask)
-            du += tl.sum(g_after * hs, axis=0)
-            db += tl.sum(dz, axis=0)
+            du += g_after * hs
+            db += dz
             g = tl.sum(tl.where(first, dz, 0.0), axis=0)  # g at the chunk's earliest step
             t0 = prv
-        du += g * h0  # the first step's h_{t-1} is the initial state
         tl.store(dh0_ptr + seq * hidden + cols, g * u, mask=colmask)
-        tl.store(du_ptr + seq * hidden + cols, du, mask=colmask)
-        tl.store(db_ptr + seq * hidden + cols, db, mask=colmask)
-
-
-def _sm_count(device: torch.device) -> int:
-    if device.type != "cuda":
-        return 1  # Triton's interpreter on CPU tensors
-    return torch.cuda.get_device_properties(device).multi_processor_count
+        # the first step's h_{t-1} is the initial state
+        tl.store(du_ptr + seq * hidden + cols, tl.sum(du, axis=0) + g * h0, mask=colmask)
+        tl.store(db_ptr + seq * hidden + cols, tl.sum(db, axis=0), mask=colmask)
 
 
 class ScanBackend:
     """Launches the chunked-scan kernels: one program per (sequence, block of ``block`` neurons).
 
+    Small blocks give many programs (batch 16 x hidden 128 = 128 programs of 16 neurons, where one
+    program per sequence would give 16), and keep a tile in registers: compiled for sm_90, the
+    default shape uses 128-136 registers per thread and spills none; block 64 spills.
+
     Args:
         chunk: time steps per tile (a power of two).
-        block: neurons per program (a power of two); None picks the widest of 64, 32, 16 that still
-            gives two programs per multiprocessor, so a small batch still fills the GPU.
+        block: neurons per program (a power of two).
         num_warps: warps per program.
     """
 
-    def __init__(self, chunk: int = CHUNK, block: int | None = None, num_warps: int = NUM_WARPS):
+    def __init__(self, chunk: int = CHUNK, block: int = BLOCK, num_warps: int = NUM_WARPS):
         self.chunk, self.block, self.num_warps = chunk, block, num_warps
-
-    def _grid(self, batch: int, hidden: int, device: torch.device) -> tuple[tuple[int, int], int]:
-        block = self.block
-        if block is None:
-            sms = _sm_count(device)
-            block = next((w for w in (64, 32) if batch * triton.cdiv(hidden, w) >= 2 * sms), 16)
-        return (batch, triton.cdiv(hidden, block)), block
 
     def forward(self, z, u, b, h0, out):
         batch, steps, hidden = z.shape
-        grid, block = self._grid(batch, hidden, z.device)
-        _scan_forward_kernel[grid](z, u, b, h0, out, steps, hidden, CHUNK=self.chunk, BLOCK=block,
+        grid = (batch, triton.cdiv(hidden, self.block))
+        _scan_forward_kernel[grid](z, u, b, h0, out, steps, hidden, CHUNK=self.chunk, BLOCK=self.block,
                                    num_warps=self.num_warps)
 
     def backward(self, grad_out, out, u, h0, dz, du_rows, db_rows, dh0):
         batch, steps, hidden = out.shape
-        grid, block = self._grid(batch, hidden, out.device)
+        grid = (batch, triton.cdiv(hidden, self.block))
         _scan_backward_kernel[grid](grad_out, out, u, h0, dz, du_rows, db_rows, dh0, steps, hidden,
-                                    CHUNK=self.chunk, BLOCK=block, num_warps=self.num_warps)
+                                    CHUNK=self.chunk, BLOCK=self.block, num_warps=self.num_warps)
 
 
 DEFAULT = ScanBackend()
