@@ -23,7 +23,7 @@ FORWARD = ["z_ptr", "u_ptr", "b_ptr", "h0_ptr", "out_ptr"]
 BACKWARD = ["grad_ptr", "out_ptr", "u_ptr", "h0_ptr", "dz_ptr", "du_ptr", "db_ptr", "dh0_ptr"]
 
 
-def compile_sm90(fn, pointers, dtype: str, constexprs: dict, num_warps: int) -> dict:
+def compile_sm90(fn, pointers, dtype: str, constexprs: dict, num_warps: int, hidden_one: bool = False) -> dict:
     """Compile ``fn`` for sm_90; return its registers and local memory per thread (spills land there)."""
     import triton
     from triton.backends.compiler import GPUTarget
@@ -34,9 +34,12 @@ def compile_sm90(fn, pointers, dtype: str, constexprs: dict, num_warps: int) -> 
     cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
     if not os.path.exists(cuobjdump):
         pytest.skip("this triton wheel has no bundled cuobjdump")
+    if hidden_one:  # a launch specialises an int argument equal to 1 into a constant
+        constexprs = {**constexprs, "hidden": 1}
     signature = {**{p: f"*{dtype}" for p in pointers}, "steps": "i32", "hidden": "i32",
                  **{k: "constexpr" for k in constexprs}}
-    aligned = {(i,): [["tt.divisibility", 16]] for i in [*range(len(pointers)), len(pointers) + 1]}
+    aligned_args = [*range(len(pointers))] + ([] if hidden_one else [len(pointers) + 1])  # pointers, hidden
+    aligned = {(i,): [["tt.divisibility", 16]] for i in aligned_args}
     try:
         src = ASTSource(fn, signature, constexprs=constexprs, attrs=aligned)
     except TypeError as exc:  # the offline-compile API differs before triton 3.3
@@ -63,11 +66,23 @@ def test_scan_kernels_compile_for_sm90_without_spills(direction, dtype):
     assert r["local_bytes"] == 0 and r["stack_bytes"] == 0 and r["registers"] <= 255, r
 
 
+@pytest.mark.parametrize("hidden_one", [False, True], ids=["hidden128", "hidden1"])
 @pytest.mark.parametrize("direction", ["forward", "backward"])
-def test_loop_kernels_compile_for_sm90(direction):
+def test_loop_kernels_compile_for_sm90(direction, hidden_one):
     from models.kernels import cuda_loop
 
     fn, pointers = ((cuda_loop._forward_kernel, FORWARD) if direction == "forward"
                     else (cuda_loop._backward_kernel, BACKWARD))
-    r = compile_sm90(fn, pointers, "fp32", {"BLOCK": cuda_loop.BLOCK}, 4)
+    r = compile_sm90(fn, pointers, "fp32", {"BLOCK": cuda_loop.BLOCK}, 4, hidden_one)
+    assert r["local_bytes"] == 0 and r["stack_bytes"] == 0, r
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_scan_kernels_compile_when_hidden_is_one(direction):
+    from models.kernels import cuda
+
+    be = cuda.DEFAULT
+    fn, pointers = ((cuda._scan_forward_kernel, FORWARD) if direction == "forward"
+                    else (cuda._scan_backward_kernel, BACKWARD))
+    r = compile_sm90(fn, pointers, "fp32", {"CHUNK": be.chunk, "BLOCK": be.block}, be.num_warps, hidden_one=True)
     assert r["local_bytes"] == 0 and r["stack_bytes"] == 0, r

@@ -74,7 +74,7 @@ if triton is not None:
         """
         return a2 * a1, a2 * b1 + b2, c2 * a1, c2 * b1 + d2
 
-    @triton.jit
+    @triton.jit(do_not_specialize=["steps"])  # T = 1: no constexpr loop bound, no extra compile
     def _scan_forward_kernel(z_ptr, u_ptr, b_ptr, h0_ptr, out_ptr, steps, hidden,
                              CHUNK: tl.constexpr, BLOCK: tl.constexpr):
         seq = tl.program_id(0).to(tl.int64)
@@ -105,7 +105,7 @@ if triton is not None:
             h = tl.sum(tl.where(last, hs, 0.0), axis=0)  # the chunk's last state carries on
             t0 = nxt
 
-    @triton.jit
+    @triton.jit(do_not_specialize=["steps"])  # T = 1: no constexpr loop bound, no extra compile
     def _scan_backward_kernel(grad_ptr, out_ptr, u_ptr, h0_ptr, dz_ptr, du_ptr, db_ptr, dh0_ptr,
                               steps, hidden, CHUNK: tl.constexpr, BLOCK: tl.constexpr):
         seq = tl.program_id(0).to(tl.int64)

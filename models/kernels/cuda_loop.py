@@ -23,7 +23,7 @@ BLOCK = 128  # neurons per program; hidden sizes are usually multiples of it
 
 if triton is not None:
 
-    @triton.jit
+    @triton.jit(do_not_specialize=["steps"])  # as a constexpr 1, triton 3.6 fails to compile it
     def _forward_kernel(z_ptr, u_ptr, b_ptr, h0_ptr, out_ptr, steps, hidden, BLOCK: tl.constexpr):
         seq = tl.program_id(0).to(tl.int64)
         cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
@@ -39,7 +39,7 @@ if triton is not None:
             tl.store(out_ptr + base + t * hidden + cols, h, mask=mask)
             t += 1
 
-    @triton.jit
+    @triton.jit(do_not_specialize=["steps"])  # as a constexpr 1, triton 3.6 fails to compile it
     def _backward_kernel(grad_ptr, out_ptr, u_ptr, h0_ptr, dz_ptr, du_ptr, db_ptr, dh0_ptr,
                          steps, hidden, BLOCK: tl.constexpr):
         seq = tl.program_id(0).to(tl.int64)
