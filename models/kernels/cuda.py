@@ -3,10 +3,11 @@
 Why chunks: the recurrence is elementwise, so its floor is reading ``z`` and writing ``h`` once. A
 kernel that loads one step, computes it and only then loads the next pays a memory round trip per
 step and is latency-bound: the per-step kernel (``triton_loop``, :mod:`models.kernels.cuda_loop`)
-takes 0.2-0.4 us per step on an H100, 20-70x the floor (issue 11). Here each program owns ``BLOCK`` neurons of one sequence and walks
-time ``CHUNK`` steps at a time: it loads a ``(CHUNK, BLOCK)`` tile in one go, already requests the
-next tile (prefetch), and solves the chunk with an associative scan over its rows, so one round
-trip serves ``CHUNK`` steps and overlaps with the work on the previous tile.
+takes 0.2-0.4 us per step on an H100, 20-70x the floor (issue 11). Here each program owns
+``BLOCK`` neurons of one sequence and walks time ``CHUNK`` steps at a time: it loads a
+``(CHUNK, BLOCK)`` tile in one go, already requests the next tile (prefetch), and solves the chunk
+with an associative scan over its rows, so one round trip serves ``CHUNK`` steps and overlaps with
+the work on the previous tile.
 
 Forward. One step is the map ``h -> relu(u h + c)`` with ``c = z_t + b``. Maps of the form
 ``h -> clamp(A h + C, lo, hi)`` (clamp = ``min(max(., lo), hi)``, ``lo <= hi``) are closed under
