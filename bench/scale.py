@@ -11,6 +11,10 @@ Two memory figures per cell:
   after set-up; real, but blurred by the allocator keeping freed pages (repeat runs differ by
   ~100 MiB). On CUDA, ``torch.cuda.max_memory_allocated`` above the set-up allocation. Inputs are random features of the default width; the batch,
 width and depth are fixed across lengths so only T varies.
+
+On CUDA every unit runs in plain fp32, as DESIGN.md's precision policy asks: TF32 off for matrix
+products and cuDNN alike (PyTorch allows it in cuDNN by default, which could let cuDNN's
+RNN/LSTM/GRU use TF32 while the IndRNN's projection, a matrix product, does not).
 """
 from __future__ import annotations
 
@@ -54,6 +58,9 @@ def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(0)
     dev = torch.device(cfg.device)
+    if dev.type == "cuda":  # the same precision for every unit (see the module docstring)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     mcfg = models.ModelConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=0.0, max_len=length)
     model = models.build(unit, cfg.features, 10, mcfg).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 
 __all__ = ["ModelConfig"]
 
-KERNEL_CHOICES = ("auto", "numba", "triton", "reference")
+KERNEL_CHOICES = ("auto", "numba", "triton", "triton_loop", "reference")
 
 
 @dataclass(frozen=True)

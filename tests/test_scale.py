@@ -1,6 +1,7 @@
 """``python -m bench scale`` on tiny sizes: every cell measured in its own process; failures marked."""
 import pandas as pd
 import pytest
+import torch
 
 from bench.cli import main
 
@@ -29,3 +30,14 @@ def test_a_length_that_runs_out_of_memory_is_marked_and_the_sweep_goes_on(tmp_pa
     table = pd.read_csv(out / "scaling.csv").set_index("length")
     assert table.loc[50, "status"] == "ok"
     assert table.loc[2000000, "status"] == "out of memory" and pd.isna(table.loc[2000000, "median_iter_s"])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_scale_on_cuda_writes_its_table_and_plot(tmp_path):
+    out = tmp_path / "scale"
+    assert main(["scale", "--device", "cuda", "--units", "indrnn,lstm", "--lengths", "100,200", *TINY,
+                 "--out", str(out)]) == 0
+    table = pd.read_csv(out / "scaling.csv")
+    assert len(table) == 4 and (table.status == "ok").all() and (table.device == "cuda").all()
+    assert (table.median_iter_s > 0).all() and (table.peak_mem_mb > 0).all() and (table.saved_mb > 0).all()
+    assert (out / "scaling.png").stat().st_size > 10_000

@@ -3,13 +3,16 @@
 The input projection ``z_t = W x_t`` is done beforehand for all steps at once (one matrix product);
 what is left is elementwise and sequential, which is what these kernels do:
 
-=============  ===========================================================  =====================
-name           implementation                                               used by ``"auto"`` for
-=============  ===========================================================  =====================
-``numba``      fused CPU loops (numba, parallel over the batch), own backward  CPU float32/float64
-``triton``     fused CUDA kernel (Triton), own backward                     CUDA float32/float64
-``reference``  Python loop of tensor ops, autograd backward (tests only)    anything else
-=============  ===========================================================  =====================
+===============  ===========================================================  =====================
+name             implementation                                               used by ``"auto"`` for
+===============  ===========================================================  =====================
+``numba``        fused CPU loops (numba, parallel over the batch), own backward  CPU float32/float64
+``triton``       fused CUDA kernels (Triton), chunks of steps scanned in         CUDA float32/float64
+                 registers, own backward (:mod:`.cuda`)
+``triton_loop``  the first CUDA kernels, one step per memory round trip          (never; a baseline)
+                 (:mod:`.cuda_loop`)
+``reference``    Python loop of tensor ops, autograd backward (tests only)      anything else
+===============  ===========================================================  =====================
 """
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ def resolve(kernel: str, device: torch.device | str, dtype: torch.dtype = torch.
         raise ValueError(f"unknown IndRNN kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
     device = torch.device(device)
     if kernel != "auto":
-        wanted = {"numba": "cpu", "triton": "cuda"}.get(kernel)
+        wanted = {"numba": "cpu", "triton": "cuda", "triton_loop": "cuda"}.get(kernel)
         if wanted is not None and device.type != wanted:
             raise ValueError(f"IndRNN kernel {kernel!r} runs on {wanted} tensors, got {device.type}")
         return kernel
@@ -72,6 +75,10 @@ def recurrence(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor, h0: torch.Tens
         return _numba()(z, u, b, h0)
     if name == "triton":
         return cuda.recurrence_cuda(z, u, b, h0)
+    if name == "triton_loop":
+        from .cuda_loop import recurrence_cuda_loop
+
+        return recurrence_cuda_loop(z, u, b, h0)
     return recurrence_reference(z, u, b, h0)
 
 

@@ -26,7 +26,7 @@ def recurrence_reference(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor,
     """
     h = z.new_zeros(z.shape[0], z.shape[2]) if h0 is None else h0  # (batch, hidden)
     out = []
-    for t in range(z.shape[1]):
-        h = torch.relu(z[:, t] + b + u * h)  # (batch, hidden)
+    for z_t in z.unbind(1):  # one view per step; unlike z[:, t], its backward is one stack, not T adds
+        h = torch.relu(z_t + b + u * h)  # (batch, hidden)
         out.append(h)
     return torch.stack(out, dim=1)  # (batch, time, hidden)

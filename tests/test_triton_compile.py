@@ -1,0 +1,88 @@
+"""The CUDA kernels compile for an H100 (sm_90) on a machine without a GPU, and fit in registers.
+
+Triton's interpreter runs a kernel as NumPy and accepts code that the compiler rejects (it let a
+kernel read a non-constexpr global); compiling to a cubin, with the ptxas that triton's wheel
+bundles, catches that in CI; the bundled cuobjdump then reports each kernel's registers and stack
+and local memory (where spilled registers go). The arguments are specialised as a real launch with
+hidden 128 would be (16-byte aligned pointers, hidden divisible by 16), which sets Triton's
+vectorisation and so the tile layout.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import tempfile
+
+import pytest
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
+
+FORWARD = ["z_ptr", "u_ptr", "b_ptr", "h0_ptr", "out_ptr"]
+BACKWARD = ["grad_ptr", "out_ptr", "u_ptr", "h0_ptr", "dz_ptr", "du_ptr", "db_ptr", "dh0_ptr"]
+
+
+def compile_sm90(fn, pointers, dtype: str, constexprs: dict, num_warps: int, hidden_one: bool = False) -> dict:
+    """Compile ``fn`` for sm_90; return its registers and local memory per thread (spills land there)."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    if not isinstance(fn, triton.runtime.JITFunction):
+        pytest.skip("kernels were built for the interpreter (TRITON_INTERPRET is set)")
+    cuobjdump = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    if not os.path.exists(cuobjdump):
+        pytest.skip("this triton wheel has no bundled cuobjdump")
+    if hidden_one:  # a launch specialises an int argument equal to 1 into a constant
+        constexprs = {**constexprs, "hidden": 1}
+    signature = {**{p: f"*{dtype}" for p in pointers}, "steps": "i32", "hidden": "i32",
+                 **{k: "constexpr" for k in constexprs}}
+    aligned_args = [*range(len(pointers))] + ([] if hidden_one else [len(pointers) + 1])  # pointers, hidden
+    aligned = {(i,): [["tt.divisibility", 16]] for i in aligned_args}
+    try:
+        src = ASTSource(fn, signature, constexprs=constexprs, attrs=aligned)
+    except TypeError as exc:  # the offline-compile API differs before triton 3.3
+        pytest.skip(f"triton {triton.__version__}: {exc}")
+    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
+    with tempfile.TemporaryDirectory() as tmp:  # the cubin: ptxas ran, with the version triton picked
+        path = os.path.join(tmp, "kernel.cubin")
+        with open(path, "wb") as f:
+            f.write(kernel.asm["cubin"])
+        report = subprocess.run([cuobjdump, "-res-usage", path], capture_output=True, text=True, check=True).stdout
+    usage = re.search(r"REG:(\d+) STACK:(\d+) SHARED:\d+ LOCAL:(\d+)", report)
+    return {"registers": int(usage.group(1)), "stack_bytes": int(usage.group(2)), "local_bytes": int(usage.group(3))}
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "fp64"])
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_scan_kernels_compile_for_sm90_without_spills(direction, dtype):
+    from models.kernels import cuda
+
+    be = cuda.DEFAULT
+    fn, pointers = ((cuda._scan_forward_kernel, FORWARD) if direction == "forward"
+                    else (cuda._scan_backward_kernel, BACKWARD))
+    r = compile_sm90(fn, pointers, dtype, {"CHUNK": be.chunk, "BLOCK": be.block}, be.num_warps)
+    assert r["local_bytes"] == 0 and r["stack_bytes"] == 0 and r["registers"] <= 255, r
+
+
+@pytest.mark.parametrize("hidden_one", [False, True], ids=["hidden128", "hidden1"])
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_loop_kernels_compile_for_sm90(direction, hidden_one):
+    from models.kernels import cuda_loop
+
+    fn, pointers = ((cuda_loop._forward_kernel, FORWARD) if direction == "forward"
+                    else (cuda_loop._backward_kernel, BACKWARD))
+    r = compile_sm90(fn, pointers, "fp32", {"BLOCK": cuda_loop.BLOCK}, 4, hidden_one)
+    assert r["local_bytes"] == 0 and r["stack_bytes"] == 0, r
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_scan_kernels_compile_when_hidden_is_one(direction):
+    from models.kernels import cuda
+
+    be = cuda.DEFAULT
+    fn, pointers = ((cuda._scan_forward_kernel, FORWARD) if direction == "forward"
+                    else (cuda._scan_backward_kernel, BACKWARD))
+    r = compile_sm90(fn, pointers, "fp32", {"CHUNK": be.chunk, "BLOCK": be.block}, be.num_warps, hidden_one=True)
+    assert r["local_bytes"] == 0 and r["stack_bytes"] == 0, r
