@@ -12,9 +12,9 @@ Two memory figures per cell:
   ~100 MiB). On CUDA, ``torch.cuda.max_memory_allocated`` above the set-up allocation. Inputs are random features of the default width; the batch,
 width and depth are fixed across lengths so only T varies.
 
-On CUDA every unit runs in plain fp32, as DESIGN.md's precision policy asks: TF32 off for matrix
-products and cuDNN alike (PyTorch allows it in cuDNN by default, which could let cuDNN's
-RNN/LSTM/GRU use TF32 while the IndRNN's projection, a matrix product, does not).
+Every cell runs under the same policy as ``bench run`` (:mod:`bench.policy`: plain fp32, TF32 off for
+matrix products and cuDNN alike; ``threads`` binds torch's and numba's pools) and times the same
+training step (:class:`bench.step.TrainStep`, eager), with the batch on the device before the clock.
 """
 from __future__ import annotations
 
@@ -52,32 +52,27 @@ def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
 
     import models
 
+    from .policy import set_precision, set_threads
+    from .step import TrainStep, make_optimizer
     from .timing import IterationTimer
 
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    set_threads(cfg.threads)
+    set_precision("fp32")
     torch.manual_seed(0)
     dev = torch.device(cfg.device)
-    if dev.type == "cuda":  # the same precision for every unit (see the module docstring)
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
     mcfg = models.ModelConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=0.0, max_len=length)
     model = models.build(unit, cfg.features, 10, mcfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    step = TrainStep(model, make_optimizer(model, lr=1e-4))
     x = torch.randn(cfg.batch, length, cfg.features, device=dev)
     y = torch.randint(0, 10, (cfg.batch,), device=dev)
     base_rss = _rss_now_mb()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
         base_cuda = torch.cuda.memory_allocated(dev)
-    timer = IterationTimer(dev, warmup=cfg.warmup)
+    timer = IterationTimer(dev, warmup=cfg.warmup, batch_size=cfg.batch)
     loss = torch.tensor(0.0)
     for _ in range(cfg.warmup + cfg.iters):
-        with timer.iteration():
-            opt.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
+        loss = step(x, None, y, timer)
     s = timer.summary()
     if dev.type == "cuda":
         peak = (torch.cuda.max_memory_allocated(dev) - base_cuda) / 2**20
