@@ -8,43 +8,42 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from features import DatasetError, FeatureConfig, build_features, dataset_clips
+from .config import PAPER_UNITS, PRESETS, ConfigError, RunConfig
+from .config import DEVICE_HELP
+from .options import UNITS_HELP, add_config_flags, parse_units, resolve, write_toml
 
-from . import units
-from .baseline import BASELINE
-from .config import PRESETS, RunConfig, preset
-from .envinfo import device_name
-from .executors import ExecutorError, make_executor
-from .policy import PRECISIONS, PolicyError, resolve_device
-from .protocols import protocol_splits
-from .run import default_run_dir, format_summary, run
-from .store import RunMismatch
+# Heavy modules (torch, kymatio, pandas) are imported inside the commands, so --help is instant.
 
 DEFAULT_CACHE = Path(".cache")
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
+    """The data and feature options of ``bench features`` (the same fields as ``bench run``'s)."""
+    d = RunConfig()
     g = p.add_argument_group("data and features")
-    g.add_argument("--dataset", choices=["synthetic", "gtzan"], default="synthetic",
+    g.add_argument("--dataset", choices=["synthetic", "gtzan"], default=d.dataset,
                    help="the embedded synthetic corpus (default) or a GTZAN copy given by --data-dir")
     g.add_argument("--data-dir", type=Path, help="GTZAN root holding genres/ (.au) or genres_original/ (.wav)")
-    g.add_argument("--device", default="auto",
-                   help="auto (default: cuda when torch sees a GPU, else cpu), cpu, cuda or cuda:N; "
-                        "scattering and training")
-    g.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
-                   help="where the synthetic corpus and feature caches live (default: .cache)")
+    g.add_argument("--device", default="auto", help=DEVICE_HELP)
     g.add_argument("--seconds", type=float, default=None,
-                   help="clip length after pad/crop, seconds (default 30; the synthetic corpus uses it too)")
+                   help=f"clip length after pad/crop, seconds (default {d.seconds:g}; the synthetic corpus uses it too)")
     g.add_argument("--clips-per-genre", type=int, default=None, help="synthetic corpus size per genre")
-    g.add_argument("--corpus-seed", type=int, default=0, help="seed of the synthetic corpus")
-    g.add_argument("--J", type=int, default=FeatureConfig.J, help="scattering scale: frame hop 2**J samples")
-    g.add_argument("--Q", type=int, default=FeatureConfig.Q, help="first-order wavelets per octave")
+    g.add_argument("--corpus-seed", type=int, default=d.corpus_seed, help="seed of the synthetic corpus")
+    g.add_argument("--J", type=int, default=d.J, help="scattering scale: frame hop 2**J samples")
+    g.add_argument("--Q", type=int, default=d.Q, help="first-order wavelets per octave")
+
+
+def add_cache_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+                   help="where the synthetic corpus and feature caches live (default: .cache)")
 
 
 def load_features(dataset: str, data_dir, cache_dir: Path, device: str = "cpu", seconds: float | None = None,
-                  clips_per_genre: int | None = None, corpus_seed: int = 0, J: int = FeatureConfig.J,
-                  Q: int = FeatureConfig.Q, progress: bool = True):
+                  clips_per_genre: int | None = None, corpus_seed: int = 0, J: int = 10, Q: int = 8,
+                  progress: bool = True):
     """The cached feature table of a data set (the synthetic corpus is written first if needed)."""
+    from features import FeatureConfig, build_features, dataset_clips
+
     cfg = FeatureConfig(duration=seconds or FeatureConfig.duration, J=J, Q=Q)
     synth = {"duration": cfg.duration, "seed": corpus_seed}
     if clips_per_genre:
@@ -54,6 +53,8 @@ def load_features(dataset: str, data_dir, cache_dir: Path, device: str = "cpu", 
 
 
 def cmd_features(args) -> int:
+    from .policy import resolve_device
+
     t0 = time.perf_counter()
     fs, cached = load_features(args.dataset, args.data_dir, args.cache_dir, resolve_device(args.device), args.seconds,
                                args.clips_per_genre, args.corpus_seed, args.J, args.Q)
@@ -68,43 +69,8 @@ def cmd_features(args) -> int:
     return 0
 
 
-ALL_UNITS = ("rnn", "lstm", "gru", "indrnn")  # "--units all" (= models.PAPER_UNITS)
-
-
-def parse_units(text: str) -> tuple[str, ...]:
-    import models
-
-    units = ALL_UNITS if text == "all" else tuple(u.strip() for u in text.split(",") if u.strip())
-    unknown = [u for u in units if u not in models.available()]
-    if unknown or not units:
-        raise argparse.ArgumentTypeError(f"unknown unit(s) {', '.join(unknown) or text!r}; "
-                                         f"choose 'all' or from: {', '.join(models.available())}")
-    return units
-
-
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--units", type=parse_units, default=ALL_UNITS,
-                   help="'all' (rnn,lstm,gru,indrnn) or a comma list, e.g. indrnn,lstm,rnn_relu")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="quick",
-                   help="quick: small, minutes on a CPU (default); paper: 10x10-fold, 5 layers, lr 1e-5")
-    p.add_argument("--protocol", choices=["cv", "filtered"], default=None,
-                   help="cv: repeated stratified k-fold (the paper's); filtered: fixed artist-filtered GTZAN lists")
-    p.add_argument("--folds", type=int, help="folds per repeat (preset: quick 5, paper 10)")
-    p.add_argument("--repeats", type=int, help="times the k-fold CV is reshuffled and repeated (quick 1, paper 10)")
-    p.add_argument("--epochs", type=int, help="maximum epochs per fold (quick 25, paper 500)")
-    p.add_argument("--patience", type=int, help="stop after this many epochs without a better validation loss")
-    p.add_argument("--batch-size", type=int, help="mini-batch size (quick 16, paper 32)")
-    p.add_argument("--lr", type=float, help="Adam learning rate (quick 2e-3, paper 1e-5)")
-    p.add_argument("--hidden", type=int, help="hidden units per layer, every unit (quick 64, paper 128)")
-    p.add_argument("--layers", type=int, help="stacked recurrent layers (quick 3, paper 5)")
-    p.add_argument("--dropout", type=float, help="dropout between layers and before the classifier")
-    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None,
-                   help="IndRNN: batch normalisation after each layer (default on, as Li et al.; the paper does not say)")
-    p.add_argument("--clip-grad", type=float, help="max gradient norm (0 = off; default 1)")
-    p.add_argument("--seed", type=int, help="seed of splits, initialisation and batch order (default 0)")
-    p.add_argument("--warmup-iters", type=int, help="timed iterations per fold left out of summaries (default 5)")
-    add_execution_options(p)
-    p.add_argument("--no-baseline", action="store_true", help="skip the scattering + logistic-regression reference")
+    add_config_flags(p)  # one flag per field of the configuration, with its help and the presets' values
     g = p.add_argument_group("executor (see README: what concurrency does to CPU timings)")
     g.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="local: one job after another (default, the timing reference); dask: one task per job")
@@ -112,50 +78,44 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                                        "(default: start a LocalCluster)")
     g.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2)")
     g.add_argument("--threads-per-worker", type=int, default=1, help="LocalCluster threads per worker (default 1)")
-    p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
-    p.add_argument("--allow-mixed", action="store_true",
+    g = p.add_argument_group("output")
+    add_cache_option(g)
+    g.add_argument("--no-report", action="store_true", help="do not render the report at the end")
+    g.add_argument("--allow-mixed", action="store_true",
                    help="resume a run whose finished jobs ran on another machine, torch build or commit "
                         "(the report then gives each environment its own timing rows)")
-    p.add_argument("--out", type=Path, help="run directory (default runs/<dataset>-<preset>-<config hash>); "
+    g.add_argument("--out", type=Path, help="run directory (default runs/<dataset>-<preset>-<config hash>); "
                                             "rerunning the same command resumes it")
 
 
-def add_execution_options(p: argparse.ArgumentParser, step: bool = True) -> None:
-    """The policy every unit runs under (bench.policy): precision, threads, step mode."""
+def add_execution_options(p: argparse.ArgumentParser) -> None:
+    """Precision and threads, for the commands that time units outside a run (bench speed)."""
+    d, f = RunConfig(), {f.name: f for f in __import__("dataclasses").fields(RunConfig)}
     g = p.add_argument_group("execution (the same for every unit; see README: timing rules)")
-    g.add_argument("--precision", choices=PRECISIONS, default=None,
-                   help="fp32 (default): TF32 off for matmul and cuDNN alike; tf32: on for both; "
-                        "bf16: autocast for every unit")
-    g.add_argument("--threads", type=int, help="threads of torch's and numba's pools (default: their choice, "
-                                               "the core count)")
-    if step:
-        g.add_argument("--step", choices=["eager", "graph"], default=None,
-                       help="eager (default): the step as a training script runs it; graph (CUDA): the whole "
-                            "step captured in one CUDA graph and replayed, the unit's own cost")
-        g.add_argument("--fused-adam", action="store_true", help="eager mode: Adam's fused implementation")
+    g.add_argument("--precision", choices=f["precision"].metadata["choices"], default=d.precision,
+                   help=f["precision"].metadata["help"] + f" (default {d.precision})")
+    g.add_argument("--threads", type=int, help=f["threads"].metadata["help"])
 
 
 def run_config(args) -> RunConfig:
-    over = dict(units=args.units, protocol=args.protocol, folds=args.folds, repeats=args.repeats,
-                epochs=args.epochs, patience=args.patience, batch_size=args.batch_size, lr=args.lr,
-                hidden=args.hidden, layers=args.layers, dropout=args.dropout, batch_norm=args.batch_norm, seed=args.seed,
-                threads=args.threads, warmup_iters=args.warmup_iters, dataset=args.dataset,
-                device=resolve_device(args.device), precision=args.precision, step=args.step,
-                fused_adam=args.fused_adam or None,
-                seconds=args.seconds, clips_per_genre=args.clips_per_genre, corpus_seed=args.corpus_seed,
-                J=args.J, Q=args.Q, data_dir=str(args.data_dir.resolve()) if args.data_dir else None)
-    if args.clip_grad is not None:
-        over["clip_grad"] = args.clip_grad  # 0 = no clipping (None would mean "keep the preset's")
-    if args.no_baseline:
-        over["baseline"] = False
-    cfg = preset(args.preset, **over)
-    if args.dataset == "gtzan":  # the corpus size option means nothing for a real data set
+    """Preset, config file, flags; then the device resolved (auto -> cuda or cpu) and checked."""
+    from .policy import resolve_device
+
+    cfg = resolve(args)
+    if cfg.dataset == "synthetic" and cfg.protocol == "cv" and cfg.folds > cfg.clips_per_genre:
+        raise ConfigError(f"--folds {cfg.folds}: stratified folds need at least as many clips per genre; "
+                          f"the synthetic corpus has {cfg.clips_per_genre} (--clips-per-genre)")
+    cfg = replace(cfg, device=resolve_device(cfg.device))
+    if cfg.dataset == "gtzan":  # the corpus size option means nothing for a real data set
         cfg = replace(cfg, clips_per_genre=0, corpus_seed=0)
     return cfg
 
 
-def check_execution(cfg: RunConfig) -> None:
-    """Refuse, before anything is written, what the machine cannot honour."""
+def check_execution(cfg: RunConfig, executor: str = "local") -> None:
+    """Refuse, before anything is written, what this machine cannot honour."""
+    import numba
+
+    from .policy import PolicyError
     from .step import check_graph_device
 
     if cfg.step == "graph":
@@ -163,15 +123,20 @@ def check_execution(cfg: RunConfig) -> None:
             check_graph_device(cfg.device)
         except ValueError as exc:
             raise PolicyError(str(exc)) from None
-        if cfg.fused_adam:
-            raise PolicyError("--fused-adam is an eager-mode option: graph mode uses capturable Adam")
-    if cfg.threads is not None and cfg.threads < 1:
-        raise PolicyError(f"--threads must be a positive integer, got {cfg.threads}")
+    if executor == "local" and cfg.threads and cfg.threads > numba.config.NUMBA_NUM_THREADS:
+        raise PolicyError(f"--threads {cfg.threads}: numba was started with {numba.config.NUMBA_NUM_THREADS} "
+                          "threads (the core count); set NUMBA_NUM_THREADS to allow more")
 
 
 def cmd_run(args) -> int:
+    from .baseline import BASELINE
+    from .envinfo import device_name
+    from .executors import make_executor
+    from .protocols import protocol_splits
+    from .run import default_run_dir, format_summary, run
+
     cfg = run_config(args)
-    check_execution(cfg)
+    check_execution(cfg, args.executor)
     executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)  # fail fast
     print(f"device: {cfg.device} ({device_name(cfg.device)}), precision {cfg.precision}, {cfg.step} step, "
           f"threads {cfg.threads or 'default'}")
@@ -183,6 +148,7 @@ def cmd_run(args) -> int:
     run_dir = args.out or default_run_dir(cfg)
     splits = protocol_splits(cfg, fs)
     store = run(cfg, fs, run_dir, splits, executor, allow_mixed=args.allow_mixed)
+    write_toml(cfg, run_dir / "config.toml")
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
           f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else 'one fixed split'}), "
           f"device {cfg.device}")
@@ -240,6 +206,8 @@ def cmd_scale(args) -> int:
 
 
 def cmd_speed(args) -> int:
+    from .envinfo import device_name
+    from .policy import PolicyError, resolve_device
     from .speed import SpeedConfig, measure_speed, summarise_speed, wall_warnings, write_speed
 
     device = resolve_device(args.device)
@@ -291,23 +259,35 @@ def parse_lengths(text: str) -> list[int]:
     return lengths
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: <what>`` on stderr, exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser = Parser(prog="python -m bench", description="Benchmark recurrent units (RNN, LSTM, GRU, IndRNN) on "
+                    "music genre classification from scattering features. Commands: features, run, report, "
+                    "compare, units, scale, speed; 'python -m bench COMMAND --help' for each.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("features", help="extract (or load cached) scattering features and print their shape")
     add_data_options(p)
+    add_cache_option(p)
     p.set_defaults(func=cmd_features)
     p = sub.add_parser("run", help="train and time the units under cross-validation; write a results directory",
                        description="Train every chosen unit on the same cached features, splits, seeds and "
                                    "batch order, time every iteration, and store tidy results (resumable).")
     add_run_options(p)
-    add_data_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render figures, tables and the report page of a run directory")
     p.add_argument("run_dir", type=Path, help="a directory written by 'bench run' (runs/<id>)")
     p.add_argument("--out", type=Path, help="where to write (default RUN_DIR/report)")
     p.set_defaults(func=cmd_report)
+
+    from . import units  # its heavy imports are inside its command
 
     units.add_parser(sub)
 
@@ -324,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="For each unit and sequence length, train a few iterations on random features "
                                    "in a fresh process; write scaling.csv and a log-log plot. A unit that fails "
                                    "(out of memory, NaN, timeout) at a length is marked, not fatal.")
-    p.add_argument("--units", type=parse_units, default=ALL_UNITS, help="'all' or a comma list")
+    p.add_argument("--units", type=parse_units, default=PAPER_UNITS, help=UNITS_HELP + " (default: all)")
     p.add_argument("--lengths", type=parse_lengths, default=[250, 500, 1000, 2000, 5000],
                    help="sequence lengths (default 250,500,1000,2000,5000)")
     p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
@@ -345,8 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the same shapes (default: the paper preset's), in interleaved rounds after "
                                    "warm-up; eager, and on CUDA also replayed from one CUDA graph. Writes speed.csv "
                                    "(median, IQR, ratio to IndRNN), the raw rounds and speed.png.")
-    p.add_argument("--units", type=parse_units, default=ALL_UNITS, help="'all' or a comma list")
-    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--units", type=parse_units, default=PAPER_UNITS, help=UNITS_HELP + " (default: all)")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--batch-size", type=int, default=paper.batch_size, help=f"batch (default {paper.batch_size})")
     p.add_argument("--frames", type=int, default=469, help="sequence length (default 469: a 30 s clip, J=10)")
     p.add_argument("--features", type=int, default=374, help="input width (default 374 scattering channels)")
@@ -356,10 +336,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first, per measurement (default 3)")
     p.add_argument("--step", choices=["eager", "graph", "both"], default=None,
                    help="eager, graph (CUDA) or both (default: both on CUDA, eager on CPU)")
-    add_execution_options(p, step=False)
+    add_execution_options(p)
     p.add_argument("--out", type=Path, help="results directory (default runs/speed-<device>)")
     p.set_defaults(func=cmd_speed)
     return parser
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """Errors that are the user's to fix: one line, exit status 2 (imported only once one is raised)."""
+    from features import DatasetError
+
+    from .executors import ExecutorError
+    from .policy import PolicyError
+    from .store import RunMismatch
+
+    return ConfigError, DatasetError, RunMismatch, ExecutorError, PolicyError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,6 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (DatasetError, RunMismatch, ExecutorError, PolicyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except Exception as exc:  # noqa: BLE001 - sorted below: a user's error, or a bug shown briefly
+        if isinstance(exc, _user_errors()):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if args.debug:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -1,60 +1,161 @@
-"""Run configuration and the two presets.
+"""The one configuration of a run: every option, its default, its help, its check, and the presets.
+
+Each field of :class:`RunConfig` belongs to a section of the tree (``protocol``, ``data``,
+``features``, ``model``, ``training``, ``execution``) and carries its help text and validity check in
+its metadata. From this one table come the command line of ``bench run`` (a flag per field,
+:mod:`bench.options`), the sections of a ``--config FILE.toml`` and of the ``config.toml`` every run
+writes, the run's hash, and the validation that runs before anything touches the disk.
 
 ``quick`` is small enough for CI and a first look (minutes on a 2-core CPU); it is NOT the paper's
 protocol. ``paper`` is the paper's protocol: 10 x shuffled stratified 10-fold CV, 5 layers,
 dropout 0.5, learning rate 1e-5, training until validation loss stops improving (patience) within a
-maximum epoch count. Every field can be overridden on the command line; the resolved config is saved
-with the run.
+maximum epoch count. This module imports nothing heavy (no torch), so ``--help`` is instant.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Callable
 
-__all__ = ["RunConfig", "PRESETS", "preset"]
+__all__ = ["RunConfig", "ConfigError", "PRESETS", "preset", "SECTIONS", "PAPER_UNITS", "PRECISIONS",
+           "STEP_MODES", "DEVICE_HELP"]
+
+PAPER_UNITS = ("rnn", "lstm", "gru", "indrnn")  # what "--units all" means (= models.PAPER_UNITS, tested)
+PRECISIONS = ("fp32", "tf32", "bf16")
+STEP_MODES = ("eager", "graph")
+SECTIONS = ("protocol", "data", "features", "model", "training", "execution")
+DEVICE_HELP = "auto (default: cuda when torch sees a GPU, else cpu), cpu, cuda or cuda:N"
+
+
+class ConfigError(ValueError):
+    """An option value that is not allowed; the message names the option and what is allowed."""
+
+
+def _positive(v) -> str | None:
+    return None if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else "must be a positive integer"
+
+
+def _positive_or_none(v) -> str | None:
+    return None if v is None else _positive(v)
+
+
+def _non_negative(v) -> str | None:
+    return None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else "must be an integer >= 0"
+
+
+def _positive_float(v) -> str | None:
+    return None if isinstance(v, (int, float)) and v > 0 else "must be > 0"
+
+
+def _non_negative_float(v) -> str | None:
+    return None if isinstance(v, (int, float)) and v >= 0 else "must be >= 0"
+
+
+def _fraction(v) -> str | None:
+    return None if isinstance(v, (int, float)) and 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _open_fraction(v) -> str | None:
+    return None if isinstance(v, (int, float)) and 0 < v < 1 else "must be in (0, 1)"
+
+
+def _choice(*allowed) -> Callable[[Any], str | None]:
+    return lambda v: None if v in allowed else f"must be one of {', '.join(map(str, allowed))}"
+
+
+def opt(default, section: str, help: str, check: Callable[[Any], str | None] | None = None, cli: bool = True,
+        choices: tuple | None = None):
+    """A configuration field: its default, section, help text and check (None = anything of its type)."""
+    if choices and check is None:
+        check = _choice(*choices)
+    return field(default=default, metadata=dict(section=section, help=help, check=check, cli=cli, choices=choices))
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    preset: str = "quick"
-    units: tuple[str, ...] = ("rnn", "lstm", "gru", "indrnn")
-    baseline: bool = True  # also rerun the scattering + logistic-regression reference on the same folds
-    protocol: str = "cv"  # "cv" (the paper's) or "filtered" (artist-filtered GTZAN lists)
-    folds: int = 10
-    repeats: int = 10
-    seed: int = 0
-    val_fraction: float = 0.1  # of the training folds, for curves and early stopping
-    # training
-    epochs: int = 30
-    patience: int = 10
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    clip_grad: float = 1.0  # max gradient norm; 0 = no clipping
-    warmup_iters: int = 5
+    preset: str = opt("quick", "protocol", "the preset these values started from", cli=False)
+    # protocol
+    units: tuple[str, ...] = opt(PAPER_UNITS, "protocol",
+                                 "units to train: 'all' (rnn,lstm,gru,indrnn), 'registered' (every registered "
+                                 "unit) or a comma list, e.g. indrnn,lstm,rnn_relu")
+    baseline: bool = opt(True, "protocol", "also fit the scattering + logistic-regression baseline on the same folds")
+    protocol: str = opt("cv", "protocol", "cv: repeated stratified k-fold (the paper's); filtered: the fixed "
+                                          "artist-filtered GTZAN lists", choices=("cv", "filtered"))
+    folds: int = opt(10, "protocol", "folds per repeat", lambda v: None if isinstance(v, int) and v >= 2
+                     else "must be an integer >= 2")
+    repeats: int = opt(10, "protocol", "times the k-fold CV is reshuffled and repeated", _positive)
+    seed: int = opt(0, "protocol", "seed of splits, initialisation and batch order", _non_negative)
+    val_fraction: float = opt(0.1, "protocol", "share of the training folds held out for validation "
+                                               "(curves, early stopping)", _open_fraction)
+    # data
+    dataset: str = opt("synthetic", "data", "synthetic: the embedded corpus; gtzan: a GTZAN copy in --data-dir",
+                       choices=("synthetic", "gtzan"))
+    data_dir: str | None = opt(None, "data", "root of the data set (GTZAN: the folder holding genres/ or "
+                                             "genres_original/)")
+    seconds: float = opt(30.0, "data", "clip length after padding or cropping, seconds", _positive_float)
+    clips_per_genre: int = opt(10, "data", "synthetic corpus: clips per genre", _non_negative)
+    corpus_seed: int = opt(0, "data", "synthetic corpus: its seed", _non_negative)
+    # features
+    J: int = opt(10, "features", "scattering scale: frame hop 2**J samples", _positive)
+    Q: int = opt(8, "features", "first-order wavelets per octave", _positive)
     # model (the same for every unit)
-    hidden: int = 128
-    layers: int = 5
-    dropout: float = 0.5
-    batch_norm: bool = True  # IndRNN only: BatchNorm1d after each layer, as Li et al. always use it
-    # data and features
-    dataset: str = "synthetic"
-    data_dir: str | None = None
-    seconds: float = 30.0
-    clips_per_genre: int = 10  # synthetic corpus only
-    corpus_seed: int = 0
-    J: int = 10
-    Q: int = 8
+    hidden: int = opt(128, "model", "hidden units per layer, every unit", _positive)
+    layers: int = opt(5, "model", "stacked recurrent layers", _positive)
+    dropout: float = opt(0.5, "model", "dropout between layers and before the classifier", _fraction)
+    batch_norm: bool = opt(True, "model", "IndRNN: batch normalisation after each layer (Li et al. always use it; "
+                                          "the paper does not say)")
+    # training
+    epochs: int = opt(30, "training", "maximum epochs per fold", _positive)
+    patience: int = opt(10, "training", "stop after this many epochs without a better validation loss (0 = never)",
+                        _non_negative)
+    batch_size: int = opt(32, "training", "mini-batch size", _positive)
+    lr: float = opt(1e-3, "training", "Adam learning rate", _positive_float)
+    weight_decay: float = opt(0.0, "training", "Adam weight decay", _non_negative_float)
+    clip_grad: float = opt(1.0, "training", "max gradient norm (0 = no clipping)", _non_negative_float)
+    warmup_iters: int = opt(5, "training", "timed iterations per fold left out of summaries", _non_negative)
     # execution (bench.policy): the same for every unit, recorded with every job
-    device: str = "auto"  # auto = cuda when available, else cpu; runs store the resolved name
-    threads: int | None = None  # torch's and numba's threads; None = their defaults
-    precision: str = "fp32"  # fp32 (TF32 off everywhere), tf32, bf16 (autocast)
-    step: str = "eager"  # eager, or graph: each training step replayed from one CUDA graph
-    fused_adam: bool = False  # eager mode: Adam's fused implementation
+    device: str = opt("auto", "execution", DEVICE_HELP,
+                      lambda v: None if v in ("auto", "cpu", "cuda") or str(v).startswith("cuda:")
+                      else "must be auto, cpu, cuda or cuda:N")
+    threads: int | None = opt(None, "execution", "threads of torch's and numba's pools (default: theirs, the "
+                                                 "core count)", _positive_or_none)
+    precision: str = opt("fp32", "execution", "fp32: TF32 off for matmul and cuDNN alike; tf32: on for both; "
+                                              "bf16: autocast for every unit", choices=PRECISIONS)
+    step: str = opt("eager", "execution", "eager: the step as a training script runs it; graph (CUDA): the whole "
+                                          "step replayed from one CUDA graph, the unit's own cost", choices=STEP_MODES)
+    fused_adam: bool = opt(False, "execution", "eager mode: Adam's fused implementation")
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first invalid option (as its command-line flag)."""
+        for f in fields(self):
+            check = f.metadata.get("check")
+            value = getattr(self, f.name)
+            problem = check(value) if check else None
+            if problem:
+                raise ConfigError(f"{flag(f.name)} {problem}, got {value!r}")
+        if not self.units:
+            raise ConfigError("--units names no unit")
+        if self.step == "graph" and self.fused_adam:
+            raise ConfigError("--fused-adam is an eager-mode option: graph mode uses capturable Adam")
+        if self.dataset == "gtzan" and not self.data_dir:
+            raise ConfigError("--dataset gtzan needs --data-dir, the folder of a GTZAN copy")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["units"] = list(self.units)
         return d
+
+    def sections(self) -> dict[str, dict]:
+        """The tree: section -> {field: value} (None values left out), as a TOML file holds it."""
+        tree: dict[str, dict] = {s: {} for s in SECTIONS}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "preset" or value is None:
+                continue
+            tree[f.metadata["section"]][f.name] = list(value) if isinstance(value, tuple) else value
+        return tree
 
     def train_options(self) -> dict:
         return dict(epochs=self.epochs, patience=self.patience, batch_size=self.batch_size, lr=self.lr,
@@ -63,6 +164,10 @@ class RunConfig:
 
     def model_options(self) -> dict:
         return dict(hidden=self.hidden, layers=self.layers, dropout=self.dropout, batch_norm=self.batch_norm)
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 PRESETS: dict[str, RunConfig] = {
@@ -76,6 +181,10 @@ PRESETS: dict[str, RunConfig] = {
 
 
 def preset(name: str, **overrides) -> RunConfig:
+    """The preset ``name`` with ``overrides`` (None values keep the preset's); validated."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    return replace(PRESETS[name], **{k: v for k, v in overrides.items() if v is not None})
+        raise ConfigError(f"--preset {name!r}: choose one of {', '.join(PRESETS)}")
+    try:
+        return replace(PRESETS[name], preset=name, **{k: v for k, v in overrides.items() if v is not None})
+    except TypeError as exc:  # a key that is no field
+        raise ConfigError(f"unknown option: {exc}") from None

@@ -8,16 +8,18 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
-import models
+from .options import UNITS_HELP, parse_units
 
 __all__ = ["add_parser", "describe_units", "cmd_units"]
 
 
 def describe_units(names: list[str], input_dim: int = 374, frames: int = 469, n_classes: int = 10,
-                   config: models.ModelConfig | None = None, batch: int = 2) -> list[dict]:
+                   config=None, batch: int = 2) -> list[dict]:
     """One row per unit: name, input and output shapes, trainable parameters."""
+    import torch
+
+    import models
+
     rows = []
     x = torch.randn(batch, frames, input_dim)
     for name in names:
@@ -30,17 +32,17 @@ def describe_units(names: list[str], input_dim: int = 374, frames: int = 469, n_
 
 
 def cmd_units(args: argparse.Namespace) -> int:
+    import models
+
+    if args.units is None:
+        args.units = tuple(models.available())
     try:
         config = models.ModelConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
                                     max_len=args.frames)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    names = models.available() if args.units == ["all"] else args.units
-    unknown = [n for n in names if n not in models.UNITS]
-    if unknown:
-        print(f"error: unknown unit(s) {', '.join(unknown)}; available: {', '.join(models.available())}", file=sys.stderr)
-        return 2
+    names = list(args.units)
     print(f"{args.layers} layers x {args.hidden} hidden, dropout {args.dropout}, "
           f"input (batch, {args.frames} frames, {args.input_dim} features), {args.classes} classes")
     print(f"{'unit':<14}{'input':>18}{'output':>10}{'params':>11}")
@@ -51,12 +53,12 @@ def cmd_units(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``units`` subcommand on an ``argparse`` subparsers object."""
-    defaults = models.ModelConfig()
     p = subparsers.add_parser("units", help="list the recurrent units with output shapes and parameter counts")
-    p.add_argument("--units", nargs="+", default=["all"], help="unit names (default: all registered)")
-    p.add_argument("--hidden", type=int, default=defaults.hidden, help="neurons per layer (default 128)")
-    p.add_argument("--layers", type=int, default=defaults.layers, help="stacked layers (default 5)")
-    p.add_argument("--dropout", type=float, default=defaults.dropout, help="dropout (default 0.5)")
+    p.add_argument("--units", type=parse_units, default=None,
+                   help=UNITS_HELP + " (default: registered, every unit)")
+    p.add_argument("--hidden", type=int, default=128, help="neurons per layer (default 128)")
+    p.add_argument("--layers", type=int, default=5, help="stacked layers (default 5)")
+    p.add_argument("--dropout", type=float, default=0.5, help="dropout (default 0.5)")
     p.add_argument("--input-dim", type=int, default=374, help="features per frame (default 374)")
     p.add_argument("--frames", type=int, default=469, help="frames per sequence (default 469)")
     p.add_argument("--classes", type=int, default=10, help="classes (default 10)")

@@ -15,7 +15,7 @@ from models.indrnn import IndRNN, IndRNNLayer
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 TRAINABLE = ["rnn", "rnn_relu", "lstm", "gru", "indrnn"]
-SMALL = ModelConfig(hidden=16, layers=2, dropout=0.0, max_len=24)
+SMALL = ModelConfig(hidden=16, layers=2, dropout=0.0, max_len=24, batch_norm=False)  # the bare stack
 
 
 def test_registry_lists_the_paper_units():
@@ -44,8 +44,9 @@ def test_defaults_are_the_papers_depth_and_dropout():
     ("rnn", (374 * 128 + 128 * 128 + 2 * 128) + 4 * (128 * 128 * 2 + 2 * 128) + 1290),
     ("lstm", 4 * ((374 * 128 + 128 * 128 + 2 * 128) + 4 * (128 * 128 * 2 + 2 * 128)) + 1290),
     ("gru", 3 * ((374 * 128 + 128 * 128 + 2 * 128) + 4 * (128 * 128 * 2 + 2 * 128)) + 1290),
-    ("indrnn", (374 * 128 + 2 * 128) + 4 * (128 * 128 + 2 * 128) + 1290),  # W, b, u per layer
-    ("indrnn_norec", (374 * 128 + 128) + 4 * (128 * 128 + 128) + 1290),
+    # W, b, u per layer, and batch norm's weight and bias per layer (on by default, as in bench run)
+    ("indrnn", (374 * 128 + 2 * 128) + 4 * (128 * 128 + 2 * 128) + 5 * 2 * 128 + 1290),
+    ("indrnn_norec", (374 * 128 + 128) + 4 * (128 * 128 + 128) + 5 * 2 * 128 + 1290),
 ])
 def test_parameter_counts(name, expected):
     assert sum(p.numel() for p in models.build(name, 374, 10).parameters()) == expected
@@ -140,7 +141,7 @@ def test_indrnn_fast_path_equals_reference_at_layer_level(device):
 
 
 def test_recurrent_weight_bound_init_and_projection():
-    cfg = ModelConfig(hidden=64, layers=3, max_len=100, u_magnitude=2.0, u_last_long=True)
+    cfg = ModelConfig(hidden=64, layers=3, max_len=100, u_magnitude=2.0, u_last_long=True, batch_norm=False)
     stack = IndRNN(4, cfg)
     bound = 2 ** (1 / 100)
     for i, layer in enumerate(stack.layers):
@@ -223,11 +224,18 @@ def test_units_command_lists_shapes_and_parameters(capsys):
     out = capsys.readouterr().out
     for name in models.available():
         assert name in out
-    rows = {r["unit"]: r for r in units_cmd.describe_units(["indrnn"], 5, 7, 10, ModelConfig(hidden=8, layers=2))}
+    rows = {r["unit"]: r for r in units_cmd.describe_units(["indrnn"], 5, 7, 10, ModelConfig(hidden=8, layers=2, batch_norm=False))}
     assert rows["indrnn"]["output"] == (2, 10)
     assert rows["indrnn"]["params"] == (5 * 8 + 16) + (8 * 8 + 16) + 90
-    args = parser.parse_args(["units", "--units", "nope"])
-    assert args.func(args) == 2
+    args = parser.parse_args(["units", "--units", "lstm,indrnn"])  # the same comma syntax as bench run
+    assert args.units == ("lstm", "indrnn") and args.func(args) == 0
+    assert parser.parse_args(["units", "--units", "all"]).units == models.PAPER_UNITS
+    from bench.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["units", "--units", "nope"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exit_.value.code == 2 and len(err) == 1 and "unknown unit(s) nope" in err[0]
 
 
 def test_first_build_in_a_process_initialises_like_any_later_build(monkeypatch):

@@ -44,7 +44,7 @@ CASES = [
     ("gru", "gru", {}),
     ("indrnn", "indrnn", {}),
     ("indrnn_norec", "indrnn_norec", {}),
-    ("indrnn_bn", "indrnn", {"batch_norm": True}),  # with BatchNorm1d after every layer
+    ("indrnn_nobn", "indrnn", {"batch_norm": False}),  # without the batch norm after every layer
     # the IndRNN stacks with PyTorch-style per-element dropout instead of Li et al.'s time-shared mask
     ("indrnn_elemdrop", "indrnn", {"time_shared_dropout": False}),
     ("indrnn_norec_elemdrop", "indrnn_norec", {"time_shared_dropout": False}),
@@ -166,7 +166,7 @@ def test_ratio_summary(capsys):
     ratio("indrnn", "rnn", 1.0, "IndRNN / nn.RNN(tanh)")
     ratio("indrnn", "gru", 1.0, "IndRNN / nn.GRU")
     ratio("indrnn", "indrnn_norec", 1.3, "IndRNN / same stack without recurrence")
-    ratio("indrnn_bn", "indrnn", 1.3, "IndRNN with batch norm / without")
+    ratio("indrnn", "indrnn_nobn", 1.3, "IndRNN with batch norm / without")
     ratio("indrnn_elemdrop", "indrnn_norec_elemdrop", 1.3, "IndRNN / no-recurrence, both per-element dropout")
     ratio("indrnn_elemdrop", "rnn_relu", 0.5, "IndRNN (per-element dropout) / nn.RNN(relu)")
     ratio("indrnn_elemdrop", "lstm", 0.2, "IndRNN (per-element dropout) / nn.LSTM")

@@ -1,0 +1,142 @@
+"""The command line and the TOML files of a run, both generated from :class:`bench.config.RunConfig`.
+
+* :func:`add_config_flags` adds one flag per configuration field, with the field's help text and the
+  presets' values, grouped by section; a field added to the config gets its flag here for free.
+* :func:`resolve` builds the configuration: the preset, then ``--config FILE.toml``, then the flags
+  given on the command line (each later one overriding), validated before anything is written.
+* :func:`write_toml` writes a run's resolved configuration as ``config.toml``; feeding it back with
+  ``--config`` reproduces the same configuration, hence the same run hash.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import typing
+from dataclasses import fields
+from pathlib import Path
+
+from .config import PAPER_UNITS, PRESETS, SECTIONS, ConfigError, RunConfig, flag, preset
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["parse_units", "add_config_flags", "resolve", "read_toml", "write_toml", "UNITS_HELP"]
+
+UNITS_HELP = ("'all' (the paper's four: rnn,lstm,gru,indrnn), 'registered' (every registered unit) "
+              "or a comma list, e.g. indrnn,lstm,rnn_relu")
+
+
+def parse_units(text: str) -> tuple[str, ...]:
+    """The one ``--units`` syntax of every command: commas, 'all' = the paper's four, 'registered' = every unit."""
+    import models  # only when a unit list is actually given (keeps --help fast)
+
+    if text.strip() == "all":
+        return PAPER_UNITS
+    if text.strip() == "registered":
+        return tuple(models.available())
+    units = tuple(u.strip() for u in text.split(",") if u.strip())
+    unknown = [u for u in units if u not in models.available()]
+    if unknown or not units:
+        raise argparse.ArgumentTypeError(f"unknown unit(s) {', '.join(unknown) or repr(text)}; "
+                                         f"choose 'all', 'registered' or from: {', '.join(models.available())}")
+    return units
+
+
+def _type(f):
+    hint = typing.get_type_hints(RunConfig)[f.name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args and typing.get_origin(hint) is not tuple else hint
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per configuration field (default None: "not given", so presets and files show through)."""
+    quick, paper = PRESETS["quick"], PRESETS["paper"]
+    groups = {s: p.add_argument_group(f"{s} options") for s in SECTIONS}
+    for f in fields(RunConfig):
+        if not f.metadata.get("cli"):
+            continue
+        kind = _type(f)
+        presets = f"quick {getattr(quick, f.name)!s}, paper {getattr(paper, f.name)!s}"
+        if f.name == "units":
+            presets = "all"
+        help_text = f"{f.metadata['help']} (default: {presets})".replace("%", "%%")
+        g, name = groups[f.metadata["section"]], flag(f.name)
+        if f.name == "units":
+            g.add_argument(name, type=parse_units, default=None, help=help_text)
+        elif kind is bool:
+            g.add_argument(name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif f.metadata.get("choices"):
+            g.add_argument(name, choices=f.metadata["choices"], default=None, help=help_text)
+        else:
+            g.add_argument(name, type=kind, default=None, help=help_text,
+                           metavar=f.name.upper() if len(f.name) > 1 else None)
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="quick: small, minutes on a CPU (default); paper: the paper's protocol (10x10-fold, "
+                        "5 layers, lr 1e-5)")
+    p.add_argument("--config", type=Path, help="a TOML file of the same options, in sections [protocol], [data], "
+                                               "[features], [model], [training], [execution]; flags override it")
+
+
+def read_toml(path: Path) -> dict:
+    """A config file as flat ``{field: value}``; unknown sections or keys are errors naming them."""
+    try:
+        with open(path, "rb") as fh:
+            tree = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+    known = {f.name: f.metadata["section"] for f in fields(RunConfig)}
+    flat: dict = {}
+    for key, value in tree.items():
+        if key == "preset" and isinstance(value, str):
+            flat["preset"] = value
+        elif key in SECTIONS and isinstance(value, dict):
+            for k, v in value.items():
+                if known.get(k) != key:
+                    raise ConfigError(f"--config {path}: [{key}] has no option {k!r}"
+                                      + (f" (it belongs in [{known[k]}])" if k in known else ""))
+                flat[k] = tuple(v) if isinstance(v, list) else v
+        else:
+            raise ConfigError(f"--config {path}: unknown entry {key!r}; sections are {', '.join(SECTIONS)}")
+    return flat
+
+
+def resolve(args: argparse.Namespace) -> RunConfig:
+    """Preset, then the config file, then the flags given; the result is validated."""
+    from_file = read_toml(args.config) if getattr(args, "config", None) else {}
+    name = args.preset or from_file.pop("preset", None) or "quick"
+    from_file.pop("preset", None)
+    given = {f.name: getattr(args, f.name) for f in fields(RunConfig)
+             if f.metadata.get("cli") and getattr(args, f.name, None) is not None}
+    if "units" in from_file:
+        from_file["units"] = parse_units(",".join(from_file["units"]))
+    merged = {**from_file, **given}
+    if merged.get("data_dir") is not None:
+        merged["data_dir"] = str(Path(merged["data_dir"]).expanduser().resolve())
+    return preset(name, **merged)
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    s = str(v).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'
+
+
+def write_toml(cfg: RunConfig, path: Path) -> Path:
+    """``cfg`` as a TOML file that :func:`read_toml` (and ``--config``) reads back to the same config."""
+    from .store import atomic_write_text
+
+    lines = ["# The resolved configuration of this run: `python -m bench run --config config.toml` reproduces it.",
+             f'preset = "{cfg.preset}"']
+    for section, values in cfg.sections().items():
+        lines += ["", f"[{section}]"] + [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return path
