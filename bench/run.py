@@ -16,7 +16,7 @@ from features import FeatureSet
 from .baseline import BASELINE
 from .config import RunConfig
 from .envinfo import environment
-from .executors import LocalExecutor
+from .executors import LocalExecutor, job_threads, pin_threads
 from .jobs import Job, JobData
 from .splits import Split
 from .store import ResultsStore
@@ -38,8 +38,8 @@ def plan(cfg: RunConfig, splits: list[Split]) -> list[Job]:
 def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], executor=None,
         progress: bool = True) -> ResultsStore:
     """Run every job not yet in ``run_dir``; results are stored as each job finishes."""
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    threads = job_threads(cfg)
+    pin_threads(threads)  # as every job will (recorded below as torch_threads)
     jobs = plan(cfg, splits)
     store = ResultsStore(run_dir)
     meta = {"config": cfg.to_dict(), "environment": environment(cfg.device),
@@ -53,7 +53,7 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
         print(f"resuming {run_dir}: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")
     data = JobData(fs.x, fs.lengths, fs.labels, fs.clip_ids, len(fs.genres))
     executor = executor or LocalExecutor()
-    session = {**executor.describe(), "started": _now(), "jobs_todo": len(todo)}
+    session = {**executor.describe(), "threads": threads, "started": _now(), "jobs_todo": len(todo)}
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress)
     for job, tables in executor.map(todo, data, cfg, progress):
         store.write_job(job.key, tables)
