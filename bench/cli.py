@@ -15,7 +15,7 @@ from .config import PRESETS, RunConfig, preset
 from .executors import ExecutorError, make_executor
 from .protocols import protocol_splits
 from .run import default_run_dir, format_summary, run
-from .store import RunMismatch
+from .store import ResultsStore, RunMismatch
 
 DEFAULT_CACHE = Path(".cache")
 
@@ -153,6 +153,9 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from reports import ReportError, render  # bench.cli is the composition root; nothing else in bench imports reports
 
+    store = ResultsStore(args.run_dir)
+    if store.parts.is_dir() and not store.is_current():  # jobs finished since the tables were built
+        store.consolidate(csv=False)
     try:
         files = render(args.run_dir, args.out)
     except ReportError as exc:

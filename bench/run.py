@@ -56,13 +56,13 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     session = {**executor.describe(), "threads": threads, "started": _now(), "jobs_todo": len(todo)}
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress)
     for job, tables in executor.map(todo, data, cfg, progress):
-        store.write_job(job.key, tables)
-        store.consolidate()
+        store.write_job(job.key, tables)  # its own folder only: the same cost at job 1 and job 400
         bar.update()
         row = tables["folds"].iloc[0]
         bar.set_postfix_str(f"{job.key} acc={row.test_acc:.2f}")
     bar.close()
-    store.consolidate()
+    if todo or not store.is_current():
+        store.consolidate(csv=True)  # the top-level tables, built once
     sessions = store.metadata().get("sessions", []) + [{**session, "finished": _now()}]
     store.update_metadata(finished=_now(), sessions=sessions)  # every invocation that added jobs
     return store
