@@ -143,7 +143,8 @@ def cmd_run(args) -> int:
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
           f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else 'one fixed split'}), "
           f"device {cfg.device}")
-    print(format_summary(store.table("folds"), store.table("iterations"), order=[*cfg.units, BASELINE]))
+    print(format_summary(store.table("folds"), store.table("iterations"), order=[*cfg.units, BASELINE],
+                         n_classes=len(fs.genres)))
     print(f"\nresults: {run_dir}  (wall time {time.perf_counter() - t0:.0f} s)")
     if not args.no_report:
         return cmd_report(argparse.Namespace(run_dir=run_dir, out=None))

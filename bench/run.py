@@ -73,17 +73,23 @@ def _now() -> str:
 
 
 def summary_table(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str = "indrnn",
-                  order: list[str] | None = None) -> pd.DataFrame:
-    """Per unit: mean +- std test accuracy, median seconds per iteration (every timed iteration of
-    every fold pooled, warm-up excluded, as in the report's timing table), time ratio to ``reference``."""
+                  order: list[str] | None = None, n_classes: int | None = None) -> pd.DataFrame:
+    """Per unit: mean +- std test accuracy over every fold, a diverged fold scored at chance accuracy
+    (1 / ``n_classes``; the report's rule), and the mean over finished folds only; median seconds per
+    iteration (every timed iteration of every fold pooled, warm-up excluded, as in the report's timing
+    table), time ratio to ``reference``."""
+    finished = ~folds["diverged"].astype(bool) & folds["test_acc"].notna()
+    chance = 1.0 / n_classes if n_classes else np.nan
+    folds = folds.assign(acc=folds["test_acc"].where(finished, chance), finished=finished)
     g = folds.groupby("unit", sort=False)
     timed = iterations[~iterations["warmup"].astype(bool)] if not iterations.empty else iterations
     pooled = timed.groupby("unit")["seconds"].median() if not timed.empty else pd.Series(dtype=float)
     out = pd.DataFrame({
         "jobs": g.size(),
-        "diverged": g["diverged"].sum().astype(int),
-        "acc_mean": g["test_acc"].mean(),
-        "acc_std": g["test_acc"].std(ddof=1),
+        "diverged": (~folds["finished"]).groupby(folds["unit"], sort=False).sum().astype(int),
+        "acc_mean": g["acc"].mean(),
+        "acc_std": g["acc"].std(ddof=1),
+        "acc_mean_finished": folds[finished].groupby("unit", sort=False)["test_acc"].mean(),
         "params": g["params"].first(),
     })
     out["median_iter_s"] = pooled.reindex(out.index)
@@ -93,13 +99,14 @@ def summary_table(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str 
 
 
 def format_summary(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str = "indrnn",
-                   order: list[str] | None = None) -> str:
-    s = summary_table(folds, iterations, reference, order)
+                   order: list[str] | None = None, n_classes: int | None = None) -> str:
+    s = summary_table(folds, iterations, reference, order, n_classes)
     lines = [f"{'unit':<12}{'jobs':>5}{'accuracy':>18}{'ms/iter':>10}{'x ' + reference:>10}{'params':>10}"]
     for unit, r in s.iterrows():
         ms = "-" if np.isnan(r.median_iter_s) else f"{1000 * r.median_iter_s:.1f}"
         ratio = "-" if np.isnan(r.time_ratio) else f"{r.time_ratio:.2f}"
-        div = f" ({r.diverged} diverged)" if r.diverged else ""
+        div = (f"  ({int(r.diverged)} diverged, at chance; finished folds only: {100 * r.acc_mean_finished:.1f} %)"
+               if r.diverged else "")
         lines.append(f"{unit:<12}{int(r.jobs):>5}{100 * r.acc_mean:>10.1f} +- {100 * np.nan_to_num(r.acc_std):4.1f} %"
                      f"{ms:>10}{ratio:>10}{int(r.params):>10}{div}")
     return "\n".join(lines)
