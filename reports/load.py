@@ -133,7 +133,7 @@ def _read_table(run_dir: Path, name: str, allow_empty: bool = False) -> pd.DataF
 
 
 def _check_units(run_dir: Path, name: str, df: pd.DataFrame, units: list[str]) -> None:
-    have = set(df["unit"])
+    have = set(df["unit"].unique())
     absent = [u for u in units if u not in have]
     if absent:
         raise ReportError(f"{_table_path(run_dir, name)} has no rows for unit(s) {', '.join(absent)} "
