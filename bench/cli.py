@@ -108,6 +108,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes (default 2)")
     g.add_argument("--threads-per-worker", type=int, default=1, help="LocalCluster threads per worker (default 1)")
     p.add_argument("--no-report", action="store_true", help="do not render the report at the end")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the plan (jobs in total, done, to do per unit, estimated time) and stop; "
+                        "extracts no features and writes nothing")
     p.add_argument("--out", type=Path, help="run directory (default runs/<dataset>-<preset>-<config hash>); "
                                             "rerunning the same command resumes it")
 
@@ -132,12 +135,17 @@ def run_config(args) -> RunConfig:
 def cmd_run(args) -> int:
     cfg = run_config(args)
     executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)  # fail fast
+    run_dir = args.out or default_run_dir(cfg)
+    if args.dry_run:
+        from .plan import dry_run
+
+        print(dry_run(cfg, run_dir))
+        return 0
     t0 = time.perf_counter()
     fs, _ = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
                           cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q)
     if fs.skipped:
         print(f"skipped {len(fs.skipped)} unreadable clip(s): " + "; ".join(r for _, r in fs.skipped))
-    run_dir = args.out or default_run_dir(cfg)
     splits = protocol_splits(cfg, fs)
     store = run(cfg, fs, run_dir, splits, executor)
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "

@@ -18,6 +18,7 @@ from .config import RunConfig
 from .envinfo import environment
 from .executors import LocalExecutor, job_threads, pin_threads
 from .jobs import Job, JobData
+from .plan import DataShape, format_plan, plan_rows
 from .splits import Split
 from .store import ResultsStore
 
@@ -49,6 +50,8 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     store.open(meta, [s.to_dict() for s in dict.fromkeys(j.split for j in jobs)])
     done = store.done()
     todo = [j for j in jobs if j.key not in done]
+    shape = DataShape(len(fs), fs.shape[1], fs.shape[2], len(fs.genres), "features as extracted")
+    print(format_plan(plan_rows(cfg, run_dir, shape, probe=bool(todo)), cfg, shape, run_dir))
     if done:
         print(f"resuming {run_dir}: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")
     data = JobData(fs.x, fs.lengths, fs.labels, fs.clip_ids, len(fs.genres))
