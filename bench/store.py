@@ -144,8 +144,13 @@ class ResultsStore:
     def _concat_parts(self, name: str, keys=None) -> pa.Table | None:
         parts = [t for k in sorted(self.done() if keys is None else keys)
                  if (t := self.read_part(k, name)) is not None and t.num_rows]
-        # "permissive": a column that is all-NaN in one part and typed in another still concatenates
-        return pa.concat_tables(parts, promote_options="permissive") if parts else None
+        if not parts:
+            return None
+        try:  # "permissive": a column all-null in one part and typed in another still concatenates
+            return pa.concat_tables(parts, promote_options="permissive")
+        except (pa.ArrowTypeError, pa.ArrowInvalid):  # e.g. an old CSV part read an empty note as NaN
+            df = pd.concat([t.to_pandas() for t in parts], ignore_index=True)
+            return pa.Table.from_pandas(_parquet_safe(df), preserve_index=False)
 
     def table_names(self, keys) -> list[str]:
         """Every table name any of ``keys`` stored, the usual four first."""
