@@ -81,6 +81,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output")
     add_cache_option(g)
     g.add_argument("--no-report", action="store_true", help="do not render the report at the end")
+    g.add_argument("--dry-run", action="store_true",
+                   help="print the plan (jobs in total, done, to do per unit, estimated time) and stop; "
+                        "extracts no features and writes nothing")
     g.add_argument("--allow-mixed", action="store_true",
                    help="resume a run whose finished jobs ran on another machine, torch build or commit "
                         "(the report then gives each environment its own timing rows)")
@@ -140,19 +143,25 @@ def cmd_run(args) -> int:
     executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)  # fail fast
     print(f"device: {cfg.device} ({device_name(cfg.device)}), precision {cfg.precision}, {cfg.step} step, "
           f"threads {cfg.threads or 'default'}")
+    run_dir = args.out or default_run_dir(cfg)
+    if args.dry_run:
+        from .plan import dry_run
+
+        print(dry_run(cfg, run_dir))
+        return 0
     t0 = time.perf_counter()
     fs, _ = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
                           cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q)
     if fs.skipped:
         print(f"skipped {len(fs.skipped)} unreadable clip(s): " + "; ".join(r for _, r in fs.skipped))
-    run_dir = args.out or default_run_dir(cfg)
     splits = protocol_splits(cfg, fs)
     store = run(cfg, fs, run_dir, splits, executor, allow_mixed=args.allow_mixed)
     write_toml(cfg, run_dir / "config.toml")
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
           f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else 'one fixed split'}), "
           f"device {cfg.device}")
-    print(format_summary(store.table("folds"), store.table("iterations"), order=[*cfg.units, BASELINE]))
+    print(format_summary(store.table("folds"), store.table("iterations"), order=[*cfg.units, BASELINE],
+                         n_classes=len(fs.genres)))
     print(f"\nresults: {run_dir}  (wall time {time.perf_counter() - t0:.0f} s)")
     if not args.no_report:
         return cmd_report(argparse.Namespace(run_dir=run_dir, out=None))
@@ -162,6 +171,11 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from reports import ReportError, render  # bench.cli is the composition root; nothing else in bench imports reports
 
+    from .store import ResultsStore
+
+    store = ResultsStore(args.run_dir)
+    if store.parts.is_dir() and not store.is_current():  # jobs finished since the tables were built
+        store.consolidate(csv=False)
     try:
         files = render(args.run_dir, args.out)
     except ReportError as exc:

@@ -3,16 +3,48 @@
 Both run the same pure function, :func:`bench.jobs.run_job`, so a job's result does not depend on
 which executor ran it, and the results store (written only by the caller, one atomic folder per job)
 cannot tell them apart: a resumed run skips finished jobs whichever executor finished them.
+
+Same thread counts everywhere: before every job, in this process or in a Dask worker, torch's and
+numba's CPU pools are both set to :func:`job_threads` (``--threads``, or torch's default in the process
+that starts the run). Both are needed. A Dask worker starts with ``OMP_NUM_THREADS=1`` (torch then uses
+1 thread where a local run uses every core), and numba's OpenMP layer shares torch's OpenMP runtime:
+its first parallel launch (the IndRNN kernel's warm-up) resets the process's OpenMP thread count to
+numba's pool size, so torch silently trained the first IndRNN job of a process with another thread
+count than the jobs after it. Different thread counts split reductions differently, and float sums
+in another order differ in the last bits, then by a clip or more after a few epochs.
 """
 from __future__ import annotations
 
+import torch
+
 from .jobs import run_job
 
-__all__ = ["ExecutorError", "LocalExecutor", "DaskExecutor", "local_cluster", "make_executor"]
+__all__ = ["ExecutorError", "LocalExecutor", "DaskExecutor", "local_cluster", "make_executor", "job_threads",
+           "pin_threads"]
+
+DEFAULT_THREADS = torch.get_num_threads()  # torch's choice in this process, read before anything changes it
 
 
 class ExecutorError(Exception):
     """The executor cannot start as asked (missing extra, no GPU, bad option)."""
+
+
+def job_threads(cfg) -> int:
+    """The CPU threads every job of a run uses: ``cfg.threads``, or torch's default where the run starts."""
+    return cfg.threads or DEFAULT_THREADS
+
+
+def pin_threads(threads: int) -> None:
+    """Set torch's and numba's CPU thread pools of this process to ``threads`` (:func:`bench.policy.set_threads`)."""
+    from .policy import set_threads
+
+    set_threads(threads)
+
+
+def run_job_pinned(job, data, cfg, threads: int, progress: bool = False):
+    """What each executor runs: one job, after setting this process's thread pools."""
+    pin_threads(threads)
+    return run_job(job, data, cfg, progress)
 
 
 class LocalExecutor:
@@ -24,8 +56,9 @@ class LocalExecutor:
         return {"executor": "local"}
 
     def map(self, jobs, data, cfg, progress: bool = False):
+        threads = job_threads(cfg)
         for job in jobs:
-            yield job, run_job(job, data, cfg, progress)
+            yield job, run_job_pinned(job, data, cfg, threads, progress)
 
 
 class DaskExecutor:
@@ -79,7 +112,8 @@ class DaskExecutor:
         client, cluster = self._client(gpu)
         try:
             shared = client.scatter(data, broadcast=True)
-            futures = {client.submit(run_job, job, shared, cfg, pure=False, retries=self.retries,
+            threads = job_threads(cfg)  # resolved here, so that workers use the local count
+            futures = {client.submit(run_job_pinned, job, shared, cfg, threads, pure=False, retries=self.retries,
                                      resources={"GPU": 1} if gpu else None): job for job in jobs}
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()

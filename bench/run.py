@@ -15,10 +15,11 @@ from features import FeatureSet
 from .baseline import BASELINE
 from .config import RunConfig
 from .envinfo import MACHINE_FIELDS, environment, job_environment
-from .executors import LocalExecutor
+from .executors import LocalExecutor, job_threads, pin_threads
 from .jobs import Job, JobData
+from .plan import DataShape, format_plan, plan_rows
 from .splits import Split
-from .policy import set_precision, set_threads
+from .policy import set_precision
 from .store import ResultsStore, RunMismatch
 
 __all__ = ["default_run_dir", "plan", "run", "summary_table"]
@@ -49,7 +50,8 @@ def check_environment(known: pd.DataFrame, env: dict, allow_mixed: bool, where: 
 def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], executor=None,
         progress: bool = True, allow_mixed: bool = False) -> ResultsStore:
     """Run every job not yet in ``run_dir``; results are stored as each job finishes."""
-    set_threads(cfg.threads)
+    threads = job_threads(cfg)
+    pin_threads(threads)  # as every job will (recorded below as torch_threads)
     set_precision(cfg.precision)
     jobs = plan(cfg, splits)
     store = ResultsStore(run_dir)
@@ -64,23 +66,25 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     known = store.environments()
     if executor.name == "local" and todo:  # a Dask worker's environment is checked when its result arrives
         check_environment(known, job_environment(cfg.device), allow_mixed, str(run_dir))
+    shape = DataShape(len(fs), fs.shape[1], fs.shape[2], len(fs.genres), "features as extracted")
+    print(format_plan(plan_rows(cfg, run_dir, shape, probe=bool(todo)), cfg, shape, run_dir))
     if done:
         print(f"resuming {run_dir}: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")
     data = JobData(fs.x, fs.lengths, fs.labels, fs.clip_ids, len(fs.genres))
-    session = {**executor.describe(), "started": _now(), "jobs_todo": len(todo)}
+    session = {**executor.describe(), "threads": threads, "started": _now(), "jobs_todo": len(todo)}
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress)
     for job, tables in executor.map(todo, data, cfg, progress):
         env = tables["environment"].iloc[0]
         check_environment(known, env, allow_mixed, str(run_dir))
         if env["env_id"] not in set(known.get("env_id", [])):
             known = pd.concat([known, tables["environment"]], ignore_index=True)
-        store.write_job(job.key, tables)
-        store.consolidate()
+        store.write_job(job.key, tables)  # its own folder only: the same cost at job 1 and job 400
         bar.update()
         row = tables["folds"].iloc[0]
         bar.set_postfix_str(f"{job.key} acc={row.test_acc:.2f}")
     bar.close()
-    store.consolidate()
+    if todo or not store.is_current():
+        store.consolidate(csv=True)  # the top-level tables, built once
     sessions = store.metadata().get("sessions", []) + [{**session, "finished": _now()}]
     store.update_metadata(finished=_now(), sessions=sessions)  # every invocation that added jobs
     return store
@@ -99,18 +103,23 @@ def steady_iterations(iterations: pd.DataFrame) -> pd.Series:
 
 
 def summary_table(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str = "indrnn",
-                  order: list[str] | None = None) -> pd.DataFrame:
-    """Per unit: mean +- std test accuracy, median seconds per iteration (every steady iteration of
-    every fold pooled: warm-up and partial batches excluded, as in the report's timing table), time
-    ratio to ``reference``."""
+                  order: list[str] | None = None, n_classes: int | None = None) -> pd.DataFrame:
+    """Per unit: mean +- std test accuracy over every fold, a diverged fold scored at chance accuracy
+    (1 / ``n_classes``; the report's rule), and the mean over finished folds only; median seconds per
+    iteration (every steady iteration of every fold pooled: warm-up and partial batches excluded, as in
+    the report's timing table), time ratio to ``reference``."""
+    finished = ~folds["diverged"].astype(bool) & folds["test_acc"].notna()
+    chance = 1.0 / n_classes if n_classes else np.nan
+    folds = folds.assign(acc=folds["test_acc"].where(finished, chance), finished=finished)
     g = folds.groupby("unit", sort=False)
     timed = iterations[steady_iterations(iterations)] if not iterations.empty else iterations
     pooled = timed.groupby("unit")["seconds"].median() if not timed.empty else pd.Series(dtype=float)
     out = pd.DataFrame({
         "jobs": g.size(),
-        "diverged": g["diverged"].sum().astype(int),
-        "acc_mean": g["test_acc"].mean(),
-        "acc_std": g["test_acc"].std(ddof=1),
+        "diverged": (~folds["finished"]).groupby(folds["unit"], sort=False).sum().astype(int),
+        "acc_mean": g["acc"].mean(),
+        "acc_std": g["acc"].std(ddof=1),
+        "acc_mean_finished": folds[finished].groupby("unit", sort=False)["test_acc"].mean(),
         "params": g["params"].first(),
     })
     out["median_iter_s"] = pooled.reindex(out.index)
@@ -120,13 +129,14 @@ def summary_table(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str 
 
 
 def format_summary(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str = "indrnn",
-                   order: list[str] | None = None) -> str:
-    s = summary_table(folds, iterations, reference, order)
+                   order: list[str] | None = None, n_classes: int | None = None) -> str:
+    s = summary_table(folds, iterations, reference, order, n_classes)
     lines = [f"{'unit':<12}{'jobs':>5}{'accuracy':>18}{'ms/iter':>10}{'x ' + reference:>10}{'params':>10}"]
     for unit, r in s.iterrows():
         ms = "-" if np.isnan(r.median_iter_s) else f"{1000 * r.median_iter_s:.1f}"
         ratio = "-" if np.isnan(r.time_ratio) else f"{r.time_ratio:.2f}"
-        div = f" ({r.diverged} diverged)" if r.diverged else ""
+        div = (f"  ({int(r.diverged)} diverged, at chance; finished folds only: {100 * r.acc_mean_finished:.1f} %)"
+               if r.diverged else "")
         lines.append(f"{unit:<12}{int(r.jobs):>5}{100 * r.acc_mean:>10.1f} +- {100 * np.nan_to_num(r.acc_std):4.1f} %"
                      f"{ms:>10}{ratio:>10}{int(r.params):>10}{div}")
     return "\n".join(lines)

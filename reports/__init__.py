@@ -1,11 +1,11 @@
 """Render a run directory (``runs/<id>/``) into figures, tables and one report page.
 
-``render(run_dir)`` reads only the run's files (``metadata.json``, ``folds.csv``, ``epochs.csv``,
-``iterations.csv``, ``predictions.csv``) and writes into ``run_dir/report/``:
+``render(run_dir)`` reads only the run's files (``metadata.json``, ``folds.csv``, ``predictions.csv``,
+``epochs.parquet``, ``iterations.parquet``; or CSV versions of each) and writes into ``run_dir/report/``:
 
     table1.csv, table1.md   mean test accuracy per unit beside the literature rows the paper quotes
     timing.csv              median / IQR seconds per iteration per unit, ratio to IndRNN
-    pairwise.csv            every pair of units: accuracy difference, corrected resampled t-test, time ratio
+    pairwise.csv            every pair of units: accuracy difference, corrected resampled t-test (and Holm), time ratio
     confusion.csv           confusion counts per unit, pooled over folds and repeats
     figure5.png, figure4.png, confusion.png
     report.md, report.html  the page (the HTML is self-contained: images embedded)

@@ -1,7 +1,8 @@
 """Read and validate one run directory (``runs/<id>/``) as written by ``bench run``.
 
-Only the run's files are read: ``metadata.json`` and the tidy tables ``folds.csv``, ``epochs.csv``,
-``iterations.csv``, ``predictions.csv``. Anything missing, empty, unparsable or lacking a column raises
+Only the run's files are read: ``metadata.json`` and the tidy tables ``folds.csv``, ``predictions.csv``,
+``epochs.parquet`` and ``iterations.parquet`` (each table also as ``<name>.csv``: a run directory written
+by hand or by an older version). Anything missing, empty, unparsable or lacking a column raises
 :class:`ReportError` naming the file and what is wrong, so a half-written run never yields a half-true
 report.
 """
@@ -118,15 +119,21 @@ def _read_metadata(run_dir: Path) -> dict:
     return meta
 
 
+def _table_path(run_dir: Path, name: str) -> Path:
+    """``<name>.parquet`` if the run has one (the large tables), else ``<name>.csv``."""
+    parquet = run_dir / f"{name}.parquet"
+    return parquet if parquet.is_file() else run_dir / f"{name}.csv"
+
+
 def _read_table(run_dir: Path, name: str, allow_empty: bool = False) -> pd.DataFrame:
-    path = run_dir / f"{name}.csv"
+    path, parquet = _table_path(run_dir, name), run_dir / f"{name}.parquet"
     if not path.is_file():
-        raise ReportError(f"{path} is missing: the run is incomplete (no job finished?)")
+        raise ReportError(f"{parquet} (or {name}.csv) is missing: the run is incomplete (no job finished?)")
     try:
-        df = pd.read_csv(path)
+        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     except pd.errors.EmptyDataError:
         df = pd.DataFrame()
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
+    except (OSError, ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:
         raise ReportError(f"{path} cannot be parsed ({e}): half-written or corrupt") from e
     if df.empty:
         if allow_empty:
@@ -139,11 +146,11 @@ def _read_table(run_dir: Path, name: str, allow_empty: bool = False) -> pd.DataF
 
 
 def _check_units(run_dir: Path, name: str, df: pd.DataFrame, units: list[str]) -> None:
-    have = set(df["unit"])
+    have = set(df["unit"].unique())
     absent = [u for u in units if u not in have]
     if absent:
-        raise ReportError(f"{run_dir / (name + '.csv')} has no rows for unit(s) {', '.join(absent)} "
-                          "that folds.csv lists: the tables are out of step (half-written run?)")
+        raise ReportError(f"{_table_path(run_dir, name)} has no rows for unit(s) {', '.join(absent)} "
+                          f"that {_table_path(run_dir, 'folds').name} lists: the tables are out of step (half-written run?)")
 
 
 def load_run(run_dir: str | Path) -> Run:

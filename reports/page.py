@@ -32,11 +32,14 @@ def table1_display(t1: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in t1.itertuples():
         if r.quoted:
-            acc, n = _f(r.accuracy_mean_pct), ""
+            acc, ci, n, done = _f(r.accuracy_mean_pct), "", "", ""
         else:
             acc = _f(r.accuracy_mean_pct) + (f" ± {_f(r.accuracy_std_pct)}" if not math.isnan(r.accuracy_std_pct) else "")
+            ci = f"[{_f(r.ci_low_pct)}, {_f(r.ci_high_pct)}]" if not math.isnan(r.ci_low_pct) else "–"
             n = f"{int(r.folds)}" + (f" ({int(r.diverged)} diverged)" if r.diverged else "")
-        rows.append({"method": r.method, "test accuracy (%)": acc, "folds": n,
+            done = (f"{_f(r.finished_mean_pct)} over {int(r.finished_folds)}" if r.diverged else "same")
+        rows.append({"method": r.method, "test accuracy (%)": acc, "95 % interval (corrected)": ci, "folds": n,
+                     "finished folds only (%)": done,
                      "source": "quoted, not rerun" if r.quoted else "measured (this run)"})
     return pd.DataFrame(rows)
 
@@ -60,21 +63,25 @@ def _verdict(r) -> str:
     if math.isnan(r.p):
         return r.note
     a, b = label(r.unit_a), label(r.unit_b)
+    if r.p_holm < 0.05:
+        return f"real at the 5 % level (Holm): {a if r.diff_pp > 0 else b} is more accurate"
     if r.p < 0.05:
-        return f"real at the 5 % level: {a if r.diff_pp > 0 else b} is more accurate"
+        return "not distinguishable at the 5 % level once the pairs are adjusted (Holm)"
     return "not distinguishable at the 5 % level"
 
 
 def pairwise_display(pw: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in pw.itertuples():
+        div = [f"{label(u)} {n}" for u, n in ((r.unit_a, r.diverged_a), (r.unit_b, r.diverged_b)) if n]
         rows.append({
             "A vs B": f"{label(r.unit_a)} vs {label(r.unit_b)}",
             "Δ accuracy A−B (pp)": _f(r.diff_pp, "+.1f") + (f" ± {_f(r.diff_std_pp)}" if not math.isnan(r.diff_std_pp) else ""),
             "95 % CI (corrected)": f"[{_f(r.ci_low_pp, '+.1f')}, {_f(r.ci_high_pp, '+.1f')}]" if not math.isnan(r.p) else "–",
             "corrected t (df)": f"{_f(r.t, '.2f')} ({r.df})" if not math.isnan(r.t) else "–",
             "p": _f(r.p, ".3g"),
-            "folds": str(r.folds),
+            "p (Holm)": _f(r.p_holm, ".3g"),
+            "folds": str(r.folds) + (f" (diverged: {', '.join(div)})" if div else ""),
             "verdict": _verdict(r),
             "time A/B, median [IQR] over folds": (f"{_f(r.time_ratio_median, '.2f')} [{_f(r.time_ratio_q1, '.2f')}–"
                                                  f"{_f(r.time_ratio_q3, '.2f')}]" if r.time_folds else "–"),
@@ -116,7 +123,8 @@ def warnings(run: Run) -> list[str]:
     div = run.folds[run.folds["diverged"]]
     if len(div):
         which = ", ".join(f"{label(r.unit)} repeat {r.repeat} fold {r.fold}" for r in div.itertuples())
-        out.append(f"{len(div)} fold(s) diverged and are left out of the accuracy means: {which}.")
+        out.append(f"{len(div)} fold(s) diverged: {which}. Each counts as a failed fold at chance accuracy in "
+                   "every mean, interval and test; Table 1 also gives the mean over finished folds only.")
     if len(run.env_ids) > 1:
         out.append(f"The jobs of this run ran in {len(run.env_ids)} environments (resumed with --allow-mixed): "
                    "the timing table has one row per unit and environment; do not compare times across them.")
@@ -140,13 +148,18 @@ def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, 
 
     b.append(("h2", "Table 1: mean test accuracy"))
     b.append(("table", table1_display(t1)))
-    b.append(("p", f"Measured rows: mean ± standard deviation over folds and repeats of this run, on the "
-                   f"{c.get('dataset', '?')} data set. Quoted rows are copied from {PAPER_NAME}'s Table 1, not rerun "
-                   "(other features, splits and hardware)."))
+    b.append(("p", f"Measured rows: mean ± standard deviation over every fold and repeat of this run, on the "
+                   f"{c.get('dataset', '?')} data set; a fold that diverged (non-finite loss) stays in as a failed "
+                   "fold at chance accuracy (1 / genres), and the last column gives the mean over finished folds "
+                   "only. The interval is the 95 % interval of the mean with the corrected resampled variance of "
+                   "Nadeau & Bengio (2003), (1/n + n_test/n_train) · var: folds of repeated cross-validation share "
+                   f"training data, so treating them as independent would be over-confident. Quoted rows are copied "
+                   f"from {PAPER_NAME}'s Table 1, not rerun (other features, splits and hardware)."))
 
     b.append(("h2", "Figure 5: accuracy and training time per iteration"))
     b.append(("img", (images["figure5"], "Figure 5")))
-    b.append(("p", f"(a) Bars: mean test accuracy, bootstrap 95 % confidence interval over folds and repeats; "
+    b.append(("p", f"(a) Bars: mean test accuracy over every fold (a diverged fold at chance, its count under "
+                   "the value), error bars: the corrected 95 % interval of Table 1; "
                    f"black diamonds: {PAPER_NAME}'s Figure 5, not rerun. (b) Median milliseconds per training "
                    "iteration, bars = interquartile range over all timed iterations; the paper's seconds are "
                    "quoted as text, since absolute times depend on the hardware. (c) Time per iteration relative "
@@ -166,13 +179,15 @@ def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, 
     b.append(("p", "Δ = accuracy of A minus accuracy of B on the same folds (percentage points, mean ± std over "
                    "folds). Folds of repeated cross-validation share training data, so the test is the corrected "
                    "resampled t-test of Nadeau & Bengio (2003): t = mean / sqrt((1/n + n_test/n_train) · var), "
-                   "df = n − 1; the interval uses the same corrected variance. p values are not adjusted for the "
-                   "number of pairs. Time A/B: ratio of the two units' median time per iteration on each fold."))
+                   "df = n − 1; the interval uses the same corrected variance. A fold on which a unit diverged enters "
+                   "as chance accuracy for that unit (counted in the folds column). p (Holm): the p value after "
+                   "Holm's step-down adjustment over every tested pair of this table; the verdict uses it. Time "
+                   "A/B: ratio of the two units' median time per iteration on each fold."))
 
     b.append(("h2", "Figure 4: validation AUC-ROC per epoch"))
     b.append(("img", (images["figure4"], "Figure 4")))
     b.append(("p", "Macro one-vs-rest AUC-ROC on each fold's validation part after each epoch; line = mean over "
-                   "folds, band = bootstrap 95 % CI. Early stopping ends folds at different epochs, so late "
+                   "folds, band = 95 % interval with the corrected resampled variance (n_val / n_train). Early stopping ends folds at different epochs, so late "
                    "epochs average fewer folds."))
 
     b.append(("h2", "Confusion matrices"))

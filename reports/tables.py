@@ -1,10 +1,13 @@
 """The report's tables, computed from a :class:`~reports.load.Run` (numbers only; formatting is in page.py).
 
-- :func:`table1`: mean +- std test accuracy per unit beside the literature rows the paper quotes.
+- :func:`fold_scores`: the accuracy of every (unit, repeat, fold) as every statistic uses it: a fold
+  that diverged stays in, as a failed fold scored at chance accuracy (1 / genres).
+- :func:`table1`: mean +- std test accuracy per unit over every fold, its corrected 95 % interval, the
+  diverged count, and a second mean over finished folds only; then the literature rows the paper quotes.
 - :func:`timing_table`: median and IQR of seconds per training iteration per unit (warm-up excluded),
   pooled over every fold, and the ratio to IndRNN.
 - :func:`pairwise_table`: every pair of units, accuracy difference on the same folds with the
-  corrected resampled t-test, and the per-fold time ratio.
+  corrected resampled t-test (Holm-adjusted over the pairs too), and the per-fold time ratio.
 - :func:`confusion_counts`: test predictions pooled over folds and repeats, one row per cell.
 """
 from __future__ import annotations
@@ -16,30 +19,55 @@ import pandas as pd
 
 from .load import Run
 from .paper import LITERATURE, PAPER_FIGURE5, PAPER_NAME, REFERENCE_UNIT, label
-from .stats import corrected_resampled_ttest, quartiles
+from .stats import corrected_interval, corrected_resampled_ttest, holm, quartiles
 
-__all__ = ["table1", "timing_table", "fold_times", "pairwise_table", "confusion_counts", "confusion_matrix"]
+__all__ = ["chance_accuracy", "fold_scores", "table1", "timing_table", "fold_times", "pairwise_table", "confusion_counts", "confusion_matrix"]
 
 MEASURED = "measured in this run"
 QUOTED = f"quoted in {PAPER_NAME} Table 1, not rerun"
 
 
+def chance_accuracy(run: Run) -> float:
+    """What a failed fold scores: one clip in (number of genres) right, a uniform guess."""
+    return 1.0 / len(run.genres)
+
+
+def fold_scores(run: Run) -> pd.DataFrame:
+    """``unit, repeat, fold, finished, acc, test_train_ratio``: one row per fold of every unit.
+
+    ``acc`` is the test accuracy of a finished fold and :func:`chance_accuracy` for a fold that
+    diverged (or has no accuracy), so a unit that diverges often is not judged by its survivors.
+    """
+    f = run.folds
+    finished = ~f["diverged"] & f["test_acc"].notna()
+    return pd.DataFrame({"unit": f["unit"], "repeat": f["repeat"], "fold": f["fold"], "finished": finished,
+                         "acc": f["test_acc"].where(finished, chance_accuracy(run)),
+                         "test_train_ratio": f["n_test"] / f["n_train"]})
+
+
 def table1(run: Run) -> pd.DataFrame:
     """Table 1: measured units first (this run), then the paper's quoted rows.
 
-    Columns: ``method, unit, source, quoted, folds, diverged, accuracy_mean_pct, accuracy_std_pct``.
-    ``folds`` counts the (repeat, fold) scores in the mean; diverged folds are left out and counted.
+    Columns: ``method, unit, source, quoted, folds, diverged, accuracy_mean_pct, accuracy_std_pct,
+    ci_low_pct, ci_high_pct, finished_folds, finished_mean_pct, finished_std_pct``. The mean, std and
+    95 % interval (Nadeau-Bengio corrected resampled variance) are over every fold, a diverged one
+    at chance accuracy; ``finished_*`` is the mean over the folds that did not diverge.
     """
+    scores = fold_scores(run)
     rows = []
     for unit in run.units:
-        f = run.folds[run.folds["unit"] == unit]
-        acc = 100.0 * f.loc[~f["diverged"], "test_acc"].dropna()
-        rows.append(dict(method=label(unit), unit=unit, source=MEASURED, quoted=False, folds=len(acc),
-                         diverged=int(f["diverged"].sum()), accuracy_mean_pct=acc.mean() if len(acc) else np.nan,
-                         accuracy_std_pct=acc.std(ddof=1) if len(acc) > 1 else np.nan))
+        s = scores[scores["unit"] == unit]
+        ratio = float(s["test_train_ratio"].mean())
+        every = corrected_interval(100.0 * s["acc"], ratio)
+        done = corrected_interval(100.0 * s.loc[s["finished"], "acc"], ratio)
+        rows.append(dict(method=label(unit), unit=unit, source=MEASURED, quoted=False, folds=every.n,
+                         diverged=int((~s["finished"]).sum()), accuracy_mean_pct=every.mean,
+                         accuracy_std_pct=every.std, ci_low_pct=every.low, ci_high_pct=every.high,
+                         finished_folds=done.n, finished_mean_pct=done.mean, finished_std_pct=done.std))
     for method, acc in LITERATURE:
         rows.append(dict(method=method, unit="", source=QUOTED, quoted=True, folds=np.nan, diverged=np.nan,
-                         accuracy_mean_pct=acc, accuracy_std_pct=np.nan))
+                         accuracy_mean_pct=acc, accuracy_std_pct=np.nan, ci_low_pct=np.nan, ci_high_pct=np.nan,
+                         finished_folds=np.nan, finished_mean_pct=np.nan, finished_std_pct=np.nan))
     return pd.DataFrame(rows)
 
 
@@ -97,31 +125,39 @@ def fold_times(run: Run) -> pd.DataFrame:
 def pairwise_table(run: Run) -> pd.DataFrame:
     """Every pair (a, b) of units, a before b in display order.
 
-    Accuracy: d = acc_a - acc_b in percentage points on each (repeat, fold) both units scored, and the
-    Nadeau-Bengio corrected resampled t-test on d. Time (recurrent units only): the ratio of the two
-    units' median seconds per iteration on each fold, summarised by its median and quartiles.
+    Accuracy: d = acc_a - acc_b in percentage points on each (repeat, fold) both units scored (a
+    diverged fold at chance accuracy, see :func:`fold_scores`; ``diverged_a``/``diverged_b`` count
+    them), and the Nadeau-Bengio corrected resampled t-test on d; ``p_holm`` is its p value after
+    Holm's adjustment over every tested pair of the table. Time (recurrent units only): the ratio of
+    the two units' median seconds per iteration on each fold, summarised by its median and quartiles.
     """
-    acc = run.folds[~run.folds["diverged"]].pivot_table(index=["repeat", "fold"], columns="unit",
-                                                         values="test_acc", aggfunc="first")
-    sizes = run.folds.assign(ratio=run.folds["n_test"] / run.folds["n_train"])
+    scores = fold_scores(run)
+    acc = scores.pivot_table(index=["repeat", "fold"], columns="unit", values="acc", aggfunc="first")
+    failed = scores.assign(failed=(~scores["finished"]).astype(int)).pivot_table(
+        index=["repeat", "fold"], columns="unit", values="failed", aggfunc="first")
+    sizes = scores.set_index(["unit", "repeat", "fold"])["test_train_ratio"]
     ft = fold_times(run).pivot_table(index=["repeat", "fold"], columns="unit", values="median_s", aggfunc="first")
     rows = []
     for a, b in combinations(run.units, 2):
         d = (100.0 * (acc.get(a) - acc.get(b))).dropna() if a in acc and b in acc else pd.Series(dtype=float)
-        r = sizes[sizes["unit"] == a].set_index(["repeat", "fold"])["ratio"].reindex(d.index).dropna()
+        r = sizes.xs(a, level="unit").reindex(d.index).dropna() if len(d) else pd.Series(dtype=float)
         test = corrected_resampled_ttest(d.to_numpy(), float(r.mean()) if len(r) else np.nan)
         if a in ft and b in ft:
             ratio = (ft[a] / ft[b]).dropna()
             tq1, tmed, tq3 = quartiles(ratio)
         else:
             ratio, (tq1, tmed, tq3) = [], (np.nan,) * 3
-        rows.append(dict(unit_a=a, unit_b=b, folds=test.n, diff_pp=test.mean, diff_std_pp=test.std, t=test.t,
-                         df=test.df, p=test.p, ci_low_pp=test.ci_low, ci_high_pp=test.ci_high,
-                         test_train_ratio=test.test_train_ratio, time_ratio_median=tmed, time_ratio_q1=tq1,
-                         time_ratio_q3=tq3, time_folds=len(ratio), note=test.note))
-    return pd.DataFrame(rows, columns=["unit_a", "unit_b", "folds", "diff_pp", "diff_std_pp", "t", "df", "p",
-                                       "ci_low_pp", "ci_high_pp", "test_train_ratio", "time_ratio_median",
-                                       "time_ratio_q1", "time_ratio_q3", "time_folds", "note"])
+        div_a, div_b = (int(failed[u].reindex(d.index).sum()) if len(d) else 0 for u in (a, b))
+        rows.append(dict(unit_a=a, unit_b=b, folds=test.n, diverged_a=div_a, diverged_b=div_b, diff_pp=test.mean,
+                         diff_std_pp=test.std, t=test.t, df=test.df, p=test.p, ci_low_pp=test.ci_low,
+                         ci_high_pp=test.ci_high, test_train_ratio=test.test_train_ratio, time_ratio_median=tmed,
+                         time_ratio_q1=tq1, time_ratio_q3=tq3, time_folds=len(ratio), note=test.note))
+    out = pd.DataFrame(rows, columns=["unit_a", "unit_b", "folds", "diverged_a", "diverged_b", "diff_pp",
+                                      "diff_std_pp", "t", "df", "p", "ci_low_pp", "ci_high_pp",
+                                      "test_train_ratio", "time_ratio_median", "time_ratio_q1", "time_ratio_q3",
+                                      "time_folds", "note"])
+    out.insert(out.columns.get_loc("p") + 1, "p_holm", holm(out["p"]) if len(out) else [])
+    return out
 
 
 def confusion_counts(run: Run) -> pd.DataFrame:

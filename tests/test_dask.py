@@ -1,4 +1,5 @@
 """The Dask executor on a real LocalCluster of 2 worker processes."""
+import json
 import os
 import signal
 import threading
@@ -19,18 +20,31 @@ def sorted_folds(path):
     return pd.read_csv(path / "folds.csv").sort_values(["unit", "repeat", "fold"]).reset_index(drop=True)
 
 
-def test_dask_results_equal_the_local_executor(data_dir, tmp_path):  # noqa: F811
-    units = ["--units", "indrnn,lstm"]
-    assert main(bench_run(data_dir, tmp_path / "local", tmp_path / "c", *units)) == 0
-    assert main(bench_run(data_dir, tmp_path / "dask", tmp_path / "c", *units,
-                          "--executor", "dask", "--workers", "2", "--threads-per-worker", "1")) == 0
+def without_threads(argv: list[str]) -> list[str]:
+    i = argv.index("--threads")
+    return argv[:i] + argv[i + 2:]
+
+
+@pytest.mark.parametrize("threads", [1, None], ids=["threads1", "default-threads"])
+def test_dask_results_equal_the_local_executor_fold_by_fold(data_dir, tmp_path, threads):  # noqa: F811
+    """The issue's case: IndRNN and GRU, local against a real LocalCluster, with --threads and without."""
+    from bench.executors import DEFAULT_THREADS
+
+    opts = ["--units", "indrnn,gru"] + (["--threads", str(threads)] if threads else [])
+    for name, executor in (("local", []), ("dask", ["--executor", "dask", "--workers", "2", "--threads-per-worker", "1"])):
+        argv = without_threads(bench_run(data_dir, tmp_path / name, tmp_path / "c")) + opts + executor
+        assert main(argv) == 0
     local, dask = sorted_folds(tmp_path / "local"), sorted_folds(tmp_path / "dask")
-    assert len(dask) == 9
+    assert len(dask) == 9 and set(dask.unit) == {"indrnn", "gru", "scat+logreg"}
+    for unit in ("indrnn", "gru"):  # the test accuracy of every fold, exactly
+        assert local[local.unit == unit].test_acc.tolist() == dask[dask.unit == unit].test_acc.tolist()
     pd.testing.assert_frame_equal(local[COLS], dask[COLS])
     ep = [pd.read_csv(tmp_path / n / "epochs.csv").sort_values(["unit", "fold", "epoch"]).reset_index(drop=True)
           for n in ("local", "dask")]
-    pd.testing.assert_frame_equal(*ep)
+    pd.testing.assert_frame_equal(*ep)  # every loss of every epoch to the last bit
     assert (tmp_path / "local" / "splits.json").read_text() == (tmp_path / "dask" / "splits.json").read_text()
+    sessions = [json.loads((tmp_path / n / "metadata.json").read_text())["sessions"][0] for n in ("local", "dask")]
+    assert sessions[0]["threads"] == sessions[1]["threads"] == (threads or DEFAULT_THREADS)
 
 
 def test_a_worker_killed_mid_task_is_retried_and_no_row_is_lost_or_doubled(data_dir, tmp_path):  # noqa: F811
@@ -79,7 +93,6 @@ def test_a_run_resumed_with_another_executor_skips_the_jobs_already_done(data_di
     assert (parts / "indrnn-r00-f00").stat().st_mtime_ns == kept
     folds = pd.read_csv(out / "folds.csv")
     assert folds.fold.tolist() == [0, 1, 2]
-    import json
     sessions = json.loads((out / "metadata.json").read_text())["sessions"]
     assert [s["executor"] for s in sessions] == ["local", "dask"] and sessions[1]["jobs_todo"] == 2
 

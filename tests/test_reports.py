@@ -18,6 +18,7 @@ from matplotlib.container import BarContainer
 import reports
 from reports import ReportError, figures, load_run, page, tables
 from reports.stats import corrected_resampled_ttest
+from scipy.stats import t as student
 
 GENRES = ["blues", "jazz", "rock"]
 # unit -> test accuracy of (repeat 0: folds 0,1,2; repeat 1: folds 0,1,2)
@@ -148,13 +149,58 @@ def test_table1_carries_the_exact_means_and_stds_and_flags_quoted_rows(rendered)
     assert f"{100 * np.mean(ACC['lstm']):.1f} ± {100 * np.std(ACC['lstm'], ddof=1):.1f}" in md
 
 
-def test_diverged_fold_is_left_out_of_the_mean_and_flagged(tmp_path):
+def test_a_diverged_fold_stays_in_every_mean_at_chance_and_is_counted(tmp_path):
     run = load_run(write_run(tmp_path / "run", diverge=("lstm", 1, 2)))
+    scored = ACC["lstm"][:5] + [1 / 3]  # three genres: a failed fold scores chance, 1/3
     t1 = tables.table1(run).set_index("method")
-    assert t1.loc["LSTM", "accuracy_mean_pct"] == pytest.approx(100 * np.mean(ACC["lstm"][:5]))
-    assert t1.loc["LSTM", "folds"] == 5 and t1.loc["LSTM", "diverged"] == 1
-    assert any("diverged" in w and "LSTM repeat 1 fold 2" in w for w in page.warnings(run))
+    assert t1.loc["LSTM", "accuracy_mean_pct"] == pytest.approx(100 * np.mean(scored))
+    assert t1.loc["LSTM", "accuracy_std_pct"] == pytest.approx(100 * np.std(scored, ddof=1))
+    assert t1.loc["LSTM", "folds"] == 6 and t1.loc["LSTM", "diverged"] == 1
+    assert t1.loc["LSTM", "finished_folds"] == 5
+    assert t1.loc["LSTM", "finished_mean_pct"] == pytest.approx(100 * np.mean(ACC["lstm"][:5]))
+    assert t1.loc["RNN", "diverged"] == 0 and t1.loc["RNN", "finished_mean_pct"] == t1.loc["RNN", "accuracy_mean_pct"]
+    pw = tables.pairwise_table(run).set_index(["unit_a", "unit_b"])
+    row = pw.loc[("lstm", "indrnn")]
+    assert row["folds"] == 6 and row["diverged_a"] == 1 and row["diverged_b"] == 0
+    assert row["diff_pp"] == pytest.approx(100 * np.mean(np.subtract(scored, ACC["indrnn"])))
+    assert any("diverged" in w and "LSTM repeat 1 fold 2" in w and "chance" in w for w in page.warnings(run))
+    md = page.markdown_table(page.table1_display(tables.table1(run)))
+    assert "6 (1 diverged)" in md and f"{100 * np.mean(ACC['lstm'][:5]):.1f} over 5" in md
+    from bench.run import summary_table  # the end-of-run summary counts it the same way
+
+    s = summary_table(run.folds, run.iterations, n_classes=3)
+    assert s.loc["lstm", "acc_mean"] == pytest.approx(np.mean(scored)) and s.loc["lstm", "diverged"] == 1
+    assert s.loc["lstm", "acc_mean_finished"] == pytest.approx(np.mean(ACC["lstm"][:5]))
     reports.render(run.dir)  # a diverged fold (pred = -1) does not break figures or the page
+
+
+def test_table1_interval_uses_the_corrected_resampled_variance(rendered):
+    _, paths = rendered
+    t1 = pd.read_csv(paths["table1_csv"]).set_index("method")
+    acc = 100 * np.array(ACC["lstm"])
+    half = student.ppf(0.975, 5) * math.sqrt((1 / 6 + N_TEST / N_TRAIN) * acc.var(ddof=1))
+    assert t1.loc["LSTM", "ci_low_pct"] == pytest.approx(acc.mean() - half)
+    assert t1.loc["LSTM", "ci_high_pct"] == pytest.approx(acc.mean() + half)
+    naive = student.ppf(0.975, 5) * acc.std(ddof=1) / math.sqrt(6)
+    assert half == pytest.approx(naive * math.sqrt(1 + 6 * N_TEST / N_TRAIN))  # 1.5 x wider than naive
+
+
+def test_holm_adjustment_by_hand():
+    from reports.stats import holm
+
+    adj = holm([0.01, 0.04, np.nan, 0.03, 0.5])  # 4 tests: sorted 0.01, 0.03, 0.04, 0.5
+    assert adj[0] == pytest.approx(0.04) and adj[3] == pytest.approx(0.09) and adj[1] == pytest.approx(0.09)
+    assert adj[4] == pytest.approx(0.5) and np.isnan(adj[2])
+
+
+def test_pairwise_table_has_a_holm_column_and_the_verdict_uses_it(rendered):
+    _, paths = rendered
+    pw = pd.read_csv(paths["pairwise_csv"])
+    from reports.stats import holm
+
+    assert pw["p_holm"].to_numpy() == pytest.approx(holm(pw["p"]), nan_ok=True)
+    assert (pw["p_holm"] >= pw["p"]).all()
+    assert "p (Holm)" in paths["report_md"].read_text()
 
 
 # -- timing ------------------------------------------------------------------------------------
@@ -262,13 +308,18 @@ def test_figure4_has_one_line_per_unit_with_the_mean_auc(run):
     ax = fig.axes[0]
     assert ax.get_xlabel() == "epoch" and ax.get_ylabel() == "validation AUC-ROC (macro, one-vs-rest)"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["RNN", "LSTM", "IndRNN"]
-    lines = [ln for ln in ax.lines if len(ln.get_xdata())]  # seaborn also adds empty legend handles
+    lines = [ln for ln in ax.lines if len(ln.get_xdata())]
     assert len(lines) == 3
     lstm = lines[1]
     mean1 = np.mean([val_auc("lstm", r, f, 1) for r in range(2) for f in range(3)])
     assert list(lstm.get_xdata()) == [1, 2, 3, 4, 5] and lstm.get_ydata()[0] == pytest.approx(mean1)
     assert len(lines[0].get_xdata()) == EPOCHS["rnn"]
-    assert len(ax.collections) == 3  # one CI band per unit
+    assert len(ax.collections) == 3  # one band per unit
+    band = ax.collections[1].get_paths()[0].vertices[:, 1]  # LSTM's band: lower and upper edges
+    aucs = [val_auc("lstm", r, f, 1) for r in range(2) for f in range(3)]
+    half = student.ppf(0.975, 5) * math.sqrt((1 / 6 + N_VAL / N_TRAIN) * np.var(aucs, ddof=1))
+    assert max(band) - min(band) >= 2 * half - 1e-9  # at least epoch 1's corrected interval wide
+    assert np.isclose(band, mean1 + half).any() and np.isclose(band, mean1 - half).any()
     matplotlib.pyplot.close(fig)
 
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,3 +82,19 @@ def test_store_refuses_to_mix_runs_with_different_configs(tmp_path):
     ResultsStore(tmp_path).open({"config": {"lr": 1e-3, "folds": 5}}, [])  # same config: resume
     with pytest.raises(RunMismatch, match="differs in: lr"):
         ResultsStore(tmp_path).open({"config": {"lr": 1e-5, "folds": 5}}, [])
+
+
+def test_pinned_threads_survive_the_indrnn_kernels_first_parallel_launch(tmp_path):
+    """numba's OpenMP launch once reset torch's thread count in the process; pinning both keeps it."""
+    import subprocess
+    import sys
+
+    code = ("import torch, numba, models\n"
+            "from bench.executors import pin_threads\n"
+            "pin_threads(1)\n"
+            "m = models.build('indrnn', 6, 3, models.ModelConfig(hidden=8, layers=2, max_len=20))\n"
+            "m(torch.randn(4, 20, 6)).sum().backward()\n"
+            "print(torch.get_num_threads(), numba.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parent.parent)  # a fresh process: numba's pool not launched yet
+    assert out.stdout.split() == ["1", "1"]

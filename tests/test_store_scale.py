@@ -1,0 +1,88 @@
+"""The paper-size rehearsal: 400 generated jobs of 500 epochs x 26 iterations, no training.
+
+Timing here is a ratio only (job 400 against the first jobs of the same store, same process);
+absolute seconds are in tests/benchmarks/test_bench_store.py and ``python -m bench.rehearsal``.
+"""
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from bench.rehearsal import PAPER_SIZE, job_order, paper_job_tables, write_rehearsal
+from bench.store import ResultsStore
+
+ROWS_PER_JOB = PAPER_SIZE["epochs"] * PAPER_SIZE["iters_per_epoch"]  # 13 000 iterations
+
+
+@pytest.fixture(scope="module")
+def paper_store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rehearsal") / "run"
+    return out, write_rehearsal(out, jobs=400, checkpoints=(1, 100, 400))
+
+
+def test_writing_job_400_costs_no_more_than_the_first_jobs(paper_store):
+    _, t = paper_store
+    assert len(t) == 400 and t.job.tolist() == list(range(1, 401))
+    first = t.write_s.iloc[1:11].median()  # jobs 2-11 (job 1 also pays pyarrow's first-use set-up)
+    last = t.write_s.iloc[-10:].median()  # jobs 391-400
+    assert last <= 3 * first, f"job 400 costs {last:.3f} s against {first:.3f} s for the first jobs"
+
+
+def test_writing_a_job_reads_no_other_job(paper_store, monkeypatch, tmp_path):
+    out, _ = paper_store
+    store = ResultsStore(out)
+    reads = []
+    monkeypatch.setattr(pq, "read_table", lambda *a, **k: reads.append(a) or pytest.fail("read a part"))
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: reads.append(a) or pytest.fail("read a CSV"))
+    tables = paper_job_tables("indrnn", 10, 0, np.random.default_rng(1))
+    assert store.write_job("indrnn-r10-f00", tables) and reads == []
+    assert (out / "parts" / "indrnn-r10-f00" / "iterations.parquet").is_file()
+    assert not (out / "folds.csv").exists()  # nothing top-level is rebuilt per job
+
+
+def test_tables_built_once_hold_exactly_one_row_per_job(paper_store):
+    out, _ = paper_store
+    store = ResultsStore(out)
+    assert not store.is_current()
+    store.consolidate(csv=False)
+    assert store.is_current()
+    folds = store.table("folds")
+    assert len(folds) == 401 and not folds.duplicated(["unit", "repeat", "fold"]).any()
+    it = pq.ParquetFile(out / "iterations.parquet").metadata.num_rows
+    diverged = folds.loc[folds.diverged, "epochs"].sum() * PAPER_SIZE["iters_per_epoch"]
+    assert it == (len(folds) - folds.diverged.sum()) * ROWS_PER_JOB + diverged
+    assert not (out / "iterations.csv").exists()  # no CSV export asked for
+    assert folds.diverged.sum() == 4 and folds.loc[folds.diverged, "test_acc"].isna().all()
+
+
+def test_csv_export_equals_the_parquet_table_and_old_csv_parts_still_read(tmp_path):
+    store = ResultsStore(tmp_path / "run")
+    store.open({"config": {}}, [])
+    rng = np.random.default_rng(0)
+    size = dict(epochs=3, iters_per_epoch=4)
+    for unit, r, f in job_order(repeats=1, folds=2, baseline=True):
+        store.write_job(f"{unit}-r{r:02d}-f{f:02d}", paper_job_tables(unit, r, f, rng, size=size))
+    old = tmp_path / "run" / "parts" / "gru-r00-f09"  # a part as an older version wrote it: CSV files
+    old.mkdir()
+    for name, df in paper_job_tables("gru", 0, 9, rng, size=size).items():
+        df.to_csv(old / f"{name}.csv", index=False)
+    store.consolidate(csv=True)
+    pq_it, csv_it = pd.read_parquet(tmp_path / "run" / "iterations.parquet"), pd.read_csv(tmp_path / "run" / "iterations.csv")
+    assert len(pq_it) == 9 * 12 and pq_it["seconds"].tolist() == pytest.approx(csv_it["seconds"].tolist(), rel=1e-15)
+    assert pq_it[["unit", "repeat", "fold", "iteration"]].astype(str).equals(
+        csv_it[["unit", "repeat", "fold", "iteration"]].astype(str))
+    folds = store.table("folds")
+    assert len(folds) == 11 and set(folds.unit) == {"rnn", "lstm", "gru", "indrnn", "scat+logreg"}
+
+
+def test_a_new_table_or_column_from_a_job_is_stored_and_built(tmp_path):
+    store = ResultsStore(tmp_path / "run")
+    store.open({"config": {}}, [])
+    for fold in (0, 1):
+        tables = paper_job_tables("indrnn", 0, fold, np.random.default_rng(fold), size=dict(epochs=2, iters_per_epoch=3))
+        tables["iterations"]["batch_size"] = 32  # a column a later version adds
+        tables["environment"] = pd.DataFrame([dict(unit="indrnn", repeat=0, fold=fold, torch="2.13", threads=2)])
+        store.write_job(f"indrnn-r00-f{fold:02d}", tables)
+    store.consolidate()
+    assert store.table("iterations")["batch_size"].eq(32).all()
+    assert store.table("environment")[["fold", "threads"]].values.tolist() == [[0, 2], [1, 2]]
