@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 import models
 from features import GTZAN_GENRES, FeatureConfig, Scatterer, gtzan_clips
@@ -94,13 +93,13 @@ def probe_unit(unit: str, cfg: RunConfig, shape: DataShape, iters: int = 3) -> t
     state = torch.get_rng_state()
     mcfg = models.ModelConfig(**cfg.model_options(), max_len=shape.frames)
     model = models.build(unit, shape.channels, shape.classes, mcfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    timer = IterationTimer(cfg.device, warmup=1)
-    for _ in range(iters):
-        with timer.iteration():
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x, lengths), y).backward()
-            opt.step()
+    from .step import TrainStep, make_optimizer
+
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.step, cfg.fused_adam)
+    step = TrainStep(model, opt, cfg.clip_grad, cfg.precision, cfg.step, cfg.batch_size)  # the run's own step
+    timer = IterationTimer(cfg.device, warmup=1, batch_size=cfg.batch_size)
+    for _ in range(iters + (4 if cfg.step == "graph" else 0)):  # graph: 3 eager warm-ups and the capture first
+        step(x, lengths, y, timer)
     model.eval()
     with torch.no_grad():
         t0 = time.perf_counter()
