@@ -8,12 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from features import DatasetError, FeatureConfig, build_features, dataset_clips
+from features.pipeline import DATASETS
 
 from . import units
 from .baseline import BASELINE
 from .config import PRESETS, RunConfig, preset
 from .executors import ExecutorError, make_executor
-from .protocols import protocol_splits
+from .protocols import check_split_file, protocol_splits
 from .run import default_run_dir, format_summary, run
 from .store import RunMismatch
 
@@ -22,14 +23,18 @@ DEFAULT_CACHE = Path(".cache")
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data and features")
-    g.add_argument("--dataset", choices=["synthetic", "gtzan"], default="synthetic",
-                   help="the embedded synthetic corpus (default) or a GTZAN copy given by --data-dir")
-    g.add_argument("--data-dir", type=Path, help="GTZAN root holding genres/ (.au) or genres_original/ (.wav)")
+    g.add_argument("--dataset", choices=DATASETS, default="synthetic",
+                   help="synthetic: the embedded corpus, generated under --cache-dir (default); gtzan: a GTZAN "
+                        "copy; folder: any <root>/<class>/<clip> tree (both given by --data-dir)")
+    g.add_argument("--data-dir", type=Path, help="gtzan: root holding genres/ (.au) or genres_original/ (.wav); "
+                                                 "folder: <root> of <root>/<class>/<clip>. Never written to")
     g.add_argument("--device", default="cpu", help="cpu or cuda (scattering and training)")
     g.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
                    help="where the synthetic corpus and feature caches live (default: .cache)")
     g.add_argument("--seconds", type=float, default=None,
                    help="clip length after pad/crop, seconds (default 30; the synthetic corpus uses it too)")
+    g.add_argument("--min-seconds", type=float, default=FeatureConfig.min_seconds,
+                   help="skip clips holding less real audio than this, seconds (default 1)")
     g.add_argument("--clips-per-genre", type=int, default=None, help="synthetic corpus size per genre")
     g.add_argument("--corpus-seed", type=int, default=0, help="seed of the synthetic corpus")
     g.add_argument("--J", type=int, default=FeatureConfig.J, help="scattering scale: frame hop 2**J samples")
@@ -38,9 +43,9 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 
 def load_features(dataset: str, data_dir, cache_dir: Path, device: str = "cpu", seconds: float | None = None,
                   clips_per_genre: int | None = None, corpus_seed: int = 0, J: int = FeatureConfig.J,
-                  Q: int = FeatureConfig.Q, progress: bool = True):
+                  Q: int = FeatureConfig.Q, progress: bool = True, min_seconds: float = FeatureConfig.min_seconds):
     """The cached feature table of a data set (the synthetic corpus is written first if needed)."""
-    cfg = FeatureConfig(duration=seconds or FeatureConfig.duration, J=J, Q=Q)
+    cfg = FeatureConfig(duration=seconds or FeatureConfig.duration, J=J, Q=Q, min_seconds=min_seconds)
     synth = {"duration": cfg.duration, "seed": corpus_seed}
     if clips_per_genre:
         synth["clips_per_genre"] = clips_per_genre
@@ -51,10 +56,11 @@ def load_features(dataset: str, data_dir, cache_dir: Path, device: str = "cpu", 
 def cmd_features(args) -> int:
     t0 = time.perf_counter()
     fs, cached = load_features(args.dataset, args.data_dir, args.cache_dir, args.device, args.seconds,
-                               args.clips_per_genre, args.corpus_seed, args.J, args.Q)
+                               args.clips_per_genre, args.corpus_seed, args.J, args.Q, min_seconds=args.min_seconds)
     dt = time.perf_counter() - t0
     n, frames, channels = fs.shape
-    print(f"features: {n} clips x {frames} frames x {channels} channels (float32), {len(fs.genres)} genres")
+    kind = "classes" if args.dataset == "folder" else "genres"
+    print(f"features: {n} clips x {frames} frames x {channels} channels (float32), {len(fs.genres)} {kind}")
     print(f"valid frames per clip: min {fs.lengths.min()}, median {int(sorted(fs.lengths)[n // 2])}, max {fs.lengths.max()}")
     print(f"{'loaded from cache' if cached else 'computed'} in {dt:.1f} s: {fs.path}")
     print(f"skipped clips: {len(fs.skipped)}")
@@ -82,8 +88,11 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="'all' (rnn,lstm,gru,indrnn) or a comma list, e.g. indrnn,lstm,rnn_relu")
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick",
                    help="quick: small, minutes on a CPU (default); paper: 10x10-fold, 5 layers, lr 1e-5")
-    p.add_argument("--protocol", choices=["cv", "filtered"], default=None,
-                   help="cv: repeated stratified k-fold (the paper's); filtered: fixed artist-filtered GTZAN lists")
+    p.add_argument("--protocol", choices=["cv", "filtered", "file"], default=None,
+                   help="cv: repeated stratified k-fold (the paper's); filtered: the artist-filtered GTZAN split "
+                        "file shipped with the project; file: --split-file")
+    p.add_argument("--split-file", type=Path, help="CSV of clip path (relative to the data root) and part "
+                                                   "(train/val/test/exclude or a fold number); implies --protocol file")
     p.add_argument("--folds", type=int, help="folds per repeat (preset: quick 5, paper 10)")
     p.add_argument("--repeats", type=int, help="times the k-fold CV is reshuffled and repeated (quick 1, paper 10)")
     p.add_argument("--epochs", type=int, help="maximum epochs per fold (quick 25, paper 500)")
@@ -118,13 +127,20 @@ def run_config(args) -> RunConfig:
                 hidden=args.hidden, layers=args.layers, dropout=args.dropout, batch_norm=args.batch_norm, seed=args.seed,
                 threads=args.threads, warmup_iters=args.warmup_iters, dataset=args.dataset, device=args.device,
                 seconds=args.seconds, clips_per_genre=args.clips_per_genre, corpus_seed=args.corpus_seed,
-                J=args.J, Q=args.Q, data_dir=str(args.data_dir.resolve()) if args.data_dir else None)
+                J=args.J, Q=args.Q, data_dir=str(args.data_dir.resolve()) if args.data_dir else None,
+                min_seconds=args.min_seconds, split_file=str(args.split_file.resolve()) if args.split_file else None)
+    if args.split_file and args.protocol not in (None, "file"):
+        raise DatasetError(f"--split-file {args.split_file} and --protocol {args.protocol} both choose the splits; give one")
+    if args.split_file:
+        over["protocol"] = "file"
+    elif args.protocol == "file":
+        raise DatasetError("--protocol file needs --split-file FILE")
     if args.clip_grad is not None:
         over["clip_grad"] = args.clip_grad  # 0 = no clipping (None would mean "keep the preset's")
     if args.no_baseline:
         over["baseline"] = False
     cfg = preset(args.preset, **over)
-    if args.dataset == "gtzan":  # the corpus size option means nothing for a real data set
+    if args.dataset != "synthetic":  # the corpus size option means nothing for a real data set
         cfg = replace(cfg, clips_per_genre=0, corpus_seed=0)
     return cfg
 
@@ -133,15 +149,17 @@ def cmd_run(args) -> int:
     cfg = run_config(args)
     executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)  # fail fast
     t0 = time.perf_counter()
+    if cfg.dataset != "synthetic":  # a wrong split file fails before the features are computed
+        check_split_file(cfg, [c.rel for c in dataset_clips(cfg.dataset, cfg.data_dir, args.cache_dir)])
     fs, _ = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
-                          cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q)
+                          cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q, min_seconds=cfg.min_seconds)
     if fs.skipped:
-        print(f"skipped {len(fs.skipped)} unreadable clip(s): " + "; ".join(r for _, r in fs.skipped))
+        print(f"skipped {len(fs.skipped)} clip(s): " + "; ".join(r for _, r in fs.skipped))
     run_dir = args.out or default_run_dir(cfg)
     splits = protocol_splits(cfg, fs)
     store = run(cfg, fs, run_dir, splits, executor)
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
-          f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else 'one fixed split'}), "
+          f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else f'{len(splits)} split(s) from a file'}), "
           f"device {cfg.device}")
     print(format_summary(store.table("folds"), store.table("iterations"), order=[*cfg.units, BASELINE]))
     print(f"\nresults: {run_dir}  (wall time {time.perf_counter() - t0:.0f} s)")

@@ -18,7 +18,8 @@ class RunConfig:
     preset: str = "quick"
     units: tuple[str, ...] = ("rnn", "lstm", "gru", "indrnn")
     baseline: bool = True  # also rerun the scattering + logistic-regression reference on the same folds
-    protocol: str = "cv"  # "cv" (the paper's) or "filtered" (artist-filtered GTZAN lists)
+    protocol: str = "cv"  # "cv" (the paper's), "filtered" (artist-filtered GTZAN) or "file" (--split-file)
+    split_file: str | None = None  # the user's split file (protocol "file")
     folds: int = 10
     repeats: int = 10
     seed: int = 0
@@ -40,6 +41,7 @@ class RunConfig:
     dataset: str = "synthetic"
     data_dir: str | None = None
     seconds: float = 30.0
+    min_seconds: float = 1.0  # clips with less real audio are skipped
     clips_per_genre: int = 10  # synthetic corpus only
     corpus_seed: int = 0
     J: int = 10

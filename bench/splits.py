@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-__all__ = ["Split", "cv_splits", "fixed_split"]
+__all__ = ["Split", "cv_splits", "fixed_split", "carve_validation"]
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,12 @@ def cv_splits(labels: np.ndarray, folds: int, repeats: int, seed: int, val_fract
         rseed = seed + r
         skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=rseed)
         for f, (train, test) in enumerate(skf.split(np.zeros(len(labels)), labels)):
-            train, val = _carve_validation(train, labels, val_fraction, rseed * 1000 + f)
+            train, val = carve_validation(train, labels, val_fraction, rseed * 1000 + f)
             out.append(Split(r, f, rseed, tuple(map(int, train)), tuple(map(int, val)), tuple(map(int, test))))
     return out
 
 
-def _carve_validation(train: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
+def carve_validation(train: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
     n_classes = len(np.unique(labels[train]))
     n_val = max(int(round(fraction * len(train))), n_classes)  # at least one clip per genre
     tr, val = train_test_split(train, test_size=n_val, stratify=labels[train], random_state=seed)
