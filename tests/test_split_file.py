@@ -11,6 +11,8 @@ import soundfile as sf
 
 from bench.cli import main
 from bench.splitfile import file_splits, read_split_file
+from reports import page
+from reports.load import load_run
 from tests.conftest import tone
 
 TINY_RUN = ["--epochs", "2", "--seconds", "1", "--J", "6", "--Q", "4", "--hidden", "8", "--layers", "1",
@@ -68,6 +70,7 @@ def test_split_file_used_end_to_end_by_bench_run(my_data, tmp_path, capsys):
     assert meta["config"]["dataset"] == "folder" and meta["config"]["protocol"] == "file"
     assert meta["config"]["split_file"] == str(split.resolve()) and meta["features"]["skipped"] == []
     assert "folder (15 clips" in capsys.readouterr().out
+    assert "split file my_split.csv (protocol file)" in page.method_line(load_run(out))  # what the report says
     assert snapshot(my_data) == before  # the user's folder: byte for byte, mtime for mtime, unchanged
 
 
