@@ -10,8 +10,9 @@ mass on one side. A frame is **valid** when its centre +- support lies inside re
 zeros that pad a short clip to the fixed length nor kymatio's own reflection padding at either end of
 the signal reach it beyond that tail.
 
-With the defaults (16 kHz, J = 10, Q = 8, T = 2**J) the support is 9606 samples (0.60 s, 9.4 frames):
-a 30 s clip keeps frames 10..459 (450 of kymatio's 469), a 17.3 s clip the first 251 of those.
+With the defaults (16 kHz, J = 10, Q = 8, T = 2**J) the support is 9608 samples (0.60 s, 9.4 frames):
+a 30 s clip keeps frames 10..458 (449 of kymatio's 469; 10 lost at each end), a 17.3 s clip the first
+251 of those (kymatio frame t is centred on sample 384 + 1024 t).
 The tail 1e-4 was checked against the same music continued instead of padded: every valid frame agrees
 within 1e-2 in log-scattering units (tests/test_valid_frames.py); frames that do differ by more than
 1e-2 sit within 6.5k samples of the cut, so the margin is about 3k samples.

@@ -1,7 +1,6 @@
 """Your own data: a folder data set and a split file, end to end through ``python -m bench``, and the
 user's folder left exactly as it was."""
 import json
-import os
 from pathlib import Path
 
 import numpy as np
