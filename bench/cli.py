@@ -149,7 +149,7 @@ def cmd_run(args) -> int:
     cfg = run_config(args)
     executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)  # fail fast
     t0 = time.perf_counter()
-    if cfg.dataset != "synthetic":  # a wrong split file fails before the features are computed
+    if cfg.dataset != "synthetic" and cfg.protocol != "cv":  # a wrong split file fails before any feature is computed
         check_split_file(cfg, [c.rel for c in dataset_clips(cfg.dataset, cfg.data_dir, args.cache_dir)])
     fs, _ = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
                           cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q, min_seconds=cfg.min_seconds)
