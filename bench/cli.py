@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .config import PAPER_UNITS, PRESETS, ConfigError, RunConfig
-from .config import DEVICE_HELP
+from .config import DATASETS, DEVICE_HELP
 from .options import UNITS_HELP, add_config_flags, parse_units, resolve, write_toml
 
 # Heavy modules (torch, kymatio, pandas) are imported inside the commands, so --help is instant.
@@ -21,12 +21,16 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     """The data and feature options of ``bench features`` (the same fields as ``bench run``'s)."""
     d = RunConfig()
     g = p.add_argument_group("data and features")
-    g.add_argument("--dataset", choices=["synthetic", "gtzan"], default=d.dataset,
-                   help="the embedded synthetic corpus (default) or a GTZAN copy given by --data-dir")
-    g.add_argument("--data-dir", type=Path, help="GTZAN root holding genres/ (.au) or genres_original/ (.wav)")
+    g.add_argument("--dataset", choices=DATASETS, default=d.dataset,
+                   help="synthetic: the embedded corpus, generated under --cache-dir (default); gtzan: a GTZAN "
+                        "copy; folder: any <root>/<class>/<clip> tree (both given by --data-dir)")
+    g.add_argument("--data-dir", type=Path, help="gtzan: root holding genres/ (.au) or genres_original/ (.wav); "
+                                                 "folder: <root> of <root>/<class>/<clip>. Never written to")
     g.add_argument("--device", default="auto", help=DEVICE_HELP)
     g.add_argument("--seconds", type=float, default=None,
                    help=f"clip length after pad/crop, seconds (default {d.seconds:g}; the synthetic corpus uses it too)")
+    g.add_argument("--min-seconds", type=float, default=d.min_seconds,
+                   help=f"skip clips holding less real audio than this, seconds (default {d.min_seconds:g})")
     g.add_argument("--clips-per-genre", type=int, default=None, help="synthetic corpus size per genre")
     g.add_argument("--corpus-seed", type=int, default=d.corpus_seed, help="seed of the synthetic corpus")
     g.add_argument("--J", type=int, default=d.J, help="scattering scale: frame hop 2**J samples")
@@ -40,11 +44,11 @@ def add_cache_option(p: argparse.ArgumentParser) -> None:
 
 def load_features(dataset: str, data_dir, cache_dir: Path, device: str = "cpu", seconds: float | None = None,
                   clips_per_genre: int | None = None, corpus_seed: int = 0, J: int = 10, Q: int = 8,
-                  progress: bool = True):
+                  progress: bool = True, min_seconds: float = 1.0):
     """The cached feature table of a data set (the synthetic corpus is written first if needed)."""
     from features import FeatureConfig, build_features, dataset_clips
 
-    cfg = FeatureConfig(duration=seconds or FeatureConfig.duration, J=J, Q=Q)
+    cfg = FeatureConfig(duration=seconds or FeatureConfig.duration, J=J, Q=Q, min_seconds=min_seconds)
     synth = {"duration": cfg.duration, "seed": corpus_seed}
     if clips_per_genre:
         synth["clips_per_genre"] = clips_per_genre
@@ -57,10 +61,11 @@ def cmd_features(args) -> int:
 
     t0 = time.perf_counter()
     fs, cached = load_features(args.dataset, args.data_dir, args.cache_dir, resolve_device(args.device), args.seconds,
-                               args.clips_per_genre, args.corpus_seed, args.J, args.Q)
+                               args.clips_per_genre, args.corpus_seed, args.J, args.Q, min_seconds=args.min_seconds)
     dt = time.perf_counter() - t0
     n, frames, channels = fs.shape
-    print(f"features: {n} clips x {frames} frames x {channels} channels (float32), {len(fs.genres)} genres")
+    kind = "classes" if args.dataset == "folder" else "genres"
+    print(f"features: {n} clips x {frames} frames x {channels} channels (float32), {len(fs.genres)} {kind}")
     print(f"valid frames per clip: min {fs.lengths.min()}, median {int(sorted(fs.lengths)[n // 2])}, max {fs.lengths.max()}")
     print(f"{'loaded from cache' if cached else 'computed'} in {dt:.1f} s: {fs.path}")
     print(f"skipped clips: {len(fs.skipped)}")
@@ -109,7 +114,7 @@ def run_config(args) -> RunConfig:
         raise ConfigError(f"--folds {cfg.folds}: stratified folds need at least as many clips per genre; "
                           f"the synthetic corpus has {cfg.clips_per_genre} (--clips-per-genre)")
     cfg = replace(cfg, device=resolve_device(cfg.device))
-    if cfg.dataset == "gtzan":  # the corpus size option means nothing for a real data set
+    if cfg.dataset != "synthetic":  # the corpus size option means nothing for a real data set
         cfg = replace(cfg, clips_per_genre=0, corpus_seed=0)
     return cfg
 
@@ -135,7 +140,7 @@ def cmd_run(args) -> int:
     from .baseline import BASELINE
     from .envinfo import device_name
     from .executors import make_executor
-    from .protocols import protocol_splits
+    from .protocols import check_split_file, protocol_splits
     from .run import default_run_dir, format_summary, run
 
     cfg = run_config(args)
@@ -150,15 +155,19 @@ def cmd_run(args) -> int:
         print(dry_run(cfg, run_dir))
         return 0
     t0 = time.perf_counter()
+    if cfg.dataset != "synthetic" and cfg.protocol != "cv":  # a wrong split file fails before any feature is computed
+        from features import dataset_clips
+
+        check_split_file(cfg, [c.rel for c in dataset_clips(cfg.dataset, cfg.data_dir, args.cache_dir)])
     fs, _ = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
-                          cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q)
+                          cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q, min_seconds=cfg.min_seconds)
     if fs.skipped:
-        print(f"skipped {len(fs.skipped)} unreadable clip(s): " + "; ".join(r for _, r in fs.skipped))
+        print(f"skipped {len(fs.skipped)} clip(s): " + "; ".join(r for _, r in fs.skipped))
     splits = protocol_splits(cfg, fs)
     store = run(cfg, fs, run_dir, splits, executor, allow_mixed=args.allow_mixed)
     write_toml(cfg, run_dir / "config.toml")
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
-          f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else 'one fixed split'}), "
+          f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else f'{len(splits)} split(s) from a file'}), "
           f"device {cfg.device}")
     print(format_summary(store.table("folds"), store.table("iterations"), order=[*cfg.units, BASELINE],
                          n_classes=len(fs.genres)))

@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable
 
-__all__ = ["RunConfig", "ConfigError", "PRESETS", "preset", "SECTIONS", "PAPER_UNITS", "PRECISIONS",
+__all__ = ["RunConfig", "ConfigError", "PRESETS", "preset", "SECTIONS", "PAPER_UNITS", "PRECISIONS", "DATASETS",
            "STEP_MODES", "DEVICE_HELP"]
 
 PAPER_UNITS = ("rnn", "lstm", "gru", "indrnn")  # what "--units all" means (= models.PAPER_UNITS, tested)
 PRECISIONS = ("fp32", "tf32", "bf16")
+DATASETS = ("synthetic", "gtzan", "folder")  # = features.pipeline.DATASETS (tested)
 STEP_MODES = ("eager", "graph")
 SECTIONS = ("protocol", "data", "features", "model", "training", "execution")
 DEVICE_HELP = "auto (default: cuda when torch sees a GPU, else cpu), cpu, cuda or cuda:N"
@@ -78,8 +79,11 @@ class RunConfig:
                                  "units to train: 'all' (rnn,lstm,gru,indrnn), 'registered' (every registered "
                                  "unit) or a comma list, e.g. indrnn,lstm,rnn_relu")
     baseline: bool = opt(True, "protocol", "also fit the scattering + logistic-regression baseline on the same folds")
-    protocol: str = opt("cv", "protocol", "cv: repeated stratified k-fold (the paper's); filtered: the fixed "
-                                          "artist-filtered GTZAN lists", choices=("cv", "filtered"))
+    protocol: str = opt("cv", "protocol", "cv: repeated stratified k-fold (the paper's); filtered: the "
+                                          "artist-filtered GTZAN split file shipped with the project; file: "
+                                          "--split-file", choices=("cv", "filtered", "file"))
+    split_file: str | None = opt(None, "protocol", "CSV of clip path (relative to the data root) and part "
+                                                   "(train/val/test/exclude or a fold number); implies --protocol file")
     folds: int = opt(10, "protocol", "folds per repeat", lambda v: None if isinstance(v, int) and v >= 2
                      else "must be an integer >= 2")
     repeats: int = opt(10, "protocol", "times the k-fold CV is reshuffled and repeated", _positive)
@@ -87,11 +91,13 @@ class RunConfig:
     val_fraction: float = opt(0.1, "protocol", "share of the training folds held out for validation "
                                                "(curves, early stopping)", _open_fraction)
     # data
-    dataset: str = opt("synthetic", "data", "synthetic: the embedded corpus; gtzan: a GTZAN copy in --data-dir",
-                       choices=("synthetic", "gtzan"))
-    data_dir: str | None = opt(None, "data", "root of the data set (GTZAN: the folder holding genres/ or "
-                                             "genres_original/)")
+    dataset: str = opt("synthetic", "data", "synthetic: the embedded corpus, generated under --cache-dir; gtzan: a "
+                                            "GTZAN copy; folder: any <root>/<class>/<clip> tree (both in --data-dir)",
+                       choices=DATASETS)
+    data_dir: str | None = opt(None, "data", "gtzan: the folder holding genres/ (.au) or genres_original/ (.wav); "
+                                             "folder: <root> of <root>/<class>/<clip>. Never written to")
     seconds: float = opt(30.0, "data", "clip length after padding or cropping, seconds", _positive_float)
+    min_seconds: float = opt(1.0, "data", "skip clips holding less real audio than this, seconds", _non_negative_float)
     clips_per_genre: int = opt(10, "data", "synthetic corpus: clips per genre", _non_negative)
     corpus_seed: int = opt(0, "data", "synthetic corpus: its seed", _non_negative)
     # features
@@ -139,8 +145,13 @@ class RunConfig:
             raise ConfigError("--units names no unit")
         if self.step == "graph" and self.fused_adam:
             raise ConfigError("--fused-adam is an eager-mode option: graph mode uses capturable Adam")
-        if self.dataset == "gtzan" and not self.data_dir:
-            raise ConfigError("--dataset gtzan needs --data-dir, the folder of a GTZAN copy")
+        if self.dataset != "synthetic" and not self.data_dir:
+            raise ConfigError(f"--dataset {self.dataset} needs --data-dir, the root of the data set")
+        if self.dataset == "synthetic" and self.data_dir:
+            raise ConfigError(f"--data-dir {self.data_dir} was given with the synthetic corpus, which is generated "
+                              "under --cache-dir and never in a data folder: add --dataset gtzan or --dataset folder")
+        if self.protocol == "file" and not self.split_file:
+            raise ConfigError("--protocol file needs --split-file FILE")
 
     def to_dict(self) -> dict:
         d = asdict(self)

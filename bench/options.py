@@ -114,8 +114,14 @@ def resolve(args: argparse.Namespace) -> RunConfig:
     if "units" in from_file:
         from_file["units"] = parse_units(",".join(from_file["units"]))
     merged = {**from_file, **given}
-    if merged.get("data_dir") is not None:
-        merged["data_dir"] = str(Path(merged["data_dir"]).expanduser().resolve())
+    for key in ("data_dir", "split_file"):
+        if merged.get(key) is not None:
+            merged[key] = str(Path(merged[key]).expanduser().resolve())
+    if merged.get("split_file") is not None:
+        if merged.get("protocol", "file") != "file":
+            raise ConfigError(f"--split-file {merged['split_file']} and --protocol {merged['protocol']} both choose "
+                              "the splits; give one")
+        merged["protocol"] = "file"
     return preset(name, **merged)
 
 

@@ -57,7 +57,7 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     store = ResultsStore(run_dir)
     meta = {"config": cfg.to_dict(), "environment": environment(cfg.device),
             "features": {"shape": list(fs.shape), "cache": str(fs.path), "fingerprint": fs.fingerprint,
-                         "config": fs.config, "genres": fs.genres, "skipped": fs.skipped},
+                         "config": fs.config, "frames": fs.frames, "genres": fs.genres, "skipped": fs.skipped},
             "jobs": len(jobs), "started": _now()}
     store.open(meta, [s.to_dict() for s in dict.fromkeys(j.split for j in jobs)])
     done = store.done()

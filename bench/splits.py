@@ -1,4 +1,5 @@
-"""Cross-validation splits: repeated, shuffled, stratified k-fold (the paper's protocol), and fixed lists.
+"""Cross-validation splits: repeated, shuffled, stratified k-fold (the paper's protocol). Fixed splits and
+user folds come from split files (``splitfile.py``).
 
 Each (repeat, fold) is a :class:`Split` of indices into the feature table. The validation part, used for
 curves and early stopping, is carved out of the training folds (stratified); the test fold is never
@@ -11,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-__all__ = ["Split", "cv_splits", "fixed_split"]
+__all__ = ["Split", "cv_splits", "carve_validation"]
 
 
 @dataclass(frozen=True)
@@ -43,26 +44,13 @@ def cv_splits(labels: np.ndarray, folds: int, repeats: int, seed: int, val_fract
         rseed = seed + r
         skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=rseed)
         for f, (train, test) in enumerate(skf.split(np.zeros(len(labels)), labels)):
-            train, val = _carve_validation(train, labels, val_fraction, rseed * 1000 + f)
+            train, val = carve_validation(train, labels, val_fraction, rseed * 1000 + f)
             out.append(Split(r, f, rseed, tuple(map(int, train)), tuple(map(int, val)), tuple(map(int, test))))
     return out
 
 
-def _carve_validation(train: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
+def carve_validation(train: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
     n_classes = len(np.unique(labels[train]))
     n_val = max(int(round(fraction * len(train))), n_classes)  # at least one clip per genre
     tr, val = train_test_split(train, test_size=n_val, stratify=labels[train], random_state=seed)
     return np.sort(tr), np.sort(val)
-
-
-def fixed_split(clip_ids: list[str], train_ids, val_ids, test_ids) -> Split:
-    """One split from fixed file lists (the artist-filtered GTZAN protocol); ids must all be present."""
-    index = {c: i for i, c in enumerate(clip_ids)}
-    parts = []
-    for name, ids in (("train", train_ids), ("validation", val_ids), ("test", test_ids)):
-        missing = [c for c in ids if c not in index]
-        if missing:
-            raise ValueError(f"{len(missing)} clips of the filtered {name} list are not in the data set "
-                             f"(first: {missing[0]}); the filtered protocol needs the full GTZAN copy")
-        parts.append(tuple(sorted(index[c] for c in ids)))
-    return Split(0, 0, 0, *parts)

@@ -13,7 +13,11 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
 
-__all__ = ["AudioError", "Waveform", "load_audio", "fit_length"]
+from .headers import declared_frames
+
+__all__ = ["AudioError", "Waveform", "load_audio", "fit_length", "TRUNCATED_BELOW"]
+
+TRUNCATED_BELOW = 0.9  # decoded / declared length under which a file counts as truncated
 
 
 class AudioError(Exception):
@@ -35,11 +39,13 @@ def fit_length(x: np.ndarray, n: int) -> Waveform:
     return Waveform(out, len(x))
 
 
-def load_audio(path: str | Path, sample_rate: int = 16000, duration: float = 30.0) -> Waveform:
+def load_audio(path: str | Path, sample_rate: int = 16000, duration: float = 30.0,
+               min_seconds: float = 0.0) -> Waveform:
     """Read ``path``, downmix to mono, resample to ``sample_rate`` and pad/crop to ``duration`` seconds.
 
     Raises:
-        AudioError: the file is missing, unreadable, empty, or holds non-finite samples.
+        AudioError: the file is missing, unreadable, empty, truncated, shorter than ``min_seconds``,
+            or holds non-finite samples.
     """
     path = Path(path)
     if not path.is_file():
@@ -52,8 +58,15 @@ def load_audio(path: str | Path, sample_rate: int = 16000, duration: float = 30.
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (n, channels)
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
         raise AudioError(f"{path}: cannot decode audio ({exc})") from exc
+    declared = max(info.frames, declared_frames(path) or 0)  # libsndfile may trust the file size instead
+    if data.shape[0] < TRUNCATED_BELOW * declared:
+        raise AudioError(f"{path}: truncated: header says {declared / rate:.1f} s, "
+                         f"{data.shape[0] / rate:.3f} s decoded")
     if data.shape[0] == 0:
         raise AudioError(f"{path}: file holds no audio samples")
+    if data.shape[0] < min_seconds * rate:
+        raise AudioError(f"{path}: too short: {data.shape[0] / rate:.2f} s of audio, "
+                         f"the minimum is {min_seconds:g} s (--min-seconds)")
     if not np.isfinite(data).all():
         raise AudioError(f"{path}: audio holds NaN or infinite samples")
     mono = data.mean(axis=1)  # (n,)

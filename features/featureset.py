@@ -15,7 +15,7 @@ from .sources import Clip
 
 __all__ = ["FeatureSet", "CacheError", "fingerprint", "cache_key", "save", "load"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: only frames padding cannot reach are stored; clip paths and frame window kept
 
 
 class CacheError(Exception):
@@ -32,6 +32,8 @@ class FeatureSet:
     config: dict  # the FeatureConfig that produced ``x``
     fingerprint: str  # of the input files
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    clip_paths: list[str] = field(default_factory=list)  # "<class>/<file name>", as split files name clips
+    frames: dict = field(default_factory=dict)  # the FrameWindow: hop, offset, support, first frame kept
     path: Path | None = None  # cache file it was read from or written to
 
     def __len__(self) -> int:
@@ -67,7 +69,7 @@ def save(fs: FeatureSet, path: Path) -> None:
     """Write atomically: a temporary file in the same folder, then a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"version": FORMAT_VERSION, "genres": fs.genres, "clip_ids": fs.clip_ids, "config": fs.config,
-            "fingerprint": fs.fingerprint, "skipped": fs.skipped,
+            "fingerprint": fs.fingerprint, "skipped": fs.skipped, "clip_paths": fs.clip_paths, "frames": fs.frames,
             "checksum": _checksum(fs.x, fs.lengths, fs.labels)}
     with atomic_write(path, "wb") as f:
         np.savez(f, x=fs.x, lengths=fs.lengths, labels=fs.labels, meta=np.array(json.dumps(meta)))
@@ -87,4 +89,5 @@ def load(path: Path) -> FeatureSet:
     if meta.get("checksum") != _checksum(x, lengths, labels):
         raise CacheError(f"{path}: checksum mismatch, the cache file is corrupt")
     return FeatureSet(x, lengths, labels, meta["genres"], meta["clip_ids"], meta["config"],
-                      meta["fingerprint"], [tuple(s) for s in meta["skipped"]], path)
+                      meta["fingerprint"], [tuple(s) for s in meta["skipped"]], meta["clip_paths"], meta["frames"],
+                      path)

@@ -9,10 +9,12 @@ import numpy as np
 from . import featureset
 from .featureset import CacheError, FeatureSet
 from .scattering import FeatureConfig, Scatterer
-from .sources import DatasetError, gtzan_clips
+from .sources import DatasetError, folder_clips, gtzan_clips
 from .synthetic import write_corpus
 
-__all__ = ["SYNTHETIC_DEFAULTS", "dataset_clips", "build_features"]
+__all__ = ["DATASETS", "SYNTHETIC_DEFAULTS", "dataset_clips", "build_features"]
+
+DATASETS = ("synthetic", "gtzan", "folder")
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +25,29 @@ SYNTHETIC_DEFAULTS = {"clips_per_genre": 10, "duration": 30.0, "seed": 0}
 
 def dataset_clips(dataset: str, data_dir: str | Path | None, cache_dir: Path,
                   synthetic: dict | None = None, progress: bool = True):
-    """The clips of ``dataset`` ('synthetic' or 'gtzan'), writing the synthetic corpus if needed."""
-    if dataset == "gtzan":
+    """The clips of ``dataset`` (one of :data:`DATASETS`); the synthetic corpus is written if needed.
+
+    Generated data goes only under ``cache_dir``: nothing is ever written into a user's data folder,
+    so ``data_dir`` with the synthetic corpus is an error rather than a place to write it.
+    """
+    if data_dir is not None and Path(data_dir).resolve() in (Path(cache_dir).resolve(), *Path(cache_dir).resolve().parents):
+        raise DatasetError(f"--cache-dir {cache_dir} lies inside --data-dir {data_dir}; caches are written there, "
+                           "and nothing is ever written into a data folder: choose a cache folder outside it")
+    if dataset in ("gtzan", "folder"):
         if data_dir is None:
-            raise DatasetError("--dataset gtzan needs --data-dir PATH (the folder holding genres/ or genres_original/)")
-        return gtzan_clips(data_dir)
+            what = "the folder holding genres/ or genres_original/" if dataset == "gtzan" else "<root> of <root>/<class>/<clip>"
+            raise DatasetError(f"--dataset {dataset} needs --data-dir PATH ({what})")
+        return gtzan_clips(data_dir) if dataset == "gtzan" else folder_clips(data_dir)
     if dataset == "synthetic":
+        if data_dir is not None:
+            raise DatasetError(f"--data-dir {data_dir} was given with the synthetic corpus, which is generated under "
+                               "--cache-dir and never written into a data folder; to use the clips in that folder "
+                               "add --dataset folder (any <root>/<class>/<clip> tree) or --dataset gtzan")
         spec = {**SYNTHETIC_DEFAULTS, **(synthetic or {})}
         name = "synthetic-s{seed}-n{clips_per_genre}-d{duration:g}".format(**spec)
-        root = Path(data_dir) if data_dir is not None else cache_dir / name
-        write_corpus(root, progress=progress, **spec)
-        return gtzan_clips(root)
-    raise DatasetError(f"unknown dataset {dataset!r}; choose 'synthetic' or 'gtzan'")
+        write_corpus(Path(cache_dir) / name, progress=progress, **spec)
+        return gtzan_clips(Path(cache_dir) / name)
+    raise DatasetError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
 
 
 def build_features(clips, config: FeatureConfig, cache_dir: Path, device: str = "cpu",
@@ -51,10 +64,12 @@ def build_features(clips, config: FeatureConfig, cache_dir: Path, device: str = 
         except CacheError as exc:
             log.warning("rebuilding feature cache: %s", exc)
     genres = sorted({c.genre for c in clips})
-    x, lengths, kept, skipped = Scatterer(config, device).extract(clips, batch_size, progress)
+    scatterer = Scatterer(config, device)
+    x, lengths, kept, skipped = scatterer.extract(clips, batch_size, progress)
     if not kept:
         raise DatasetError(f"none of the {len(clips)} clips could be read; first problem: {skipped[0][1]}")
     labels = np.array([genres.index(c.genre) for c in kept], dtype=np.int64)
-    fs = FeatureSet(x, lengths, labels, genres, [c.clip_id for c in kept], config.to_dict(), fp, skipped)
+    fs = FeatureSet(x, lengths, labels, genres, [c.clip_id for c in kept], config.to_dict(), fp, skipped,
+                    clip_paths=[c.rel for c in kept], frames=scatterer.window.to_dict())
     featureset.save(fs, path)
     return fs, False

@@ -1,8 +1,9 @@
 """Second-order 1-D scattering (kymatio) over a list of clips, log-compressed.
 
 Output frames are the recurrent networks' time steps: with the defaults (16 kHz, 30 s, J=10, Q=8)
-each clip becomes 469 frames of 374 channels (1 zeroth-, 70 first- and 303 second-order
-coefficients), one frame every 2**J = 1024 samples (64 ms), averaged over 2**J samples.
+kymatio gives 469 frames of 374 channels (1 zeroth-, 70 first- and 303 second-order coefficients),
+one frame every 2**J = 1024 samples (64 ms). Only frames that padding cannot reach are kept and
+counted as valid (see ``frames.py``): 449 per 30 s clip, fewer for a shorter clip.
 
 kymatio 0.3's ``kymatio.torch`` module also imports its 3-D frontend, which needs
 ``scipy.special.sph_harm`` (removed in scipy 1.17). We build the transform through the public
@@ -11,7 +12,6 @@ pin is needed.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterable, Sequence
 
@@ -21,9 +21,10 @@ from kymatio import Scattering1D
 from tqdm import tqdm
 
 from .audio import AudioError, Waveform, load_audio
-from .sources import Clip
+from .frames import FrameWindow, frame_window
+from .sources import Clip, DatasetError
 
-__all__ = ["FeatureConfig", "Scatterer", "valid_frames"]
+__all__ = ["FeatureConfig", "Scatterer"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class FeatureConfig:
     Q: int = 8  # first-order wavelets per octave (second order uses 1)
     T: int | None = None  # averaging scale in samples; None = 2**J (kymatio's default)
     log_eps: float = 1e-6  # log(S + eps) compression
+    min_seconds: float = 1.0  # clips with less real audio are skipped
 
     @property
     def n_samples(self) -> int:
@@ -43,11 +45,6 @@ class FeatureConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def valid_frames(n_valid_samples: int, n_frames: int, J: int) -> int:
-    """Frames whose centre falls on real audio: ceil(n_valid / 2**J), at least 1."""
-    return max(1, min(n_frames, math.ceil(n_valid_samples / 2**J)))
 
 
 class Scatterer:
@@ -60,7 +57,13 @@ class Scatterer:
         self.transform = Scattering1D(J=config.J, shape=config.n_samples, Q=config.Q, T=config.T,
                                       max_order=2, frontend="torch").to(self.device)
         probe = self.transform(torch.zeros(1, config.n_samples, device=self.device))  # (1, channels, frames)
-        self.n_channels, self.n_frames = int(probe.shape[1]), int(probe.shape[2])
+        self.n_channels = int(probe.shape[1])
+        self.window: FrameWindow = frame_window(self.transform, config.n_samples, int(probe.shape[2]))
+        self.n_frames = self.window.n_frames  # frames kept: those valid for a full-length clip
+        if self.n_frames < 1:
+            raise DatasetError(f"--seconds {config.duration:g} is too short for J={config.J}: a frame reaches "
+                             f"{self.window.support / config.sample_rate:.2f} s either side, so no frame fits "
+                             f"inside the clip; use at least {self.window.min_samples() / config.sample_rate:.2f} s")
 
     @torch.no_grad()
     def __call__(self, waves: np.ndarray) -> np.ndarray:
@@ -68,6 +71,8 @@ class Scatterer:
         x = torch.from_numpy(waves).to(self.device)
         s = self.transform(x)  # (batch, channels, frames)
         s = torch.log(s.clamp_min(0) + self.config.log_eps)
+        w = self.window
+        s = s[:, :, w.first: w.first + w.n_frames]  # (batch, channels, kept frames)
         return s.transpose(1, 2).contiguous().cpu().numpy()  # (batch, frames, channels)
 
     def extract(self, clips: Sequence[Clip], batch_size: int | None = None, progress: bool = True,
@@ -79,7 +84,7 @@ class Scatterer:
         ``batch_size`` None picks 1 on CPU (measured fastest per clip here) and 16 on CUDA.
         """
         cfg = self.config
-        load = loader or (lambda c: load_audio(c.path, cfg.sample_rate, cfg.duration))
+        load = loader or (lambda c: load_audio(c.path, cfg.sample_rate, cfg.duration, cfg.min_seconds))
         if batch_size is None:
             batch_size = 16 if self.device.type == "cuda" else 1
         x = np.empty((len(clips), self.n_frames, self.n_channels), dtype=np.float32)
@@ -99,9 +104,16 @@ class Scatterer:
                 skipped.append((str(clip.path), str(exc)))
                 bar.write(f"skipped {exc}")
                 continue
+            n_valid = self.window.valid(wave.n_valid)
+            if n_valid < 1:
+                reason = (f"{clip.path}: too short: {wave.n_valid / cfg.sample_rate:.2f} s of audio leaves no frame "
+                          f"untouched by padding (J={cfg.J} needs {self.window.min_samples() / cfg.sample_rate:.2f} s)")
+                skipped.append((str(clip.path), reason))
+                bar.write(f"skipped {reason}")
+                continue
             batch.append(wave.samples)
             kept.append(clip)
-            lengths.append(valid_frames(wave.n_valid, self.n_frames, cfg.J))
+            lengths.append(n_valid)
             if len(batch) == batch_size:
                 flush()
         flush()

@@ -1,4 +1,4 @@
-"""Dataset sources: find the clips of a GTZAN copy on disk.
+"""Dataset sources: find the clips of a GTZAN copy, or of any ``<root>/<class>/<clip>`` folder, on disk.
 
 Two layouts are recognised under the given root (or any folder below it):
 
@@ -6,16 +6,26 @@ Two layouts are recognised under the given root (or any folder below it):
 * ``genres_original/<genre>/<genre>.000NN.wav``   the widely shared .wav copy
 
 The root may also be the genre folder's parent itself (``<root>/<genre>/*.wav``).
-Genres come from folder names; files whose suffix is not audio are ignored.
+A *folder* data set is exactly ``<root>/<class>/<clip>``: at least two class folders, any clip names.
+Classes come from folder names. Hidden and system files and folders (``.DS_Store``, macOS
+AppleDouble ``._x.wav``, ``__MACOSX``, ``Thumbs.db``, ...) and files whose suffix is not a format the
+installed libsndfile reads are ignored silently: they are not clips, so they are not listed as skipped.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Clip", "AUDIO_SUFFIXES", "GTZAN_GENRES", "DatasetError", "gtzan_clips"]
+import soundfile as sf
 
-AUDIO_SUFFIXES = (".wav", ".au", ".flac", ".ogg", ".aiff", ".aif")
+__all__ = ["Clip", "AUDIO_SUFFIXES", "GTZAN_GENRES", "DatasetError", "gtzan_clips", "folder_clips", "is_hidden"]
+
+_FORMAT_SUFFIXES = {"WAV": (".wav",), "WAVEX": (".wav",), "RF64": (".rf64",), "W64": (".w64",),
+                    "AIFF": (".aiff", ".aif", ".aifc"), "AU": (".au", ".snd"), "FLAC": (".flac",),
+                    "OGG": (".ogg", ".oga", ".opus"), "MP3": (".mp3",), "CAF": (".caf",)}
+# the suffixes of the formats this libsndfile build reads (MP3 needs libsndfile >= 1.1)
+AUDIO_SUFFIXES = tuple(sorted({x for fmt in sf.available_formats() for x in _FORMAT_SUFFIXES.get(fmt, ())}))
+_SYSTEM_NAMES = {"thumbs.db", "desktop.ini", "__macosx", "$recycle.bin", "system volume information"}
 GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop",
                 "jazz", "metal", "pop", "reggae", "rock")
 _LAYOUT_DIRS = ("genres", "genres_original")
@@ -29,18 +39,29 @@ class DatasetError(Exception):
 
 @dataclass(frozen=True)
 class Clip:
-    clip_id: str  # file stem, e.g. "blues.00012"
-    genre: str
+    clip_id: str  # GTZAN: file stem, e.g. "blues.00012"; folder: "<class>/<file name>"
+    genre: str  # the class
     path: Path
+
+    @property
+    def rel(self) -> str:
+        """``<class>/<file name>``: the clip's path relative to the data set root, as split files name it."""
+        return f"{self.path.parent.name}/{self.path.name}"
+
+
+def is_hidden(path: Path) -> bool:
+    """Dotfiles (and AppleDouble ``._*``), and the folders and files operating systems leave behind."""
+    return path.name.startswith((".", "~$")) or path.name.lower() in _SYSTEM_NAMES
 
 
 def _genre_dirs(folder: Path) -> list[Path]:
     """Sub-folders of ``folder`` that hold at least one audio file."""
-    return sorted(d for d in folder.iterdir() if d.is_dir() and _audio_files(d))
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not is_hidden(d) and _audio_files(d))
 
 
 def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and not is_hidden(p) and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def _find_genre_root(root: Path) -> Path | None:
@@ -63,3 +84,16 @@ def gtzan_clips(root: str | Path) -> list[Clip]:
         raise DatasetError(f"{root}: no genre folders with audio files found; {_EXPECTED}")
     clips = [Clip(p.stem, d.name, p) for d in _genre_dirs(genre_root) for p in _audio_files(d)]
     return clips
+
+
+def folder_clips(root: str | Path) -> list[Clip]:
+    """All clips of a ``<root>/<class>/<clip>`` tree, sorted by class then file name."""
+    root = Path(root).expanduser()
+    expected = f"expected <root>/<class>/<clip> with at least 2 class folders (audio: {' '.join(AUDIO_SUFFIXES)})"
+    if not root.is_dir():
+        raise DatasetError(f"{root}: data directory does not exist; {expected}")
+    classes = _genre_dirs(root)
+    if len(classes) < 2:
+        found = f"only class folder {classes[0].name!r} holds" if classes else "no class folder holds"
+        raise DatasetError(f"{root}: {found} audio files; {expected}")
+    return [Clip(f"{d.name}/{p.name}", d.name, p) for d in classes for p in _audio_files(d)]

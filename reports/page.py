@@ -104,6 +104,8 @@ def method_line(run: Run) -> str:
     c = run.config
     if c.get("protocol") == "filtered":
         acc = "Test accuracy on the single artist-filtered train/validation/test split (protocol filtered)"
+    elif c.get("protocol") == "file":
+        acc = f"Test accuracy on the split(s) of the split file {Path(c.get('split_file') or '?').name} (protocol file)"
     else:
         acc = (f"Test accuracy of each of the {c.get('repeats', '?')} × {c.get('folds', '?')}-fold stratified "
                f"cross-validation folds (protocol cv)")

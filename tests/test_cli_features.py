@@ -9,9 +9,10 @@ def test_features_command_prints_shape_cache_path_and_skipped_clips(tmp_path, ca
             "--seconds", "2", "--J", "6", "--Q", "4"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    # 2 s at 16 kHz, hop 64 -> 500 frames; 1 s of audio -> 250 valid frames
-    assert "features: 4 clips x 500 frames x" in out and "2 genres" in out
-    assert "valid frames per clip: min 250, median 250, max 250" in out
+    # 2 s at 16 kHz, hop 64: kymatio's 500 frames less those padding reaches (support 603 samples):
+    # frames 10..490 kept; 1 s of audio (16000 samples) keeps frames 10..240, 231 valid frames
+    assert "features: 4 clips x 481 frames x" in out and "2 genres" in out
+    assert "valid frames per clip: min 231, median 231, max 231" in out
     assert "computed in" in out and str(tmp_path / "c") in out
     assert "skipped clips: 1" in out and "rock.00054.au: cannot decode audio" in out
     assert main(argv) == 0

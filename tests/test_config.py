@@ -28,6 +28,9 @@ INVALID = [
     (["--precision", "fp8"], "argument --precision: invalid choice: 'fp8'"),
     (["--step", "graph", "--device", "cpu"], "--step graph needs a CUDA device"),
     (["--dataset", "gtzan"], "--dataset gtzan needs --data-dir"),
+    (["--data-dir", "/tmp"], "--data-dir /tmp was given with the synthetic corpus"),
+    (["--protocol", "file"], "--protocol file needs --split-file FILE"),
+    (["--split-file", "s.csv", "--protocol", "cv", "--dataset", "folder", "--data-dir", "/tmp"], "both choose the splits"),
 ]
 if not torch.cuda.is_available():
     INVALID.append((["--device", "cuda"], "--device cuda: torch"))
@@ -60,6 +63,10 @@ def test_presets_are_valid_configurations_with_the_models_defaults():
     for f in ("hidden", "layers", "dropout", "batch_norm"):  # one default, whichever door it comes through
         assert getattr(d, f) == getattr(m, f), f
     assert PAPER_UNITS == models.PAPER_UNITS
+    from bench.config import DATASETS
+    from features.pipeline import DATASETS as FEATURE_DATASETS
+
+    assert DATASETS == FEATURE_DATASETS
     for f in fields(RunConfig):
         assert f.metadata["section"] in ("protocol", "data", "features", "model", "training", "execution")
         assert f.metadata["help"]

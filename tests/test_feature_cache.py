@@ -16,20 +16,24 @@ def build(clips, tmp_path, config=TINY):
 
 def test_scattering_shape_finite_values_and_valid_frames(tmp_path):
     write_gtzan(tmp_path, per_genre=1, seconds=2.0)
-    short = write_gtzan(tmp_path / "short", genres=("pop",), per_genre=1, seconds=0.5)
+    short = write_gtzan(tmp_path / "short", genres=("pop",), per_genre=1, seconds=1.2)
     clips = gtzan_clips(tmp_path) + gtzan_clips(short)
     fs, cached = build(clips, tmp_path)
     assert not cached
-    n_frames = 16000 // 2**TINY.J  # 2 s at 8 kHz, hop 2**6 = 64 samples -> 250 frames
     scat = Scatterer(TINY)
-    assert fs.x.shape == (3, n_frames, scat.n_channels) == (3, scat.n_frames, scat.n_channels)
+    # 2 s at 8 kHz, hop 2**6 = 64: kymatio gives 250 frames; a frame reaches 603 samples either side,
+    # so frames 10..240 (centre 640 .. 15360) lie inside a full clip: 231 kept
+    assert (scat.window.first, scat.window.support, scat.n_frames) == (10, 603, 231)
+    assert fs.x.shape == (3, 231, scat.n_channels)
     assert fs.x.dtype == np.float32 and np.isfinite(fs.x).all()
     assert fs.genres == ["blues", "pop", "rock"] and fs.labels.tolist() == [0, 2, 1]
     assert fs.clip_ids == ["blues.00000", "rock.00000", "pop.00000"]
-    # 0.5 s of real audio at 8 kHz = 4000 samples -> ceil(4000 / 64) = 63 valid frames; full clips all 250
-    assert fs.lengths.tolist() == [250, 250, 63]
-    # padding is silence: log(0 + eps) well below the frames that hold the tone
-    assert fs.x[2, 70:].mean() < fs.x[2, :60].mean() - 3
+    assert fs.clip_paths == ["blues/blues.00000.wav", "rock/rock.00000.wav", "pop/pop.00000.wav"]
+    # 1.2 s = 9600 real samples: last frame inside is floor((9599 - 603) / 64) = 140 -> frames 10..140 = 131
+    assert fs.lengths.tolist() == [231, 231, 131]
+    assert fs.frames == {**scat.window.to_dict()}
+    # past the valid frames the tone fades into the padding's silence: log(0 + eps)
+    assert fs.x[2, 160:].mean() < fs.x[2, :131].mean() - 3
 
 
 def test_cache_hit_miss_and_invalidation(tmp_path, monkeypatch):

@@ -11,7 +11,8 @@ def featureset(clip_ids, skipped=()):
     labels = np.array([genres.index(c.split(".")[0]) for c in clip_ids])
     n = len(clip_ids)
     return FeatureSet(np.zeros((n, 2, 1), np.float32), np.ones(n, np.int64), labels, genres, list(clip_ids), {}, "",
-                      [(f"/data/genres/{c.split('.')[0]}/{c}.au", "broken") for c in skipped])
+                      [(f"/data/genres/{c.split('.')[0]}/{c}.au", "broken") for c in skipped],
+                      clip_paths=[f"{c.split('.')[0]}/{c}.au" for c in clip_ids])
 
 
 def test_filtered_partition_has_the_published_sizes_and_no_overlap():
@@ -33,5 +34,6 @@ def test_filtered_protocol_maps_ids_to_indices_and_drops_unreadable_clips():
 
 def test_filtered_protocol_on_a_partial_copy_is_a_clear_error():
     fs = featureset([f"blues.{i:05d}" for i in range(10)] + [f"rock.{i:05d}" for i in range(10)])
-    with pytest.raises(DatasetError, match="clips of the filtered train list are not in the data set"):
+    with pytest.raises(DatasetError, match=r"gtzan_filtered.csv: 980 listed clip\(s\) are not in the data set: "
+                                           r"blues/blues.00010, blues/blues.00011"):
         protocol_splits(preset("quick", protocol="filtered"), fs)

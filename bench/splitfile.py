@@ -1,0 +1,123 @@
+"""Split files: a user's own train/val/test partition, or own folds, as a two-column CSV.
+
+Each row names one clip by its path relative to the data set root, ``<class>/<file name>``, and its
+part::
+
+    clip,part
+    rock/live_at_leeds.flac,train
+    rock/who_are_you.flac,test
+    jazz/so_what.ogg,exclude
+
+A part is ``train``, ``val`` or ``test`` (one fixed split; with no ``val`` rows the validation clips
+are carved from ``train``, stratified, as cross-validation does), or a fold number (one split per
+fold: that fold is the test set, validation is carved from the others), or ``exclude`` (left out on
+purpose, e.g. GTZAN's duplicated clips). The header row is optional; ``#`` starts a comment line.
+The file suffix may be left out (``blues/blues.00012``) so one file serves a ``.au`` and a ``.wav``
+copy. Every usable clip must be listed, and every listed clip must exist: anything else is an error
+that names the clips. A listed clip that could not be read is left out with a warning.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from .splits import Split, carve_validation
+
+__all__ = ["PARTS", "read_split_file", "match_clips", "file_splits"]
+
+log = logging.getLogger(__name__)
+
+PARTS = ("train", "val", "test", "exclude")
+
+
+def read_split_file(path: str | Path) -> dict[str, str]:
+    """``{clip path: part}`` from a split file; the part is one of :data:`PARTS` or a fold number."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"--split-file {path}: no such file")
+    rows: dict[str, str] = {}
+    first = True
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        for line, row in enumerate(csv.reader(f), start=1):
+            row = [c.strip() for c in row]
+            if not any(row) or row[0].startswith("#"):
+                continue
+            header, first = first and [c.lower() for c in row] == ["clip", "part"], False
+            if header:
+                continue
+            if len(row) != 2 or not row[0]:
+                raise ValueError(f"--split-file {path}, line {line}: expected 'clip,part', got {','.join(row)!r}")
+            clip, part = PurePosixPath(row[0].replace("\\", "/")).as_posix(), row[1].lower()
+            if part not in PARTS and not part.lstrip("-").isdigit():
+                raise ValueError(f"--split-file {path}, line {line}: part {row[1]!r} is not "
+                                 f"train, val, test, exclude or a fold number")
+            if clip in rows:
+                raise ValueError(f"--split-file {path}, line {line}: {clip} is listed twice")
+            rows[clip] = str(int(part)) if part not in PARTS else part  # "01" and "1" are one fold
+    if not rows:
+        raise ValueError(f"--split-file {path}: no clips listed")
+    return rows
+
+
+def _names(clips: list[str], limit: int = 10) -> str:
+    more = f" and {len(clips) - limit} more" if len(clips) > limit else ""
+    return ", ".join(clips[:limit]) + more
+
+
+def match_clips(rows: dict[str, str], clip_paths: list[str], skipped_paths: list[str], source: str):
+    """Part of each kept clip (by index); parts of listed clips that were skipped are dropped with a warning."""
+    def keys(rel: str) -> tuple[str, str]:  # a row may name the clip with or without its suffix
+        return rel, str(PurePosixPath(rel).with_suffix(""))
+
+    found: dict[str, str] = {}  # row key -> the clip it matched
+    for rel in clip_paths + skipped_paths:
+        for k in keys(rel):
+            if k in rows:
+                if k in found and found[k] != rel:
+                    raise ValueError(f"--split-file {source}: {k} matches both {found[k]} and {rel}; "
+                                     "give the file suffix")
+                found[k] = rel
+    absent = [k for k in rows if k not in found]
+    if absent:
+        raise ValueError(f"--split-file {source}: {len(absent)} listed clip(s) are not in the data set: "
+                         f"{_names(absent)}")
+    part_of = {found[k]: p for k, p in rows.items()}
+    unlisted = [rel for rel in clip_paths if rel not in part_of]
+    if unlisted:
+        raise ValueError(f"--split-file {source}: {len(unlisted)} clip(s) of the data set are not listed "
+                         f"(give each a part, or 'exclude'): {_names(unlisted)}")
+    dropped = [rel for rel in skipped_paths if part_of.get(rel, "exclude") != "exclude"]
+    if dropped:
+        log.warning("split file %s: leaving out unreadable clip(s) %s", source, _names(dropped))
+    return [part_of[rel] for rel in clip_paths]
+
+
+def file_splits(path: str | Path, clip_paths: list[str], labels: np.ndarray, skipped_paths: list[str],
+                seed: int = 0, val_fraction: float = 0.1) -> list[Split]:
+    """The splits a split file describes, as indices into the feature table's clips (``clip_paths``)."""
+    parts = np.array(match_clips(read_split_file(path), clip_paths, skipped_paths, str(path)))
+    labels = np.asarray(labels)
+    used = parts[parts != "exclude"]
+    folds = sorted({int(p) for p in used if p not in PARTS})
+    if folds and len(folds) != len(set(used)):
+        raise ValueError(f"--split-file {path}: mixes fold numbers with train/val/test; use one or the other")
+    idx = lambda mask: np.flatnonzero(mask)  # noqa: E731
+    if folds:
+        if len(folds) < 2:
+            raise ValueError(f"--split-file {path}: only fold {folds[0]}; folds need at least two")
+        out = []
+        for f, fold in enumerate(folds):
+            test, rest = idx(parts == str(fold)), idx((parts != str(fold)) & (parts != "exclude"))
+            train, val = carve_validation(rest, labels, val_fraction, seed * 1000 + f)
+            out.append(Split(0, f, seed, tuple(map(int, train)), tuple(map(int, val)), tuple(map(int, test))))
+        return out
+    train, val, test = idx(parts == "train"), idx(parts == "val"), idx(parts == "test")
+    if len(train) == 0 or len(test) == 0:
+        raise ValueError(f"--split-file {path}: needs clips in both train and test "
+                         f"(found {len(train)} train, {len(test)} test)")
+    if len(val) == 0:
+        train, val = carve_validation(train, labels, val_fraction, seed)
+    return [Split(0, 0, seed, tuple(map(int, train)), tuple(map(int, val)), tuple(map(int, test)))]
