@@ -351,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--units", type=parse_units, default=PAPER_UNITS, help=UNITS_HELP + " (default: all)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--batch-size", type=int, default=paper.batch_size, help=f"batch (default {paper.batch_size})")
-    p.add_argument("--frames", type=int, default=469, help="sequence length (default 469: a 30 s clip, J=10)")
+    p.add_argument("--frames", type=int, default=449, help="sequence length (default 449: the valid frames of a 30 s clip at J=10)")
     p.add_argument("--features", type=int, default=374, help="input width (default 374 scattering channels)")
     p.add_argument("--hidden", type=int, default=paper.hidden, help=f"hidden units (default {paper.hidden})")
     p.add_argument("--layers", type=int, default=paper.layers, help=f"stacked layers (default {paper.layers})")

@@ -13,7 +13,7 @@ from .options import UNITS_HELP, parse_units
 __all__ = ["add_parser", "describe_units", "cmd_units"]
 
 
-def describe_units(names: list[str], input_dim: int = 374, frames: int = 469, n_classes: int = 10,
+def describe_units(names: list[str], input_dim: int = 374, frames: int = 449, n_classes: int = 10,
                    config=None, batch: int = 2) -> list[dict]:
     """One row per unit: name, input and output shapes, trainable parameters."""
     import torch
@@ -60,7 +60,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=5, help="stacked layers (default 5)")
     p.add_argument("--dropout", type=float, default=0.5, help="dropout (default 0.5)")
     p.add_argument("--input-dim", type=int, default=374, help="features per frame (default 374)")
-    p.add_argument("--frames", type=int, default=469, help="frames per sequence (default 469)")
+    p.add_argument("--frames", type=int, default=449, help="frames per sequence (default 449: a 30 s clip's valid frames)")
     p.add_argument("--classes", type=int, default=10, help="classes (default 10)")
     p.set_defaults(func=cmd_units)
     return p

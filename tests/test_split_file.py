@@ -92,11 +92,11 @@ def test_split_file_naming_a_missing_clip_is_refused_with_its_name(my_data, tmp_
     argv = ["run", "--dataset", "folder", "--data-dir", str(my_data), "--cache-dir", str(cache),
             "--out", str(tmp_path / "run"), *TINY_RUN]
     assert main([*argv, "--split-file", str(write_split(tmp_path / "s.csv", rows))]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # errors go to stderr, one line
     assert out.startswith("error: --split-file") and "1 listed clip(s) are not in the data set: rain/thunder.wav" in out
     assert main([*argv, "--split-file", str(write_split(tmp_path / "t.csv", fixed_rows()[1:]))]) == 2
     assert "1 clip(s) of the data set are not listed (give each a part, or 'exclude'): birds/rec0.wav" in \
-        capsys.readouterr().out
+        capsys.readouterr().err
     assert not cache.exists() and not (tmp_path / "run").exists()  # refused before any feature was computed
 
 
@@ -108,13 +108,13 @@ def test_commands_leave_the_users_folder_unchanged(my_data, tmp_path, capsys):
     assert "15 clips x 231 frames" in capsys.readouterr().out
     # --data-dir with the synthetic corpus: an error that says why, and nothing generated anywhere
     assert main(["features", "--data-dir", str(my_data), "--cache-dir", str(tmp_path / "c2")]) == 2
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert out.startswith(f"error: --data-dir {my_data} was given with the synthetic corpus") and "--dataset folder" in out
     assert not (tmp_path / "c2").exists()
     # a cache folder inside the data folder is refused too
     assert main(["features", "--dataset", "folder", "--data-dir", str(my_data),
                  "--cache-dir", str(my_data / ".cache")]) == 2
-    assert "lies inside --data-dir" in capsys.readouterr().out
+    assert "lies inside --data-dir" in capsys.readouterr().err
     assert snapshot(my_data) == before
 
 

@@ -203,3 +203,13 @@ def test_speed_command_writes_table_and_plot(tmp_path, capsys):
     assert meta["config"]["frames"] == 8 and meta["environment"]["torch_threads"] >= 1
     assert "ratio_to_indrnn" in capsys.readouterr().out
     assert main([*argv[:-2], "--step", "graph", "--out", str(tmp_path / "g")]) == (0 if torch.cuda.is_available() else 2)
+
+
+def test_speed_default_shape_is_the_paper_presets():
+    """bench speed's default sequence length is what a 30 s clip gives with the default features."""
+    from features import FeatureConfig
+    from features.scattering import Scatterer
+
+    cfg = FeatureConfig()
+    assert cfg.duration == 30.0 and (cfg.J, cfg.Q) == (10, 8)
+    assert Scatterer(cfg).window.n_frames == SpeedConfig().frames == 449
