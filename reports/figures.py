@@ -106,7 +106,7 @@ def figure5(run: Run) -> plt.Figure:
     ax_c.set_title(f"(c) time ratio to {label(REFERENCE_UNIT)}, median and IQR over folds")
 
     fig.suptitle(f"Figure 5: accuracy and training time per iteration, measured on {run.device_name} "
-                 f"({run.threads} threads)")
+                 f"({run.threads} threads; {run.execution})")
     fig.tight_layout()
     return fig
 
