@@ -5,7 +5,7 @@ import argparse
 import logging
 import sys
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from .config import PAPER_UNITS, PRESETS, ConfigError, RunConfig
@@ -98,7 +98,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 def add_execution_options(p: argparse.ArgumentParser) -> None:
     """Precision and threads, for the commands that time units outside a run (bench speed)."""
-    d, f = RunConfig(), {f.name: f for f in __import__("dataclasses").fields(RunConfig)}
+    d, f = RunConfig(), {f.name: f for f in fields(RunConfig)}
     g = p.add_argument_group("execution (the same for every unit; see README: timing rules)")
     g.add_argument("--precision", choices=f["precision"].metadata["choices"], default=d.precision,
                    help=f["precision"].metadata["help"] + f" (default {d.precision})")
@@ -121,19 +121,13 @@ def run_config(args) -> RunConfig:
 
 def check_execution(cfg: RunConfig, executor: str = "local") -> None:
     """Refuse, before anything is written, what this machine cannot honour."""
-    import numba
-
-    from .policy import PolicyError
+    from .policy import check_threads
     from .step import check_graph_device
 
     if cfg.step == "graph":
-        try:
-            check_graph_device(cfg.device)
-        except ValueError as exc:
-            raise PolicyError(str(exc)) from None
-    if executor == "local" and cfg.threads and cfg.threads > numba.config.NUMBA_NUM_THREADS:
-        raise PolicyError(f"--threads {cfg.threads}: numba was started with {numba.config.NUMBA_NUM_THREADS} "
-                          "threads (the core count); set NUMBA_NUM_THREADS to allow more")
+        check_graph_device(cfg.device)
+    if executor == "local":  # a Dask worker's own pool is checked where the job runs
+        check_threads(cfg.threads)
 
 
 def cmd_run(args) -> int:
@@ -237,10 +231,7 @@ def cmd_speed(args) -> int:
     if args.step == "graph":
         from .step import check_graph_device
 
-        try:
-            check_graph_device(device)
-        except ValueError as exc:
-            raise PolicyError(str(exc)) from None
+        check_graph_device(device)
     modes = {"eager": ("eager",), "graph": ("graph",)}.get(args.step) or (
         ("eager", "graph") if device.startswith("cuda") else ("eager",))
     for name in ("batch_size", "frames", "features", "hidden", "layers", "rounds"):

@@ -18,9 +18,9 @@ from __future__ import annotations
 import torch
 
 from .jobs import run_job
+from .policy import set_threads
 
-__all__ = ["ExecutorError", "LocalExecutor", "DaskExecutor", "local_cluster", "make_executor", "job_threads",
-           "pin_threads"]
+__all__ = ["ExecutorError", "LocalExecutor", "DaskExecutor", "local_cluster", "make_executor", "job_threads"]
 
 DEFAULT_THREADS = torch.get_num_threads()  # torch's choice in this process, read before anything changes it
 
@@ -34,16 +34,9 @@ def job_threads(cfg) -> int:
     return cfg.threads or DEFAULT_THREADS
 
 
-def pin_threads(threads: int) -> None:
-    """Set torch's and numba's CPU thread pools of this process to ``threads`` (:func:`bench.policy.set_threads`)."""
-    from .policy import set_threads
-
-    set_threads(threads)
-
-
 def run_job_pinned(job, data, cfg, threads: int, progress: bool = False):
-    """What each executor runs: one job, after setting this process's thread pools."""
-    pin_threads(threads)
+    """What each executor runs: one job, after setting torch's and numba's pools in the thread that runs it."""
+    set_threads(threads)
     return run_job(job, data, cfg, progress)
 
 

@@ -15,7 +15,7 @@ import models
 from .baseline import BASELINE, clip_statistics, fit_baseline
 from .config import RunConfig
 from .envinfo import job_environment
-from .policy import set_precision, set_threads
+from .policy import set_precision
 from .splits import Split
 from .timing import IterationTimer
 from .trainer import FoldData, TrainConfig, train_fold
@@ -69,7 +69,7 @@ def _tables(job: Job, row: dict, epochs: list[dict], timer: IterationTimer | Non
 
 
 def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> dict[str, pd.DataFrame]:
-    set_threads(cfg.threads)  # in the thread that runs the job (numba's count is per thread)
+    # the thread pools are set by the executor, in the thread that runs the job (bench.executors)
     set_precision(cfg.precision)  # before the model is built
     env = job_environment(cfg.device)  # where this job runs: this process, or a Dask worker
     split, seed = job.split, job_seed(cfg.seed, job.split)

@@ -169,8 +169,9 @@ def format_plan(rows: pd.DataFrame, cfg: RunConfig, shape: DataShape, run_dir: P
 
 def dry_run(cfg: RunConfig, run_dir: Path) -> str:
     """The plan of a run that has not extracted its features (``bench run --dry-run``); writes nothing."""
-    from .executors import job_threads, pin_threads
+    from .executors import job_threads
+    from .policy import set_threads
 
-    pin_threads(job_threads(cfg))  # the probe runs at the run's thread count
+    set_threads(job_threads(cfg))  # the probe runs at the run's thread count
     shape = shape_without_features(cfg)
     return format_plan(plan_rows(cfg, run_dir, shape), cfg, shape, run_dir)

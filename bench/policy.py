@@ -19,11 +19,10 @@ from contextlib import nullcontext
 
 import torch
 
-__all__ = ["PRECISIONS", "DEVICES", "PolicyError", "resolve_device", "set_precision", "precision_flags",
-           "autocast", "set_threads", "thread_counts"]
+from .config import PRECISIONS
 
-PRECISIONS = ("fp32", "tf32", "bf16")
-DEVICES = ("auto", "cpu", "cuda")
+__all__ = ["PolicyError", "resolve_device", "set_precision", "precision_flags", "autocast", "check_threads",
+           "set_threads", "thread_counts"]
 
 
 class PolicyError(ValueError):
@@ -85,8 +84,8 @@ def autocast(precision: str, device: str | torch.device):
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, cache_enabled=False)
 
 
-def set_threads(threads: int | None) -> None:
-    """Bind torch's and numba's pools to ``threads`` (None: leave both at their defaults).
+def check_threads(threads: int | None) -> None:
+    """Refuse a thread count this process cannot honour (None: the defaults, always fine).
 
     numba cannot use more threads than it started with (``NUMBA_NUM_THREADS``, the core count); a
     larger request is an error rather than a silent cap, so the recorded count is what was asked.
@@ -100,6 +99,15 @@ def set_threads(threads: int | None) -> None:
     if threads > numba.config.NUMBA_NUM_THREADS:
         raise PolicyError(f"--threads {threads}: numba was started with {numba.config.NUMBA_NUM_THREADS} threads "
                           "(the core count); set NUMBA_NUM_THREADS to allow more")
+
+
+def set_threads(threads: int | None) -> None:
+    """Bind torch's and numba's pools to ``threads`` (None: leave both at their defaults)."""
+    check_threads(threads)
+    if threads is None:
+        return
+    import numba
+
     # numba first: starting its OpenMP layer can reset torch's count (seen with torch 2.13 + numba 0.68)
     numba.set_num_threads(threads)  # per calling thread: call this where the work runs
     torch.set_num_threads(threads)

@@ -15,11 +15,11 @@ from features import FeatureSet
 from .baseline import BASELINE
 from .config import RunConfig
 from .envinfo import MACHINE_FIELDS, environment, job_environment
-from .executors import LocalExecutor, job_threads, pin_threads
+from .executors import LocalExecutor, job_threads
 from .jobs import Job, JobData
 from .plan import DataShape, format_plan, plan_rows
 from .splits import Split
-from .policy import set_precision
+from .policy import set_precision, set_threads
 from .store import ResultsStore, RunMismatch
 
 __all__ = ["default_run_dir", "plan", "run", "summary_table"]
@@ -51,7 +51,7 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
         progress: bool = True, allow_mixed: bool = False) -> ResultsStore:
     """Run every job not yet in ``run_dir``; results are stored as each job finishes."""
     threads = job_threads(cfg)
-    pin_threads(threads)  # as every job will (recorded below as torch_threads)
+    set_threads(threads)  # as every job will (recorded below as torch_threads)
     set_precision(cfg.precision)
     jobs = plan(cfg, splits)
     store = ResultsStore(run_dir)

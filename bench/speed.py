@@ -62,11 +62,10 @@ class _Case:
 
     def __init__(self, unit: str, mode: str, cfg: SpeedConfig):
         import torch
-        import torch.nn.functional as F
 
         import models
 
-        from .step import CapturedCall, TrainStep, make_optimizer
+        from .step import CapturedCall, TrainStep, flatten_rnn_weights, make_optimizer
 
         self.unit, self.mode = unit, mode
         dev = torch.device(cfg.device)
@@ -82,10 +81,7 @@ class _Case:
         self.train = TrainStep(self.model, self.opt, cfg.clip_grad, cfg.precision, "eager")
 
         def forward():
-            from .policy import autocast
-
-            with autocast(cfg.precision, dev):
-                return F.cross_entropy(self.model(self.x, self.lengths), self.y)
+            return self.train.loss(self.x, self.lengths, self.y)
 
         def forward_backward():
             loss = forward()
@@ -97,9 +93,7 @@ class _Case:
 
         zero = lambda: self.opt.zero_grad(set_to_none=True)  # noqa: E731
         if mode == "graph":
-            for m in self.model.modules():
-                if isinstance(m, torch.nn.RNNBase):
-                    m.flatten_parameters()
+            flatten_rnn_weights(self.model)
             # captured once each, after their own warm-up; zero_grad before capture so the captured
             # backward allocates the gradients every replay overwrites
             self.calls: dict[str, Callable] = {

@@ -21,12 +21,11 @@ from torch import nn
 
 import models
 
-from .policy import autocast
+from .config import STEP_MODES
+from .policy import PolicyError, autocast
 from .timing import IterationTimer
 
-__all__ = ["STEP_MODES", "make_optimizer", "CapturedCall", "TrainStep"]
-
-STEP_MODES = ("eager", "graph")
+__all__ = ["make_optimizer", "check_graph_device", "flatten_rnn_weights", "CapturedCall", "TrainStep"]
 
 
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.0, step: str = "eager",
@@ -42,9 +41,17 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.0, step:
 
 
 def check_graph_device(device: str | torch.device) -> None:
+    """Graph mode needs CUDA: a :class:`PolicyError` (a ValueError) naming the option otherwise."""
     if torch.device(device).type != "cuda":
-        raise ValueError(f"--step graph needs a CUDA device (got {device}): a CUDA graph captures GPU work; "
+        raise PolicyError(f"--step graph needs a CUDA device (got {device}): a CUDA graph captures GPU work; "
                          "use --step eager on the CPU")
+
+
+def flatten_rnn_weights(model: nn.Module) -> None:
+    """cuDNN wants each RNN's weights in one contiguous block before a CUDA graph captures it."""
+    for m in model.modules():
+        if isinstance(m, nn.RNNBase):
+            m.flatten_parameters()
 
 
 class CapturedCall:
@@ -111,16 +118,18 @@ class TrainStep:
             check_graph_device(self.device)
             if not batch_size:
                 raise ValueError("graph mode needs the full batch size (the shape it captures)")
-            for m in model.modules():  # cuDNN wants its weights in one contiguous block before capture
-                if isinstance(m, nn.RNNBase):
-                    m.flatten_parameters()
+            flatten_rnn_weights(model)
             self._graph = CapturedCall(self._static_body, graph_warmup,
                                        lambda: self.opt.zero_grad(set_to_none=True))
 
+    def loss(self, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Forward and loss, under the precision policy's autocast."""
+        with autocast(self.precision, self.device):
+            return F.cross_entropy(self.model(x, lengths), y)
+
     def body(self, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Forward, loss, backward, clipping, optimiser step (gradients already zeroed)."""
-        with autocast(self.precision, self.device):
-            loss = F.cross_entropy(self.model(x, lengths), y)
+        loss = self.loss(x, lengths, y)
         loss.backward()
         if self.clip_grad:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad)

@@ -90,8 +90,8 @@ def test_pinned_threads_survive_the_indrnn_kernels_first_parallel_launch(tmp_pat
     import sys
 
     code = ("import torch, numba, models\n"
-            "from bench.executors import pin_threads\n"
-            "pin_threads(1)\n"
+            "from bench.policy import set_threads\n"
+            "set_threads(1)\n"
             "m = models.build('indrnn', 6, 3, models.ModelConfig(hidden=8, layers=2, max_len=20))\n"
             "m(torch.randn(4, 20, 6)).sum().backward()\n"
             "print(torch.get_num_threads(), numba.get_num_threads())\n")
