@@ -207,11 +207,19 @@ def cmd_compare(args) -> int:
 
 
 def cmd_scale(args) -> int:
+    from .policy import PolicyError, check_threads, resolve_device
     from .scale import ScaleConfig, sweep
 
+    device = resolve_device(args.device)  # refused here, before any cell runs or anything is written
+    for name in ("batch", "features", "hidden", "layers", "iters"):
+        if getattr(args, name) < 1:
+            raise PolicyError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    check_threads(args.threads)
     cfg = ScaleConfig(batch=args.batch, features=args.features, hidden=args.hidden, layers=args.layers,
-                      iters=args.iters, device=args.device, threads=args.threads, max_memory_gb=args.max_memory_gb or None)
-    out = args.out or Path("runs") / f"scale-{cfg.device}"
+                      iters=args.iters, device=device, threads=args.threads, max_memory_gb=args.max_memory_gb or None)
+    print(f"bench scale on {device}: batch {cfg.batch}, {cfg.layers} x {cfg.hidden}, {cfg.features} features, "
+          f"fp32, eager; lengths {', '.join(map(str, args.lengths))}")
+    out = args.out or Path("runs") / f"scale-{device.replace(':', '')}"
     table = sweep(args.units, args.lengths, cfg, out)
     from reports.scaling import plot_scaling  # composition root, as for the report
 
@@ -326,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=128, help="hidden units per layer (default 128)")
     p.add_argument("--layers", type=int, default=5, help="stacked layers (default 5)")
     p.add_argument("--iters", type=int, default=3, help="timed iterations per cell, after one warm-up (default 3)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--max-memory-gb", type=float, default=16.0,
                    help="CPU: address-space cap per measurement, so a runaway length fails alone (0 = none)")

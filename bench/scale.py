@@ -9,8 +9,12 @@ Two memory figures per cell:
   repeatable: this is the memory that grows with T.
 * ``peak_mem_mb``: on CPU, the process's peak resident size (``ru_maxrss``) minus its resident size
   after set-up; real, but blurred by the allocator keeping freed pages (repeat runs differ by
-  ~100 MiB). On CUDA, ``torch.cuda.max_memory_allocated`` above the set-up allocation. Inputs are random features of the default width; the batch,
-width and depth are fixed across lengths so only T varies.
+  ~100 MiB). On CUDA, ``torch.cuda.max_memory_allocated`` above the set-up allocation: the tensors
+  PyTorch's allocator handed out, not the process's resident memory.
+
+Each row names the device it ran on (``device_name``: the GPU's or the CPU's model). Inputs are
+random features of the default width; the batch, width and depth are fixed across lengths so only T
+varies.
 
 Every cell runs under the same policy as ``bench run`` (:mod:`bench.policy`: plain fp32, TF32 off for
 matrix products and cuDNN alike; ``threads`` binds torch's and numba's pools) and times the same
@@ -52,6 +56,7 @@ def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
 
     import models
 
+    from .envinfo import device_name
     from .policy import set_precision, set_threads
     from .step import TrainStep, make_optimizer
     from .timing import IterationTimer
@@ -81,7 +86,7 @@ def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
     ok = math.isfinite(loss.item())
     return dict(unit=unit, length=length, status="ok" if ok else "nan", median_iter_s=s.median,
                 q1_iter_s=s.q1, q3_iter_s=s.q3, saved_mb=_saved_for_backward_mb(model, x, y), peak_mem_mb=peak,
-                params=sum(p.numel() for p in model.parameters()))
+                params=sum(p.numel() for p in model.parameters()), device_name=device_name(cfg.device))
 
 
 def _saved_for_backward_mb(model, x, y) -> float:

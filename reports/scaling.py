@@ -15,16 +15,21 @@ __all__ = ["plot_scaling", "scaling_figure"]
 
 
 def scaling_figure(table: pd.DataFrame):
-    """Two log-log panels from ``scaling.csv`` rows; failed cells are marked with an x at the top."""
+    """Three log-log panels from ``scaling.csv`` rows; failed cells are marked with an x at the top."""
     ok = table[table.status == "ok"]
+    cfg = table.iloc[0]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    peak = ("peak GPU memory allocated above set-up (MiB)" if str(cfg.device).startswith("cuda")
+            else "peak resident memory above set-up (MiB)")  # what bench.scale measures on each
     panels = (("median_iter_s", "seconds per training iteration"),
               ("saved_mb", "memory saved for backward (MiB)"),
-              ("peak_mem_mb", "peak resident memory above set-up (MiB)"))
+              ("peak_mem_mb", peak))
     units = list(dict.fromkeys(table.unit))
     palette = dict(zip(units, sns.color_palette(n_colors=len(units))))
     for ax, (col, label) in zip(axes, panels):
-        sns.lineplot(data=ok, x="length", y=col, hue="unit", hue_order=units, palette=palette, marker="o", ax=ax)
+        if not ok.empty:  # every cell failed: the axes only carry the failure marks
+            sns.lineplot(data=ok, x="length", y=col, hue="unit", hue_order=units, palette=palette, marker="o",
+                         ax=ax)
         ax.set(xscale="log", yscale="log", xlabel="sequence length T (frames)", ylabel=label)
         lengths = sorted(table.length.unique())
         ax.set_xticks(lengths, [str(n) for n in lengths])
@@ -37,9 +42,10 @@ def scaling_figure(table: pd.DataFrame):
                 ax.annotate(f"{r.unit}: {r.status}", (r.length, top), fontsize=7, rotation=20,
                             textcoords="offset points", xytext=(4, 4))
         ax.grid(True, which="both", alpha=0.3)
-    cfg = table.iloc[0]
+    names = table.get("device_name", pd.Series(dtype=object)).dropna().unique()
+    where = f"{cfg.device} ({', '.join(map(str, names))})" if len(names) else str(cfg.device)
     fig.suptitle(f"Scaling with sequence length: batch {cfg.batch}, {cfg.layers} layers x {cfg.hidden}, "
-                 f"{cfg.features} features, {cfg.device}")
+                 f"{cfg.features} features, fp32, eager, {where}")
     fig.tight_layout()
     return fig
 
