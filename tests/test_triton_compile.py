@@ -17,6 +17,8 @@ import tempfile
 
 import pytest
 
+from models.kernels import cuda
+
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
 
 FORWARD = ["z_ptr", "u_ptr", "b_ptr", "h0_ptr", "out_ptr"]
@@ -44,7 +46,7 @@ def compile_sm90(fn, pointers, dtype: str, constexprs: dict, num_warps: int, hid
         src = ASTSource(fn, signature, constexprs=constexprs, attrs=aligned)
     except TypeError as exc:  # the offline-compile API differs before triton 3.3
         pytest.skip(f"triton {triton.__version__}: {exc}")
-    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps})
+    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps, "enable_fp_fusion": cuda.FP_FUSION})
     with tempfile.TemporaryDirectory() as tmp:  # the cubin: ptxas ran, with the version triton picked
         path = os.path.join(tmp, "kernel.cubin")
         with open(path, "wb") as f:
@@ -57,8 +59,6 @@ def compile_sm90(fn, pointers, dtype: str, constexprs: dict, num_warps: int, hid
 @pytest.mark.parametrize("dtype", ["fp32", "fp64"])
 @pytest.mark.parametrize("direction", ["forward", "backward"])
 def test_scan_kernels_compile_for_sm90_without_spills(direction, dtype):
-    from models.kernels import cuda
-
     be = cuda.DEFAULT
     fn, pointers = ((cuda._scan_forward_kernel, FORWARD) if direction == "forward"
                     else (cuda._scan_backward_kernel, BACKWARD))
@@ -79,10 +79,18 @@ def test_loop_kernels_compile_for_sm90(direction, hidden_one):
 
 @pytest.mark.parametrize("direction", ["forward", "backward"])
 def test_scan_kernels_compile_when_hidden_is_one(direction):
-    from models.kernels import cuda
-
     be = cuda.DEFAULT
     fn, pointers = ((cuda._scan_forward_kernel, FORWARD) if direction == "forward"
                     else (cuda._scan_backward_kernel, BACKWARD))
     r = compile_sm90(fn, pointers, "fp32", {"CHUNK": be.chunk, "BLOCK": be.block}, be.num_warps, hidden_one=True)
     assert r["local_bytes"] == 0 and r["stack_bytes"] == 0, r
+
+
+@pytest.mark.parametrize("shape", cuda.SWEEP_SHAPES, ids=lambda s: "chunk{}-block{}-warps{}".format(*s))
+def test_every_swept_launch_shape_compiles_without_spills(shape):
+    """The tuning sweep on a GPU (tests/benchmarks/test_bench_kernels.py) spends no device time on a
+    shape that spills registers or fails to compile: each is checked here first, in fp32."""
+    chunk, block, warps = shape
+    for fn, pointers in ((cuda._scan_forward_kernel, FORWARD), (cuda._scan_backward_kernel, BACKWARD)):
+        r = compile_sm90(fn, pointers, "fp32", {"CHUNK": chunk, "BLOCK": block}, warps)
+        assert r["local_bytes"] == 0 and r["stack_bytes"] == 0, (fn.__name__, r)

@@ -49,7 +49,15 @@ AVAILABLE = triton is not None and torch.cuda.is_available()
 CHUNK = 64  # time steps per tile: one memory round trip per CHUNK steps
 BLOCK = 16  # neurons per program
 NUM_WARPS = 4  # launch shape not yet tuned on a GPU: see tests/benchmarks/test_bench_kernels.py
+# (CHUNK, BLOCK, NUM_WARPS) shapes the tuning sweep times: each compiles for sm_90 with no register
+# spills in either kernel (tests/test_triton_compile.py); wider tiles per thread spill.
+SWEEP_SHAPES = ((16, 16, 2), (16, 16, 4), (16, 32, 4), (16, 64, 4), (16, 64, 8),
+                (32, 16, 2), (32, 16, 4), (32, 16, 8), (32, 32, 4), (32, 32, 8), (32, 64, 8),
+                (64, 16, 4), (64, 16, 8), (64, 32, 4), (64, 32, 8), (128, 16, 4), (128, 16, 8))
 BIG = 1e30  # "no upper bound" of a step's clamp; finite, so 0 * BIG stays 0
+# Fused multiply-adds on, as Triton has compiled by default up to 3.9. Stated here so that Triton 3.10,
+# whose default turns them off, changes neither the kernels' rounding nor their speed.
+FP_FUSION = True
 
 if triton is not None:
     _BIG = tl.constexpr(BIG)  # a jit function may read a global only if it is a constexpr
@@ -172,13 +180,13 @@ class ScanBackend:
         batch, steps, hidden = z.shape
         grid = (batch, triton.cdiv(hidden, self.block))
         _scan_forward_kernel[grid](z, u, b, h0, out, steps, hidden, CHUNK=self.chunk, BLOCK=self.block,
-                                   num_warps=self.num_warps)
+                                   num_warps=self.num_warps, enable_fp_fusion=FP_FUSION)
 
     def backward(self, grad_out, out, u, h0, dz, du_rows, db_rows, dh0):
         batch, steps, hidden = out.shape
         grid = (batch, triton.cdiv(hidden, self.block))
         _scan_backward_kernel[grid](grad_out, out, u, h0, dz, du_rows, db_rows, dh0, steps, hidden,
-                                    CHUNK=self.chunk, BLOCK=self.block, num_warps=self.num_warps)
+                                    CHUNK=self.chunk, BLOCK=self.block, num_warps=self.num_warps, enable_fp_fusion=FP_FUSION)
 
 
 DEFAULT = ScanBackend()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .cuda import triton, tl
+from .cuda import FP_FUSION, tl, triton
 from .fused import fused_recurrence
 
 __all__ = ["LoopBackend", "recurrence_cuda_loop"]
@@ -81,13 +81,14 @@ class LoopBackend:
     def forward(z, u, b, h0, out):
         batch, steps, hidden = z.shape
         grid = (batch, triton.cdiv(hidden, BLOCK))
-        _forward_kernel[grid](z, u, b, h0, out, steps, hidden, BLOCK=BLOCK)
+        _forward_kernel[grid](z, u, b, h0, out, steps, hidden, BLOCK=BLOCK, enable_fp_fusion=FP_FUSION)
 
     @staticmethod
     def backward(grad_out, out, u, h0, dz, du_rows, db_rows, dh0):
         batch, steps, hidden = out.shape
         grid = (batch, triton.cdiv(hidden, BLOCK))
-        _backward_kernel[grid](grad_out, out, u, h0, dz, du_rows, db_rows, dh0, steps, hidden, BLOCK=BLOCK)
+        _backward_kernel[grid](grad_out, out, u, h0, dz, du_rows, db_rows, dh0, steps, hidden, BLOCK=BLOCK,
+                              enable_fp_fusion=FP_FUSION)
 
 
 def recurrence_cuda_loop(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor,
