@@ -206,14 +206,21 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def require_positive(args, *names: str) -> None:
+    """Refuse a size or count below 1 among ``args``' options ``names``, naming the flag."""
+    from .policy import PolicyError
+
+    for name in names:
+        if getattr(args, name) < 1:
+            raise PolicyError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+
+
 def cmd_scale(args) -> int:
-    from .policy import PolicyError, check_threads, resolve_device
+    from .policy import check_threads, resolve_device
     from .scale import ScaleConfig, sweep
 
     device = resolve_device(args.device)  # refused here, before any cell runs or anything is written
-    for name in ("batch", "features", "hidden", "layers", "iters"):
-        if getattr(args, name) < 1:
-            raise PolicyError(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    require_positive(args, "batch", "features", "hidden", "layers", "iters")
     check_threads(args.threads)
     cfg = ScaleConfig(batch=args.batch, features=args.features, hidden=args.hidden, layers=args.layers,
                       iters=args.iters, device=device, threads=args.threads, max_memory_gb=args.max_memory_gb or None)
@@ -232,7 +239,7 @@ def cmd_scale(args) -> int:
 
 def cmd_speed(args) -> int:
     from .envinfo import device_name
-    from .policy import PolicyError, resolve_device
+    from .policy import resolve_device
     from .speed import SpeedConfig, measure_speed, summarise_speed, wall_warnings, write_speed
 
     device = resolve_device(args.device)
@@ -242,9 +249,7 @@ def cmd_speed(args) -> int:
         check_graph_device(device)
     modes = {"eager": ("eager",), "graph": ("graph",)}.get(args.step) or (
         ("eager", "graph") if device.startswith("cuda") else ("eager",))
-    for name in ("batch_size", "frames", "features", "hidden", "layers", "rounds"):
-        if getattr(args, name) < 1:
-            raise PolicyError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
+    require_positive(args, "batch_size", "frames", "features", "hidden", "layers", "rounds")
     paper = PRESETS["paper"]
     cfg = SpeedConfig(units=args.units, batch=args.batch_size, frames=args.frames, features=args.features,
                       hidden=args.hidden, layers=args.layers, dropout=paper.dropout, batch_norm=paper.batch_norm,

@@ -46,7 +46,8 @@ def compile_sm90(fn, pointers, dtype: str, constexprs: dict, num_warps: int, hid
         src = ASTSource(fn, signature, constexprs=constexprs, attrs=aligned)
     except TypeError as exc:  # the offline-compile API differs before triton 3.3
         pytest.skip(f"triton {triton.__version__}: {exc}")
-    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": num_warps, "enable_fp_fusion": cuda.FP_FUSION})
+    options = {"num_warps": num_warps, "enable_fp_fusion": cuda.FP_FUSION}  # as ScanBackend launches them
+    kernel = triton.compile(src, target=GPUTarget("cuda", 90, 32), options=options)
     with tempfile.TemporaryDirectory() as tmp:  # the cubin: ptxas ran, with the version triton picked
         path = os.path.join(tmp, "kernel.cubin")
         with open(path, "wb") as f:

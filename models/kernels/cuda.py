@@ -187,7 +187,8 @@ class ScanBackend:
         batch, steps, hidden = out.shape
         grid = (batch, triton.cdiv(hidden, self.block))
         _scan_backward_kernel[grid](grad_out, out, u, h0, dz, du_rows, db_rows, dh0, steps, hidden,
-                                    CHUNK=self.chunk, BLOCK=self.block, num_warps=self.num_warps, enable_fp_fusion=FP_FUSION)
+                                    CHUNK=self.chunk, BLOCK=self.block, num_warps=self.num_warps,
+                                    enable_fp_fusion=FP_FUSION)
 
 
 DEFAULT = ScanBackend()

@@ -55,6 +55,13 @@ def buffers(shape, dtype=torch.float32, seed=0):
     return t
 
 
+def reference_dz(t) -> torch.Tensor:
+    """``dL/dz`` of the reference loop for the upstream gradient ``t["grad"]`` (autograd)."""
+    z = t["z"].clone().requires_grad_()
+    (dz,) = torch.autograd.grad(recurrence_reference(z, t["u"], t["b"], t["h0"]), (z,), t["grad"])
+    return dz
+
+
 def launcher(backend, t, direction: str):
     if direction == "forward":
         return lambda: backend.forward(t["z"], t["u"], t["b"], t["h0"], t["fwd_out"])
@@ -102,13 +109,12 @@ def test_kernel_per_layer(benchmark, kernel, shape_id, direction):
     fn = launcher(BACKENDS[kernel], t, direction)
     graph = graph_of(fn)
     eager = per_call_us(lambda: [fn() for _ in range(REPS)])
-    # the result the timed kernel produces is right (backward: dz against autograd on the reference)
+    # the result the timed kernel produces is right (backward: dz against autograd on the reference,
+    # from the same saved h, so the same relu mask)
     if direction == "forward":
         torch.testing.assert_close(t["fwd_out"], t["out"], rtol=1e-4, atol=1e-4)
     else:
-        z = t["z"].clone().requires_grad_()
-        (dz_ref,) = torch.autograd.grad(recurrence_reference(z, t["u"], t["b"], t["h0"]), (z,), t["grad"])
-        torch.testing.assert_close(t["dz"], dz_ref, rtol=1e-4, atol=1e-3)  # same saved h, same relu mask
+        torch.testing.assert_close(t["dz"], reference_dz(t), rtol=1e-4, atol=1e-3)
     times = []
 
     def replay():
@@ -164,11 +170,11 @@ def test_launch_shape_sweep(capsys):
     measured (a sweep cut short by a time limit keeps what it printed), then the lines sorted."""
     rows, failed = [], []
     with capsys.disabled():
+        row = "  {:10s} {:4d} {:4d} {:2d} {:9.1f} {:9.1f}"  # shape, chunk, block, warps, forward, backward us
         print(f"\n{torch.cuda.get_device_name(0)}: shape chunk block warps forward_us backward_us")
         for shape_id, shape in SHAPES.items():
             t = buffers(shape)
-            z = t["z"].clone().requires_grad_()
-            (dz_ref,) = torch.autograd.grad(recurrence_reference(z, t["u"], t["b"], t["h0"]), (z,), t["grad"])
+            dz_ref = reference_dz(t)
             for chunk, block, warps in cuda.SWEEP_SHAPES:
                 backend = cuda.ScanBackend(chunk=chunk, block=block, num_warps=warps)
                 us = []
@@ -183,8 +189,8 @@ def test_launch_shape_sweep(capsys):
                     print("  FAILED  " + failed[-1], flush=True)
                     continue
                 rows.append((shape_id, chunk, block, warps, *us))
-                print("  measured {:10s} {:4d} {:4d} {:2d} {:9.1f} {:9.1f}".format(*rows[-1]), flush=True)
+                print("measured" + row.format(*rows[-1]), flush=True)
         print("sorted by forward + backward:")
         for r in sorted(rows, key=lambda r: (r[0], r[4] + r[5])):
-            print(f"  {r[0]:10s} {r[1]:4d} {r[2]:4d} {r[3]:2d} {r[4]:9.1f} {r[5]:9.1f}")
+            print(row.format(*r))
     assert not failed, f"{len(failed)} launch shapes failed: " + "; ".join(failed)
