@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .kernels import note_ran
 
 __all__ = ["TorchRecurrent"]
 
@@ -43,4 +44,12 @@ class TorchRecurrent(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         # causal and per-sequence: the states up to a sequence's end never depend on its padding
         out, _ = self.rnn(x)  # (batch, time, hidden)
+        note_ran(self.kind, _backend(x), out.dtype)
         return out
+
+
+def _backend(x: torch.Tensor) -> str:
+    """The library behind PyTorch's recurrent layers for ``x``: cuDNN on CUDA (when enabled), else ATen."""
+    if x.is_cuda:
+        return "cudnn" if torch.backends.cudnn.enabled else "aten"
+    return "aten"

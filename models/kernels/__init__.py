@@ -16,19 +16,48 @@ name             implementation                                               us
 """
 from __future__ import annotations
 
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import torch
 
 from ..config import KERNEL_CHOICES
 from . import cuda
 from .reference import recurrence_reference
+from .scan_reference import linear_scan_reference
 
-__all__ = ["KERNELS", "recurrence", "resolve", "warm_up"]
+__all__ = ["KERNELS", "SCAN_KERNELS", "recurrence", "resolve", "linear_scan", "resolve_scan", "warm_up",
+           "recording", "note_ran"]
 
 Recurrence = Callable[..., torch.Tensor]
 KERNELS = KERNEL_CHOICES
 _FUSED_DTYPES = (torch.float32, torch.float64)
+
+
+_LOGS: list[set] = []  # open recording() logs; empty outside one, so noting costs one list check
+
+
+@contextmanager
+def recording() -> Iterator[set]:
+    """Collect what ran inside the block: a set of ``(op, kernel, dtype)`` for every recurrence call.
+
+    ``op`` is the operation (``"indrnn"``, ``"scan"``, ``"lstm"``, ...), ``kernel`` the concrete
+    implementation that ran, ``dtype`` the dtype it computed in (``"float32"``, ``"bfloat16"``...).
+    The bench opens one around a job's first step, so every job records the kernel and precision that
+    really ran rather than the ones that were asked for.
+    """
+    log: set = set()
+    _LOGS.append(log)
+    try:
+        yield log
+    finally:
+        _LOGS.remove(log)
+
+
+def note_ran(op: str, kernel: str, dtype: torch.dtype) -> None:
+    """Add one call to every open :func:`recording` (units with their own recurrence call this)."""
+    for log in _LOGS:
+        log.add((op, kernel, str(dtype).removeprefix("torch.")))
 
 
 def _numba() -> Recurrence:
@@ -71,6 +100,7 @@ def recurrence(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor, h0: torch.Tens
         ``(batch, time, hidden)`` hidden states.
     """
     name = resolve(kernel, z.device, z.dtype)
+    note_ran("indrnn", name, z.dtype)
     if name == "numba":
         return _numba()(z, u, b, h0)
     if name == "triton":
@@ -80,6 +110,36 @@ def recurrence(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor, h0: torch.Tens
 
         return recurrence_cuda_loop(z, u, b, h0)
     return recurrence_reference(z, u, b, h0)
+
+
+# The diagonal linear recurrence h_t = a_t * h_{t-1} + b_t of the modern units (minGRU, minLSTM, LRU,
+# Mamba). Issue 20 adds the fused back ends (numba, triton, the log-space parallel scan) here.
+SCAN_KERNELS = ("auto", "reference")
+
+
+def resolve_scan(kernel: str, device: torch.device | str, dtype: torch.dtype = torch.float32) -> str:
+    """The concrete back end that ``kernel`` means for a linear scan on ``device`` of ``dtype``."""
+    if kernel not in SCAN_KERNELS:
+        raise ValueError(f"unknown scan kernel {kernel!r}; choose one of {', '.join(SCAN_KERNELS)}")
+    return "reference"
+
+
+def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None,
+                kernel: str = "auto") -> torch.Tensor:
+    """``h_t = a_t * h_{t-1} + b_t`` elementwise over ``(batch, time, channels)``; real or complex.
+
+    Args:
+        a: ``(batch, time, channels)`` decays.
+        b: ``(batch, time, channels)`` inputs, the dtype of ``a``.
+        h0: ``(batch, channels)`` initial state, or ``None`` for zeros.
+        kernel: one of :data:`SCAN_KERNELS`.
+
+    Returns:
+        ``(batch, time, channels)`` states; differentiable in ``a``, ``b`` and ``h0``.
+    """
+    name = resolve_scan(kernel, a.device, a.dtype)
+    note_ran("scan", name, a.dtype)
+    return linear_scan_reference(a, b, h0)
 
 
 def warm_up() -> None:
