@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 import time
@@ -131,11 +132,9 @@ def check_execution(cfg: RunConfig, executor: str = "local") -> None:
 
 
 def cmd_run(args) -> int:
-    from .baseline import BASELINE
     from .envinfo import device_name
     from .executors import make_executor
-    from .protocols import check_split_file, protocol_splits
-    from .run import default_run_dir, format_summary, run
+    from .run import default_run_dir
 
     cfg = run_config(args)
     check_execution(cfg, args.executor)
@@ -148,6 +147,17 @@ def cmd_run(args) -> int:
 
         print(dry_run(cfg, run_dir))
         return 0
+    from .runlock import run_lock
+
+    with run_lock(run_dir, "bench run"):  # one writer at a time; a second fails here, before any work
+        return _run_locked(args, cfg, executor, run_dir)
+
+
+def _run_locked(args, cfg: RunConfig, executor, run_dir: Path) -> int:
+    from .baseline import BASELINE
+    from .protocols import check_split_file, protocol_splits
+    from .run import format_summary, run
+
     t0 = time.perf_counter()
     if cfg.dataset != "synthetic" and cfg.protocol != "cv":  # a wrong split file fails before any feature is computed
         from features import dataset_clips
@@ -174,16 +184,22 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from reports import ReportError, render  # bench.cli is the composition root; nothing else in bench imports reports
 
+    from .runlock import run_lock
     from .store import ResultsStore
 
     store = ResultsStore(args.run_dir)
-    if store.parts.is_dir() and not store.is_current():  # jobs finished since the tables were built
-        store.consolidate(csv=False)
-    try:
-        files = render(args.run_dir, args.out)
-    except ReportError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if not store.dir.is_dir():  # nothing to lock: render names the missing directory
+        lock = contextlib.nullcontext()
+    else:
+        lock = run_lock(store.dir, "bench report")  # it may rebuild the tables: one writer at a time
+    with lock:
+        if store.parts.is_dir() and not store.is_current():  # jobs finished since the tables were built
+            store.consolidate(csv=True)  # damaged parts are moved aside, named; exports replaced, never deleted
+        try:
+            files = render(args.run_dir, args.out)
+        except ReportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     print(f"report: {files['report_html']}  (and {files['report_md'].name}, figures, tables in {files['report_md'].parent})")
     return 0
 
@@ -375,9 +391,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
     from .executors import ExecutorError
     from .policy import PolicyError
+    from .runlock import RunLocked
     from .store import RunMismatch
 
-    return ConfigError, DatasetError, RunMismatch, ExecutorError, PolicyError
+    return ConfigError, DatasetError, RunMismatch, ExecutorError, PolicyError, RunLocked
 
 
 def main(argv: list[str] | None = None) -> int:

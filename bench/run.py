@@ -1,8 +1,6 @@
 """``bench run``: plan the jobs, skip those already stored, run the rest, keep every result."""
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 
@@ -20,14 +18,14 @@ from .jobs import Job, JobData
 from .plan import DataShape, format_plan, plan_rows
 from .splits import Split
 from .policy import set_precision, set_threads
-from .store import ResultsStore, RunMismatch
+from .store import ResultsStore, RunMismatch, config_hash
 
 __all__ = ["default_run_dir", "plan", "run", "summary_table"]
 
 
 def default_run_dir(cfg: RunConfig, root: str | Path = "runs") -> Path:
     """Same options, same directory: running the command again resumes it."""
-    digest = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    digest = config_hash(cfg.to_dict())[:8]
     return Path(root) / f"{cfg.dataset}-{cfg.preset}-{digest}"
 
 
@@ -59,7 +57,7 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
             "features": {"shape": list(fs.shape), "cache": str(fs.path), "fingerprint": fs.fingerprint,
                          "config": fs.config, "frames": fs.frames, "genres": fs.genres, "skipped": fs.skipped},
             "jobs": len(jobs), "started": _now()}
-    store.open(meta, [s.to_dict() for s in dict.fromkeys(j.split for j in jobs)])
+    store.open(meta, [s.to_dict() for s in dict.fromkeys(j.split for j in jobs)])  # damaged parts: moved aside
     done = store.done()
     todo = [j for j in jobs if j.key not in done]
     executor = executor or LocalExecutor()
@@ -71,7 +69,9 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     if done:
         print(f"resuming {run_dir}: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")
     data = JobData(fs.x, fs.lengths, fs.labels, fs.clip_ids, len(fs.genres))
-    session = {**executor.describe(), "threads": threads, "started": _now(), "jobs_todo": len(todo)}
+    session = {**executor.describe(), "threads": threads, "started": _now(), "jobs_todo": len(todo), "finished": None}
+    sessions = store.metadata().get("sessions", [])
+    store.update_metadata(sessions=sessions + [session])  # recorded now: a killed session is listed too
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress)
     for job, tables in executor.map(todo, data, cfg, progress):
         env = tables["environment"].iloc[0]
@@ -85,8 +85,7 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     bar.close()
     if todo or not store.is_current():
         store.consolidate(csv=True)  # the top-level tables, built once
-    sessions = store.metadata().get("sessions", []) + [{**session, "finished": _now()}]
-    store.update_metadata(finished=_now(), sessions=sessions)  # every invocation that added jobs
+    store.update_metadata(finished=_now(), sessions=sessions + [{**session, "finished": _now()}])
     return store
 
 

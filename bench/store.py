@@ -21,13 +21,26 @@ Writing a job touches only its own folder, so job 400 costs what job 1 costs; th
 are derived files, rebuilt whole from the parts when asked (:meth:`ResultsStore.consolidate`). The
 store is generic over table names and columns: whatever tables a job returns are stored and built.
 Parts written as CSV by earlier versions are read too, so an older run still resumes.
+
+Every part is verifiable and knows its run: ``parts/<job>/part.json`` holds the run's id (a hash of
+its config), and each table file's row count and SHA-256. A part is checked whenever it is read; a
+part whose files do not match (truncated, overwritten, half-copied) is named in a warning and moved
+to ``parts.damaged/``, so its job runs again on the next ``bench run`` and the top-level tables are
+built from the intact parts. A part of another run (another id) is refused by name even when
+``metadata.json`` is gone. ``tables.json`` holds the checksums of the top-level tables, so a damaged
+top-level table is rebuilt from the parts. Nothing is deleted before its replacement exists: every
+file is written under a temporary name and renamed over the old one.
+
+One writer at a time: the commands that write a run directory hold its lock (:mod:`bench.runlock`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -36,15 +49,40 @@ import pyarrow.parquet as pq
 
 from features.atomic import atomic_write
 
-__all__ = ["TABLES", "LARGE_TABLES", "ResultsStore", "RunMismatch", "atomic_write_text"]
+__all__ = ["TABLES", "LARGE_TABLES", "ResultsStore", "RunMismatch", "DamagedPart", "atomic_write_text",
+           "config_hash"]
+
+log = logging.getLogger(__name__)
 
 TABLES = ("folds", "epochs", "iterations", "predictions", "environment")  # what run_job returns (others work too)
 LARGE_TABLES = ("epochs", "iterations")  # Parquet at the top level; every other table is a CSV file
 MANIFEST = "tables.json"
+PART_MANIFEST = "part.json"  # in each part: the run it belongs to, each file's rows and SHA-256
+DAMAGED = "parts.damaged"
 
 
 class RunMismatch(Exception):
     """The run directory holds a run with another config: refuse to mix results."""
+
+
+class DamagedPart(Exception):
+    """A job's part does not match its own record (truncated, overwritten, unreadable)."""
+
+
+def config_hash(config: dict) -> str:
+    """The identity of a run: a hash of its configuration (the same hash names its default directory)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str | None:
+    try:
+        return _sha256(path.read_bytes())
+    except OSError:
+        return None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -73,25 +111,54 @@ class ResultsStore:
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
         self.parts = self.dir / "parts"
+        self._run_id: str | None = None
 
     # -- run-level files -------------------------------------------------------------------------
-    def open(self, metadata: dict, splits: list[dict]) -> None:
-        """Create the run, or check that an existing one was started with the same config and splits."""
+    @property
+    def run_id(self) -> str | None:
+        """The run's identity (hash of its config), from :meth:`open` or ``metadata.json``; None if neither."""
+        if self._run_id is None:
+            try:
+                meta = self.metadata()
+                self._run_id = meta.get("run_id") or config_hash(meta["config"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+        return self._run_id
+
+    def open(self, metadata: dict, splits: list[dict]) -> list[str]:
+        """Create the run, or check that an existing one was started with the same config and splits.
+
+        Every stored part is verified: a part of another run is refused by name (even with
+        ``metadata.json`` gone); a damaged one is moved to ``parts.damaged/`` (its job then runs again).
+
+        Returns:
+            The keys of the parts moved aside as damaged.
+        """
         self.parts.mkdir(parents=True, exist_ok=True)
         splits = json.loads(json.dumps(splits))  # as stored: tuples become lists
         meta_path, split_path = self.dir / "metadata.json", self.dir / "splits.json"
-        if meta_path.exists():
-            old = json.loads(meta_path.read_text())
-            if old["config"] != metadata["config"]:
-                diff = sorted(k for k in set(old["config"]) | set(metadata["config"])
-                              if old["config"].get(k) != metadata["config"].get(k))
+        run_id = config_hash(metadata["config"])
+        had_metadata = meta_path.exists()
+        if had_metadata:
+            try:
+                old = json.loads(meta_path.read_text())
+                old_config = old["config"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise RunMismatch(f"{meta_path} cannot be read ({exc}); its run cannot be identified: move it "
+                                  "away to start a new run here, or use another --out") from None
+            if old_config != metadata["config"]:
+                diff = sorted(k for k in set(old_config) | set(metadata["config"])
+                              if old_config.get(k) != metadata["config"].get(k))
                 raise RunMismatch(f"{self.dir} holds a run with another config (differs in: {', '.join(diff)}); "
                                   "use another --out or the same options to resume")
-            if json.loads(split_path.read_text()) != splits:
+            if split_path.exists() and json.loads(split_path.read_text()) != splits:
                 raise RunMismatch(f"{self.dir}: the splits differ from the stored ones (the data set changed?)")
-            return
-        atomic_write_text(split_path, json.dumps(splits))
-        atomic_write_text(meta_path, json.dumps(metadata, indent=2, default=str))
+        self._run_id = run_id
+        damaged = self.check_parts(legacy_ok=had_metadata)
+        if not had_metadata or not split_path.exists():
+            atomic_write_text(split_path, json.dumps(splits))
+            atomic_write_text(meta_path, json.dumps({**metadata, "run_id": run_id}, indent=2, default=str))
+        return damaged
 
     def metadata(self) -> dict:
         return json.loads((self.dir / "metadata.json").read_text())
@@ -111,15 +178,21 @@ class ResultsStore:
         """Store one finished job whole; returns False (and stores nothing) if it was already there.
 
         Touches nothing but ``parts/<key>``: its cost does not grow with the jobs already stored.
+        Beside the tables, ``part.json`` records the run id and each file's rows and SHA-256.
         """
         final = self.parts / key
         if final.exists():
             return False
-        tmp = Path(tempfile.mkdtemp(dir=self.parts, prefix=f".{key}."))
+        tmp = self.parts / f".{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()  # the umask's mode, like every other folder of the run
         try:
+            record = {"run": self.run_id, "job": key, "tables": {}}
             for name, df in tables.items():
                 if not df.empty:  # the baseline has no epochs or iterations
-                    _parquet_safe(df).to_parquet(tmp / f"{name}.parquet", index=False)
+                    path = tmp / f"{name}.parquet"
+                    _parquet_safe(df).to_parquet(path, index=False)
+                    record["tables"][name] = {"file": path.name, "rows": len(df), "sha256": _file_sha256(path)}
+            (tmp / PART_MANIFEST).write_text(json.dumps(record, indent=1))
             os.rename(tmp, final)  # atomic; fails if another writer got there first
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -128,14 +201,107 @@ class ResultsStore:
             raise
         return True
 
+    def _part_record(self, key: str) -> dict | None:
+        """``parts/<key>/part.json``, or None for a part written before parts had one."""
+        path = self.parts / key / PART_MANIFEST
+        if not path.exists():
+            return None
+        try:
+            record = json.loads(path.read_text())
+            if not isinstance(record.get("tables"), dict):
+                raise ValueError("no 'tables' entry")
+            return record
+        except (OSError, ValueError, AttributeError) as exc:
+            raise DamagedPart(f"parts/{key}/{PART_MANIFEST} cannot be read ({exc})") from None
+
     def read_part(self, key: str, name: str) -> pa.Table | None:
-        """One job's table (Parquet, or CSV from an older version), or None if the job has none."""
+        """One job's table (Parquet, or CSV from an older version), or None if the job has none.
+
+        Raises:
+            DamagedPart: the file's bytes or rows differ from the part's record, or it cannot be parsed.
+        """
         folder = self.parts / key
-        if (folder / f"{name}.parquet").exists():
-            return pq.read_table(folder / f"{name}.parquet")
-        if (folder / f"{name}.csv").exists():
-            return pa.Table.from_pandas(_parquet_safe(pd.read_csv(folder / f"{name}.csv")), preserve_index=False)
+        record = self._part_record(key)
+        if record is not None:
+            entry = record["tables"].get(name)
+            if entry is None:
+                return None
+            try:
+                data = (folder / entry["file"]).read_bytes()
+            except OSError as exc:
+                raise DamagedPart(f"parts/{key}/{entry['file']} cannot be read ({exc.strerror})") from None
+            if _sha256(data) != entry["sha256"]:
+                raise DamagedPart(f"parts/{key}/{entry['file']} does not match its checksum "
+                                  f"({len(data)} bytes; truncated or overwritten?)")
+            table = pq.read_table(pa.BufferReader(data))
+            if table.num_rows != entry["rows"]:
+                raise DamagedPart(f"parts/{key}/{entry['file']} holds {table.num_rows} rows, its record says {entry['rows']}")
+            return table
+        try:  # a part of an older version: no record, so it is checked by parsing it
+            if (folder / f"{name}.parquet").exists():
+                return pq.read_table(folder / f"{name}.parquet")
+            if (folder / f"{name}.csv").exists():
+                return pa.Table.from_pandas(_parquet_safe(pd.read_csv(folder / f"{name}.csv")), preserve_index=False)
+        except (OSError, pa.ArrowException, ValueError, pd.errors.ParserError) as exc:
+            raise DamagedPart(f"parts/{key}/{name} cannot be parsed ({exc})") from None
         return None
+
+    def verify_part(self, key: str) -> tuple[str, str]:
+        """``(state, detail)``: state is ``ok``, ``foreign`` (another run's; detail = its id),
+        ``unknown`` (an older part without a record) or ``damaged`` (detail = what is wrong)."""
+        try:
+            record = self._part_record(key)
+            if record is None:
+                for name in self.table_names([key]):
+                    self.read_part(key, name)
+                return "unknown", ""
+            if self.run_id is not None and record.get("run") != self.run_id:
+                return "foreign", str(record.get("run"))
+            for name in record["tables"]:
+                self.read_part(key, name)
+        except DamagedPart as exc:
+            return "damaged", str(exc)
+        return "ok", ""
+
+    def quarantine(self, key: str, why: str) -> Path:
+        """Move a damaged part to ``parts.damaged/`` (its job is then no longer done), with a warning."""
+        dest_dir = self.dir / DAMAGED
+        dest_dir.mkdir(exist_ok=True)
+        dest, n = dest_dir / key, 1
+        while dest.exists():
+            dest, n = dest_dir / f"{key}.{n}", n + 1
+        os.rename(self.parts / key, dest)
+        log.warning("damaged part: %s; moved to %s, its job runs again on the next bench run",
+                    why, dest.relative_to(self.dir))
+        return dest
+
+    def check_parts(self, legacy_ok: bool = True) -> list[str]:
+        """Verify every part: refuse another run's parts, move damaged ones aside (returns their keys).
+
+        Args:
+            legacy_ok: accept parts without a record (older versions) as this run's; False when the
+                run's ``metadata.json`` is gone, so nothing vouches for them.
+        """
+        foreign, unknown, damaged = {}, [], []
+        for key in sorted(self.done()):
+            state, detail = self.verify_part(key)
+            if state == "foreign":
+                foreign[key] = detail
+            elif state == "unknown" and not legacy_ok:
+                unknown.append(key)
+            elif state == "damaged":
+                self.quarantine(key, detail)
+                damaged.append(key)
+        if foreign:
+            first = next(iter(foreign))
+            raise RunMismatch(f"{self.parts}: part(s) {_listing(list(foreign))} belong to run {foreign[first]}, "
+                              f"not to this one ({self.run_id}): another config wrote them. Use another --out, "
+                              "or the options of that run to resume it")
+        if unknown:
+            raise RunMismatch(f"{self.parts}: part(s) {_listing(unknown)} carry no run record and "
+                              f"{self.dir / 'metadata.json'} is missing, so nothing says which config wrote them. "
+                              "Use another --out, or move parts/ away")
+        return damaged
 
     def read_parts(self, name: str, keys=None) -> pd.DataFrame:
         """Table ``name`` straight from the parts of ``keys`` (default: every finished job), in key order."""
@@ -165,23 +331,33 @@ class ResultsStore:
 
     # -- the top-level tables, derived from the parts ------------------------------------------------
     def is_current(self) -> bool:
-        """Whether the top-level tables hold exactly the finished jobs (nothing finished since)."""
+        """Whether the top-level tables hold exactly the finished jobs (nothing finished since) and
+        every one of them still has the checksum it was written with."""
         try:
             built = json.loads((self.dir / MANIFEST).read_text())
-        except (OSError, ValueError):
+            files = built["files"]
+            if not isinstance(files, dict):  # an older manifest without checksums: rebuild once
+                return False
+        except (OSError, ValueError, KeyError, TypeError):
             return False
-        return sorted(built.get("jobs", [])) == sorted(self.done())
+        if sorted(built.get("jobs", [])) != sorted(self.done()):
+            return False
+        return all(_file_sha256(self.dir / name) == digest for name, digest in files.items())
 
     def consolidate(self, csv: bool = True) -> list[Path]:
-        """Build the top-level tables from every finished job, each by write-then-rename; once per run.
+        """Build the top-level tables from every intact finished job, each by write-then-rename.
+
+        Damaged parts are moved aside first (:meth:`check_parts`). Nothing is deleted: each file is
+        replaced only once its new version is complete.
 
         Args:
-            csv: also write the CSV exports ``epochs.csv`` and ``iterations.csv`` of the Parquet tables
-                (without it, stale exports are removed, so no file lags behind the parts).
+            csv: write the CSV exports ``epochs.csv`` and ``iterations.csv`` of the Parquet tables
+                (without it, exports already there are rewritten, never left behind the parts).
 
         Returns:
             The files written.
         """
+        self.check_parts()
         keys = sorted(self.done())
         written = []
         for name in self.table_names(keys):
@@ -189,13 +365,13 @@ class ResultsStore:
             if name in LARGE_TABLES:
                 written.append(self.dir / f"{name}.parquet")
                 _write_parquet(table if table is not None else pa.table({}), written[-1])
-                if not csv:
-                    (self.dir / f"{name}.csv").unlink(missing_ok=True)
+                if not csv and not (self.dir / f"{name}.csv").exists():
                     continue
             written.append(self.dir / f"{name}.csv")
             df = table.to_pandas() if table is not None else pd.DataFrame()
             atomic_write_text(written[-1], df.to_csv(index=False))
-        atomic_write_text(self.dir / MANIFEST, json.dumps({"jobs": keys, "files": [p.name for p in written]}))
+        atomic_write_text(self.dir / MANIFEST, json.dumps(
+            {"run": self.run_id, "jobs": keys, "files": {p.name: _file_sha256(p) for p in written}}))
         return written
 
     def table(self, name: str) -> pd.DataFrame:
@@ -206,3 +382,7 @@ class ResultsStore:
             return pd.read_csv(self.dir / f"{name}.csv")
         except (FileNotFoundError, pd.errors.EmptyDataError):
             return pd.DataFrame()
+
+
+def _listing(keys: list[str], limit: int = 5) -> str:
+    return ", ".join(keys[:limit]) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
