@@ -13,10 +13,13 @@ maximum epoch count. This module imports nothing heavy (no torch), so ``--help``
 """
 from __future__ import annotations
 
+import math
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable
 
-__all__ = ["RunConfig", "ConfigError", "PRESETS", "preset", "SECTIONS", "PAPER_UNITS", "PRECISIONS", "DATASETS",
+__all__ = ["RunConfig", "ConfigError", "field_problem", "MAX_JOBS", "PRESETS", "preset", "SECTIONS", "PAPER_UNITS", "PRECISIONS", "DATASETS",
            "STEP_MODES", "DEVICE_HELP"]
 
 PAPER_UNITS = ("rnn", "lstm", "gru", "indrnn")  # what "--units all" means (= models.PAPER_UNITS, tested)
@@ -24,6 +27,7 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 DATASETS = ("synthetic", "gtzan", "folder")  # = features.pipeline.DATASETS (tested)
 STEP_MODES = ("eager", "graph")
 SECTIONS = ("protocol", "data", "features", "model", "training", "execution")
+MAX_JOBS = 1000  # more jobs than this in one run need --yes (the paper's protocol is 500)
 DEVICE_HELP = "auto (default: cuda when torch sees a GPU, else cpu), cpu, cuda or cuda:N"
 
 
@@ -31,32 +35,63 @@ class ConfigError(ValueError):
     """An option value that is not allowed; the message names the option and what is allowed."""
 
 
-def _positive(v) -> str | None:
-    return None if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else "must be a positive integer"
+def _int_in(lo: int, hi: int | None = None) -> Callable[[Any], str | None]:
+    """An integer from ``lo`` to ``hi`` (the type itself is checked first, from the field's annotation)."""
+    low = {0: "must be an integer >= 0", 1: "must be a positive integer"}.get(lo, f"must be an integer >= {lo}")
+
+    def check(v) -> str | None:
+        if v is None:
+            return None
+        if v < lo:
+            return low
+        return f"must be at most {hi}" if hi is not None and v > hi else None
+    return check
 
 
-def _positive_or_none(v) -> str | None:
-    return None if v is None else _positive(v)
+def _number_in(lo: float, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
+               text: str | None = None) -> Callable[[Any], str | None]:
+    """A finite number in an interval; ``text`` says it when one bound fails (default: the interval)."""
+    def check(v) -> str | None:
+        low_ok = v > lo if lo_open else v >= lo
+        high_ok = hi is None or (v < hi if hi_open else v <= hi)
+        if low_ok and high_ok:
+            return None
+        if text:
+            return text
+        return f"must be {'>' if lo_open else '>='} {lo:g}" if not low_ok else f"must be at most {hi:g}"
+    return check
 
 
-def _non_negative(v) -> str | None:
-    return None if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else "must be an integer >= 0"
+_positive = _int_in(1)
+_non_negative = _int_in(0)
+_positive_float = _number_in(0, lo_open=True)
+_non_negative_float = _number_in(0)
+_fraction = _number_in(0, 1, hi_open=True, text="must be in [0, 1)")
+_open_fraction = _number_in(0, 1, lo_open=True, hi_open=True, text="must be in (0, 1)")
 
 
-def _positive_float(v) -> str | None:
-    return None if isinstance(v, (int, float)) and v > 0 else "must be > 0"
-
-
-def _non_negative_float(v) -> str | None:
-    return None if isinstance(v, (int, float)) and v >= 0 else "must be >= 0"
-
-
-def _fraction(v) -> str | None:
-    return None if isinstance(v, (int, float)) and 0 <= v < 1 else "must be in [0, 1)"
-
-
-def _open_fraction(v) -> str | None:
-    return None if isinstance(v, (int, float)) and 0 < v < 1 else "must be in (0, 1)"
+def type_problem(hint, value) -> str | None:
+    """Whether ``value`` has the type a field's annotation ``hint`` asks for: booleans are booleans,
+    integers are not booleans, numbers are finite, a unit list is a list of names."""
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+    if hint is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    if hint is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "must be an integer"
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "must be a number"
+        return None if math.isfinite(value) else "must be a finite number"
+    if hint is str:
+        return None if isinstance(value, str) else "must be a string"
+    if typing.get_origin(hint) is tuple:
+        ok = isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value)
+        return None if ok else 'must be a list of names, e.g. ["indrnn", "lstm"]'
+    return None
 
 
 def _choice(*allowed) -> Callable[[Any], str | None]:
@@ -84,10 +119,9 @@ class RunConfig:
                                           "--split-file", choices=("cv", "filtered", "file"))
     split_file: str | None = opt(None, "protocol", "CSV of clip path (relative to the data root) and part "
                                                    "(train/val/test/exclude or a fold number); implies --protocol file")
-    folds: int = opt(10, "protocol", "folds per repeat", lambda v: None if isinstance(v, int) and v >= 2
-                     else "must be an integer >= 2")
-    repeats: int = opt(10, "protocol", "times the k-fold CV is reshuffled and repeated", _positive)
-    seed: int = opt(0, "protocol", "seed of splits, initialisation and batch order", _non_negative)
+    folds: int = opt(10, "protocol", "folds per repeat", _int_in(2, 100))
+    repeats: int = opt(10, "protocol", "times the k-fold CV is reshuffled and repeated", _int_in(1, 1000))
+    seed: int = opt(0, "protocol", "seed of splits, initialisation and batch order", _int_in(0, 2**31 - 1))
     val_fraction: float = opt(0.1, "protocol", "share of the training folds held out for validation "
                                                "(curves, early stopping)", _open_fraction)
     # data
@@ -96,25 +130,27 @@ class RunConfig:
                        choices=DATASETS)
     data_dir: str | None = opt(None, "data", "gtzan: the folder holding genres/ (.au) or genres_original/ (.wav); "
                                              "folder: <root> of <root>/<class>/<clip>. Never written to")
-    seconds: float = opt(30.0, "data", "clip length after padding or cropping, seconds", _positive_float)
+    seconds: float = opt(30.0, "data", "clip length after padding or cropping, seconds",
+                         _number_in(0, 3600, lo_open=True))
     min_seconds: float = opt(1.0, "data", "skip clips holding less real audio than this, seconds", _non_negative_float)
-    clips_per_genre: int = opt(10, "data", "synthetic corpus: clips per genre", _non_negative)
-    corpus_seed: int = opt(0, "data", "synthetic corpus: its seed", _non_negative)
+    clips_per_genre: int = opt(10, "data", "synthetic corpus: clips per genre", _int_in(0, 10_000))
+    corpus_seed: int = opt(0, "data", "synthetic corpus: its seed", _int_in(0, 2**31 - 1))
     # features
-    J: int = opt(10, "features", "scattering scale: frame hop 2**J samples", _positive)
-    Q: int = opt(8, "features", "first-order wavelets per octave", _positive)
+    J: int = opt(10, "features", "scattering scale: frame hop 2**J samples (at most 16: 4 s at 16 kHz)",
+                _int_in(1, 16))
+    Q: int = opt(8, "features", "first-order wavelets per octave", _int_in(1, 32))
     # model (the same for every unit)
-    hidden: int = opt(128, "model", "hidden units per layer, every unit", _positive)
-    layers: int = opt(5, "model", "stacked recurrent layers", _positive)
+    hidden: int = opt(128, "model", "hidden units per layer, every unit", _int_in(1, 65_536))
+    layers: int = opt(5, "model", "stacked recurrent layers", _int_in(1, 100))
     dropout: float = opt(0.5, "model", "dropout between layers and before the classifier", _fraction)
     batch_norm: bool = opt(True, "model", "IndRNN: batch normalisation after each layer (Li et al. always use it; "
                                           "the paper does not say)")
     # training
-    epochs: int = opt(30, "training", "maximum epochs per fold", _positive)
+    epochs: int = opt(30, "training", "maximum epochs per fold", _int_in(1, 100_000))
     patience: int = opt(10, "training", "stop after this many epochs without a better validation loss (0 = never)",
                         _non_negative)
-    batch_size: int = opt(32, "training", "mini-batch size", _positive)
-    lr: float = opt(1e-3, "training", "Adam learning rate", _positive_float)
+    batch_size: int = opt(32, "training", "mini-batch size (capped at the training set)", _int_in(1, 1_000_000))
+    lr: float = opt(1e-3, "training", "Adam learning rate", _number_in(0, 10, lo_open=True))
     weight_decay: float = opt(0.0, "training", "Adam weight decay", _non_negative_float)
     clip_grad: float = opt(1.0, "training", "max gradient norm (0 = no clipping)", _non_negative_float)
     warmup_iters: int = opt(5, "training", "timed iterations per fold left out of summaries", _non_negative)
@@ -123,7 +159,7 @@ class RunConfig:
                       lambda v: None if v in ("auto", "cpu", "cuda") or str(v).startswith("cuda:")
                       else "must be auto, cpu, cuda or cuda:N")
     threads: int | None = opt(None, "execution", "threads of torch's and numba's pools (default: theirs, the "
-                                                 "core count)", _positive_or_none)
+                                                 "core count)", _int_in(1, 4096))
     precision: str = opt("fp32", "execution", "fp32: TF32 off for matmul and cuDNN alike; tf32: on for both; "
                                               "bf16: autocast for every unit", choices=PRECISIONS)
     step: str = opt("eager", "execution", "eager: the step as a training script runs it; graph (CUDA): the whole "
@@ -136,11 +172,13 @@ class RunConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid option (as its command-line flag)."""
         for f in fields(self):
-            check = f.metadata.get("check")
             value = getattr(self, f.name)
-            problem = check(value) if check else None
+            problem = field_problem(f.name, value)
             if problem:
                 raise ConfigError(f"{flag(f.name)} {problem}, got {value!r}")
+        for f in fields(self):  # an integer given for a number: stored as the float it means (one hash)
+            if _HINTS[f.name] is float and isinstance(getattr(self, f.name), int):
+                object.__setattr__(self, f.name, float(getattr(self, f.name)))
         if not self.units:
             raise ConfigError("--units names no unit")
         if self.step == "graph" and self.fused_adam:
@@ -175,6 +213,19 @@ class RunConfig:
 
     def model_options(self) -> dict:
         return dict(hidden=self.hidden, layers=self.layers, dropout=self.dropout, batch_norm=self.batch_norm)
+
+
+_HINTS = typing.get_type_hints(RunConfig)
+_FIELDS = {f.name: f for f in fields(RunConfig)}
+
+
+def field_problem(name: str, value) -> str | None:
+    """What is wrong with ``value`` for the option ``name`` (its type first, then its bounds), or None."""
+    problem = type_problem(_HINTS[name], value)
+    if problem is None and value is not None:
+        check = _FIELDS[name].metadata.get("check")
+        problem = check(value) if check else None
+    return problem
 
 
 def flag(name: str) -> str:

@@ -15,7 +15,7 @@ import typing
 from dataclasses import fields
 from pathlib import Path
 
-from .config import PAPER_UNITS, PRESETS, SECTIONS, ConfigError, RunConfig, flag, preset
+from .config import PAPER_UNITS, PRESETS, SECTIONS, ConfigError, RunConfig, field_problem, flag, preset
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -98,7 +98,15 @@ def read_toml(path: Path) -> dict:
                 if known.get(k) != key:
                     raise ConfigError(f"--config {path}: [{key}] has no option {k!r}"
                                       + (f" (it belongs in [{known[k]}])" if k in known else ""))
+                problem = field_problem(k, v)  # the type and bounds of the one configuration table
+                if problem:
+                    raise ConfigError(f"--config {path}: [{key}] {k} {problem}, got {_toml_value(v)}")
                 flat[k] = tuple(v) if isinstance(v, list) else v
+                if k == "units":
+                    try:
+                        flat[k] = parse_units(",".join(v))
+                    except argparse.ArgumentTypeError as exc:
+                        raise ConfigError(f"--config {path}: [{key}] units: {exc}") from None
         else:
             raise ConfigError(f"--config {path}: unknown entry {key!r}; sections are {', '.join(SECTIONS)}")
     return flat
@@ -111,8 +119,6 @@ def resolve(args: argparse.Namespace) -> RunConfig:
     from_file.pop("preset", None)
     given = {f.name: getattr(args, f.name) for f in fields(RunConfig)
              if f.metadata.get("cli") and getattr(args, f.name, None) is not None}
-    if "units" in from_file:
-        from_file["units"] = parse_units(",".join(from_file["units"]))
     merged = {**from_file, **given}
     for key in ("data_dir", "split_file"):
         if merged.get(key) is not None:

@@ -5,8 +5,8 @@ gathered on the device and then handed to the timed training step (:mod:`bench.s
 gradient-norm clipping, eager or CUDA graph); then validation loss, accuracy and one-vs-rest macro
 AUC-ROC.
 Training stops at ``epochs`` or when validation loss has not improved for ``patience`` epochs; the
-best-validation weights are restored and scored on the test fold. A non-finite loss stops the fold
-and marks it diverged.
+best-validation weights are restored and scored on the test fold. A non-finite training or validation
+loss, or a non-finite weight (checked once per epoch), stops the fold and marks it diverged.
 """
 from __future__ import annotations
 
@@ -100,6 +100,14 @@ def evaluate(model: torch.nn.Module, data: FoldData, idx: torch.Tensor, batch_si
     return loss, (pred == y).double().mean().item(), _auc(y.cpu().numpy(), probs, data.n_classes), pred.cpu().tolist()
 
 
+def _non_finite(model: torch.nn.Module, train_loss: float) -> str | None:
+    """What is not finite after an epoch: the training loss, a weight, or nothing (None)."""
+    if not math.isfinite(train_loss):
+        return "training loss"
+    finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all().item()  # one sync
+    return None if finite else "weight"
+
+
 def train_fold(model: torch.nn.Module, data: FoldData, split: Split, cfg: TrainConfig, timer: IterationTimer,
                seed: int, progress: bool = False, desc: str = "") -> FoldOutcome:
     dev = data.x.device
@@ -117,11 +125,16 @@ def train_fold(model: torch.nn.Module, data: FoldData, split: Split, cfg: TrainC
             x, lengths, y = data.batch(b)  # gathered before the clock starts
             losses.append(step(x, lengths, y, timer))  # the step times itself, and nothing else
         train_loss = torch.stack(losses).mean().item()  # one sync per epoch, outside the timed region
-        if not math.isfinite(train_loss):
-            out.diverged, out.note = True, f"non-finite training loss at epoch {epoch}"
+        bad = _non_finite(model, train_loss)  # a NaN weight can hide behind a finite loss (ReLU(NaN) = 0)
+        if bad:
+            out.diverged, out.note = True, f"non-finite {bad} at epoch {epoch}"
             out.epochs.append(dict(epoch=epoch, train_loss=train_loss, val_loss=math.nan, val_acc=math.nan, val_auc=math.nan))
             break
         val_loss, val_acc, val_auc, _ = evaluate(model, data, val, cfg.batch_size, cfg.precision)
+        if not math.isfinite(val_loss):
+            out.diverged, out.note = True, f"non-finite validation loss at epoch {epoch}"
+            out.epochs.append(dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc, val_auc=val_auc))
+            break
         out.epochs.append(dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc, val_auc=val_auc))
         bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.2f}")
         if val_loss < best_loss:

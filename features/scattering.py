@@ -54,6 +54,10 @@ class Scatterer:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError("device 'cuda' was asked for, but torch sees no CUDA device")
         self.config, self.device = config, torch.device(device)
+        if 2 ** config.J > config.n_samples:  # kymatio would fail deep inside with a reshape error
+            raise DatasetError(f"--J {config.J}: the frame hop 2**{config.J} = {2 ** config.J} samples is longer than "
+                               f"the whole clip (--seconds {config.duration:g} = {config.n_samples} samples at "
+                               f"{config.sample_rate} Hz); use a smaller --J or longer --seconds")
         self.transform = Scattering1D(J=config.J, shape=config.n_samples, Q=config.Q, T=config.T,
                                       max_order=2, frontend="torch").to(self.device)
         probe = self.transform(torch.zeros(1, config.n_samples, device=self.device))  # (1, channels, frames)
