@@ -13,8 +13,8 @@ are carved from ``train``, stratified, as cross-validation does), or a fold numb
 fold: that fold is the test set, validation is carved from the others), or ``exclude`` (left out on
 purpose, e.g. GTZAN's duplicated clips). The header row is optional; ``#`` starts a comment line.
 The file suffix may be left out (``blues/blues.00012``) so one file serves a ``.au`` and a ``.wav``
-copy. Every usable clip must be listed, and every listed clip must exist: anything else is an error
-that names the clips. A listed clip that could not be read is left out with a warning.
+copy. Every usable clip must be listed once, and every listed clip must exist: anything else is an
+error that names the clips (a clip named by two rows, in whatever spelling, names both lines). A listed clip that could not be read is left out with a warning.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def read_split_file(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--split-file {path}: no such file")
-    rows: dict[str, str] = {}
+    rows: dict[str, str] = _Rows()
     first = True
     with open(path, newline="", encoding="utf-8-sig") as f:
         for line, row in enumerate(csv.reader(f), start=1):
@@ -55,11 +55,21 @@ def read_split_file(path: str | Path) -> dict[str, str]:
                 raise ValueError(f"--split-file {path}, line {line}: part {row[1]!r} is not "
                                  f"train, val, test, exclude or a fold number")
             if clip in rows:
-                raise ValueError(f"--split-file {path}, line {line}: {clip} is listed twice")
+                raise ValueError(f"--split-file {path}: lines {rows.lines[clip]} and {line} both name {clip}; "
+                                 "give each clip one row")
             rows[clip] = str(int(part)) if part not in PARTS else part  # "01" and "1" are one fold
+            rows.lines[clip] = line
     if not rows:
         raise ValueError(f"--split-file {path}: no clips listed")
     return rows
+
+
+class _Rows(dict):
+    """``{clip: part}`` that also knows each clip's line in the file (``lines``), for error messages."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines: dict[str, int] = {}
 
 
 def _names(clips: list[str], limit: int = 10) -> str:
@@ -84,6 +94,16 @@ def match_clips(rows: dict[str, str], clip_paths: list[str], skipped_paths: list
     if absent:
         raise ValueError(f"--split-file {source}: {len(absent)} listed clip(s) are not in the data set: "
                          f"{_names(absent)}")
+    named_by: dict[str, list[str]] = {}  # clip -> the rows that name it (with and without suffix: two spellings)
+    for k in rows:
+        named_by.setdefault(found[k], []).append(k)
+    twice = {rel: ks for rel, ks in named_by.items() if len(ks) > 1}
+    if twice:
+        rel, ks = next(iter(twice.items()))
+        lines = getattr(rows, "lines", {})
+        where = " and ".join(f"line {lines[k]} ({k})" if k in lines else k for k in ks)
+        raise ValueError(f"--split-file {source}: {where} both name the clip {rel}; give each clip one row"
+                         + (f" ({len(twice) - 1} more clip(s) named twice)" if len(twice) > 1 else ""))
     part_of = {found[k]: p for k, p in rows.items()}
     unlisted = [rel for rel in clip_paths if rel not in part_of]
     if unlisted:

@@ -123,7 +123,7 @@ def test_split_file_format(tmp_path):
     f.write_text("# my artist-filtered split\nclip,part\nrock/a.wav,TRAIN\n\nrock/b,test\njazz\\c.ogg,exclude\njazz/d.wav,01\n")
     assert read_split_file(f) == {"rock/a.wav": "train", "rock/b": "test", "jazz/c.ogg": "exclude", "jazz/d.wav": "1"}
     for text, message in [("rock/a.wav,training\n", "line 1: part 'training' is not train, val, test, exclude"),
-                          ("rock/a.wav,train\nrock/a.wav,test\n", "line 2: rock/a.wav is listed twice"),
+                          ("rock/a.wav,train\nrock/a.wav,test\n", "lines 1 and 2 both name rock/a.wav; give each clip one row"),
                           ("rock/a.wav\n", "line 1: expected 'clip,part'"),
                           ("clip,part\n", "no clips listed")]:
         f.write_text(text)
@@ -152,3 +152,17 @@ def test_split_file_matching_rules(tmp_path):
     write_split(f, [("a/1", "train")] + [(p, "test") for p in paths[1:]])
     with pytest.raises(ValueError, match="a/1 matches both a/1.wav and a/1.flac; give the file suffix"):
         file_splits(f, paths + ["a/1.flac"], np.append(labels, 0), [])
+
+
+def test_a_clip_named_twice_in_two_spellings_is_an_error_naming_both_lines(tmp_path):
+    """With and without its suffix, once train, once test: the last row used to win."""
+    paths = [f"a/{i}.wav" for i in range(1, 4)] + [f"b/{i}.au" for i in range(1, 4)]
+    labels = np.array([0] * 3 + [1] * 3)
+    f = tmp_path / "s.csv"
+    f.write_text("clip,part\na/1.wav,train\na/2,train\na/3,test\nb/1,train\nb/2,train\nb/3,test\na/1,test\n")
+    with pytest.raises(ValueError, match=r"line 2 \(a/1.wav\) and line 8 \(a/1\) both name the clip a/1.wav; "
+                                         r"give each clip one row"):
+        file_splits(f, paths, labels, [])
+    f.write_text("clip,part\na/1.wav,train\na/2,train\na/3,test\nb/1,train\nb/2,train\nb/3,test\n./a/1.wav,test\n")
+    with pytest.raises(ValueError, match=r"lines 2 and 8 both name a/1.wav"):
+        file_splits(f, paths, labels, [])
