@@ -70,8 +70,10 @@ def cmd_features(args) -> int:
     print(f"valid frames per clip: min {fs.lengths.min()}, median {int(sorted(fs.lengths)[n // 2])}, max {fs.lengths.max()}")
     print(f"{'loaded from cache' if cached else 'computed'} in {dt:.1f} s: {fs.path}")
     print(f"skipped clips: {len(fs.skipped)}")
+    from reports.page import visible  # composition root: a file name's newline shown as \n, not obeyed
+
     for path, reason in fs.skipped:
-        print(f"  {reason}")
+        print(f"  {visible(reason)}")
     return 0
 
 
@@ -166,7 +168,9 @@ def _run_locked(args, cfg: RunConfig, executor, run_dir: Path) -> int:
     fs, _ = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
                           cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q, min_seconds=cfg.min_seconds)
     if fs.skipped:
-        print(f"skipped {len(fs.skipped)} clip(s): " + "; ".join(r for _, r in fs.skipped))
+        from reports.page import visible  # composition root: a file name's newline shown as \n, not obeyed
+
+        print(f"skipped {len(fs.skipped)} clip(s): " + "; ".join(visible(r) for _, r in fs.skipped))
     splits = protocol_splits(cfg, fs)
     store = run(cfg, fs, run_dir, splits, executor, allow_mixed=args.allow_mixed)
     write_toml(cfg, run_dir / "config.toml")

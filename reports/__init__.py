@@ -36,10 +36,16 @@ def render(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, 
     Raises:
         ReportError: the run directory is missing, or a file in it is missing, empty or half-written.
     """
-    from . import figures, page, tables  # matplotlib only when rendering
+    from . import figures  # matplotlib only when rendering
 
     run = load_run(run_dir)
-    out = Path(out_dir) if out_dir is not None else run.dir / "report"
+    with figures.plain_text():  # user-named text is drawn as typed, never as mathtext
+        return _render(run, Path(out_dir) if out_dir is not None else run.dir / "report")
+
+
+def _render(run: Run, out: Path) -> dict[str, Path]:
+    from . import figures, page, tables
+
     out.mkdir(parents=True, exist_ok=True)
 
     t1, tt, pw = tables.table1(run), tables.timing_table(run), tables.pairwise_table(run)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .load import Run, load_run
+from .page import markdown_table, md_escape
 from .stats import corrected_resampled_ttest
 from .tables import timing_table
 
@@ -131,7 +132,8 @@ def _figure(table: pd.DataFrame, names: list[str]):
         ax.set_xticks(np.arange(len(units)), units)
         ax.set_ylabel(ylabel)
         ax.grid(True, axis="y", alpha=0.3)
-    axes[1].set_yscale("log")
+    if (table["median_s"] > 0).any():  # no steady iteration timed (every batch partial): no log axis to draw
+        axes[1].set_yscale("log")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -140,11 +142,7 @@ def _figure(table: pd.DataFrame, names: list[str]):
 def _md(df: pd.DataFrame) -> str:
     if df.empty:
         return "(none)"
-    cells = df.astype(object).where(df.notna(), "")
-    head = "| " + " | ".join(map(str, df.columns)) + " |"
-    rule = "|" + "---|" * len(df.columns)
-    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in cells.itertuples(index=False)]
-    return "\n".join([head, rule, *body])
+    return markdown_table(df.astype(object).where(df.notna(), ""))  # every cell escaped (run names, paths)
 
 
 def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, Path]:
@@ -159,11 +157,10 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, P
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "compare.csv", "md": out / "compare.md", "png": out / "compare.png"}
     table.to_csv(paths["csv"], index=False)
-    fig = _figure(table, names)
-    fig.savefig(paths["png"], dpi=100)
-    import matplotlib.pyplot as plt
+    from .figures import plain_text, save
 
-    plt.close(fig)
+    with plain_text():  # run names drawn as typed, never as mathtext
+        save(_figure(table, names), paths["png"])
     show = table.assign(accuracy=[f"{100 * m:.1f} ± {100 * s:.1f} %" if np.isfinite(s) else f"{100 * m:.1f} %"
                                   for m, s in zip(table.acc_mean, table.acc_std.fillna(np.nan))],
                         ms_per_iter=(1e3 * table.median_s).round(3), time_ratio=table.time_ratio.round(3),
@@ -171,7 +168,7 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, P
     cols = ["unit", "run", "execution", "accuracy", "folds", "diverged", "acc_diff_pp", "p", "ms_per_iter",
             "time_ratio", "note"]
     text = [f"# Comparison of {len(runs)} runs", "",
-            f"Against the first run, {names[0]}: `time_ratio` = median seconds per steady iteration over the first "
+            f"Against the first run, {md_escape(names[0])}: `time_ratio` = median seconds per steady iteration over the first "
             "run's; `acc_diff_pp` = difference of mean test accuracy in percentage points; `p` = Nadeau-Bengio "
             "corrected resampled t-test on the per-fold differences, only when the runs share their splits.", "",
             _md(show[cols]), "", "## Configuration differences", "", _md(diff), "", "## Machines", "", _md(where),

@@ -8,6 +8,7 @@ writes it as a small PNG and closes it.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +25,23 @@ from .paper import PAPER_FIGURE5, PAPER_NAME, REFERENCE_UNIT, label  # noqa: E40
 from .stats import corrected_half_width, quartiles  # noqa: E402
 from .tables import confusion_matrix, fold_times, table1, timing_table  # noqa: E402
 
-__all__ = ["figure5", "figure4", "confusion_figure", "save", "palette", "PAPER_MARK"]
+__all__ = ["figure5", "figure4", "confusion_figure", "save", "palette", "plain_text", "PAPER_MARK"]
+
+# Names a user chose (genres, clips, runs) reach titles and tick labels: no text is ever parsed as
+# mathtext or LaTeX (a genre "$\\foo{x}$" made matplotlib raise while drawing every figure).
+PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
+
+
+def plain_text(fn=None):
+    """``matplotlib`` with mathtext and LaTeX off: a context manager, or a decorator of a figure function."""
+    if fn is None:
+        return plt.rc_context(PLAIN_TEXT)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(PLAIN_TEXT):
+            return fn(*args, **kwargs)
+    return wrapper
 
 DPI = 100
 PAPER_MARK = f"paper ({PAPER_NAME}), not rerun"
@@ -59,6 +76,7 @@ def _paper_marks(ax, names: list[str], values: dict[str, float]) -> None:
         ax.legend(handles=[marks], loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False)
 
 
+@plain_text
 def figure5(run: Run) -> plt.Figure:
     """Figure 5: (a) test accuracy, (b) ms per iteration, (c) time ratio to IndRNN; paper marks beside."""
     fig, (ax_a, ax_b, ax_c) = plt.subplots(1, 3, figsize=(15, 4.6), gridspec_kw=dict(width_ratios=[1.2, 1, 1]))
@@ -111,6 +129,7 @@ def figure5(run: Run) -> plt.Figure:
     return fig
 
 
+@plain_text
 def figure4(run: Run) -> plt.Figure:
     """Figure 4: validation AUC-ROC against epoch, mean line and corrected 95 % band across folds, per unit.
 
@@ -143,6 +162,7 @@ def figure4(run: Run) -> plt.Figure:
     return fig
 
 
+@plain_text
 def confusion_figure(run: Run) -> plt.Figure:
     """One confusion matrix per unit: counts pooled over folds and repeats, shaded by row share."""
     genres, units = run.genres, run.units
@@ -167,6 +187,7 @@ def confusion_figure(run: Run) -> plt.Figure:
     return fig
 
 
+@plain_text
 def save(fig: plt.Figure, path: str | Path) -> Path:
     """Write ``fig`` as a PNG at a modest resolution (small enough to commit) and close it."""
     path = Path(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -16,8 +17,34 @@ import pandas as pd
 from .load import Run
 from .paper import PAPER_NAME, REFERENCE_UNIT, label
 
-__all__ = ["table1_display", "timing_display", "pairwise_display", "markdown_table", "method_line", "warnings",
+__all__ = ["visible", "md_escape", "html_text", "table1_display", "timing_display", "pairwise_display", "markdown_table", "method_line", "warnings",
            "page_blocks", "to_markdown", "to_html"]
+
+
+# -- text a user named (genres, clips, paths, run names), made safe for each format -----------------
+def visible(text) -> str:
+    """``text`` on one line: control characters (a newline in a file name) shown as ``\\n``, ``\\x1b``, ..."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]{}<>|$#!~])")
+_MD_ENTITY = re.compile(r"&(?=#?\w+;)")  # "&amp;" would render as "&": escape the ampersand of an entity
+
+
+def md_escape(text) -> str:
+    """``text`` as literal Markdown: no emphasis, link, image, HTML, math, table cell break or new line.
+
+    Every character Markdown (CommonMark, GitHub's tables and math) gives a meaning is backslash-escaped;
+    ``&`` only where it would start an entity; a leading list or heading marker is escaped too.
+    """
+    s = _MD_ENTITY.sub("&amp;", visible(text))
+    s = _MD_SPECIAL.sub(r"\\\1", s)
+    return re.sub(r"^(\s*)(\d*)([-+.)])(\s|$)", lambda m: f"{m[1]}{m[2]}\\{m[3]}{m[4]}", s)
+
+
+def html_text(text) -> str:
+    """``text`` for HTML: escaped, control characters made visible."""
+    return html.escape(visible(text))
 
 
 def _f(x, fmt: str = ".1f", none: str = "–") -> str:
@@ -91,8 +118,7 @@ def pairwise_display(pw: pd.DataFrame) -> pd.DataFrame:
 
 def markdown_table(df: pd.DataFrame) -> str:
     """A GitHub pipe table of the string cells of ``df``."""
-    def cell(x) -> str:
-        return str(x).replace("|", "\\|").replace("\n", " ")
+    cell = md_escape  # every cell, whoever named it
     lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
     return "\n".join(lines)
@@ -134,6 +160,14 @@ def warnings(run: Run) -> list[str]:
     if commit.endswith("+dirty"):
         out.append("The code had uncommitted changes when the run started (commit ends in +dirty).")
     return out
+
+
+def _skipped_line(s) -> str:
+    """One skipped clip: its reason, which names the path already ("path: path: reason" otherwise)."""
+    if isinstance(s, (list, tuple)) and len(s) > 1:
+        path, reason = str(s[0]), str(s[1])
+        return reason if reason.startswith(path) else f"{path}: {reason}"
+    return str(s)
 
 
 def _kv(d: dict) -> pd.DataFrame:
@@ -207,8 +241,7 @@ def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, 
                             "feature config": feat.get("config"), "fingerprint": feat.get("fingerprint"),
                             "skipped clips": len(skipped)})))
     if skipped:
-        b.append(("list", [f"{s[0]}: {s[1]}" if isinstance(s, (list, tuple)) and len(s) > 1 else str(s)
-                           for s in skipped]))
+        b.append(("list", [_skipped_line(s) for s in skipped]))
     b.append(("h2", "Machine and versions"))
     b.append(("table", _kv({k: env.get(k) for k in ("device", "device_name", "cpu", "torch_threads", "cuda",
                                                     "python", "platform", "commit")}
@@ -220,23 +253,25 @@ def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, 
 
 # -- renderers -----------------------------------------------------------------------------------
 def to_markdown(blocks) -> str:
+    """The page as Markdown; every text is escaped (:func:`md_escape`): blocks hold plain text only."""
+    e = md_escape
     out = []
     for kind, x in blocks:
         if kind == "h1":
-            out.append(f"# {x}")
+            out.append(f"# {e(x)}")
         elif kind == "h2":
-            out.append(f"## {x}")
+            out.append(f"## {e(x)}")
         elif kind == "p":
-            out.append(str(x))
+            out.append(e(x))
         elif kind == "warn":
-            out.append(f"> **Warning:** {x}")
+            out.append(f"> **Warning:** {e(x)}")
         elif kind == "table":
             out.append(markdown_table(x))
         elif kind == "img":
             path, alt = x
-            out.append(f"![{alt}]({Path(path).name})")
+            out.append(f"![{e(alt)}]({Path(path).name})")
         elif kind == "list":
-            out.append("\n".join(f"- {v}" for v in x))
+            out.append("\n".join(f"- {e(v)}" for v in x))
     return "\n\n".join(out) + "\n"
 
 
@@ -248,7 +283,7 @@ padding:.5em 1em}p{line-height:1.45}"""
 
 def to_html(blocks, title: str) -> str:
     """A self-contained page: styles inline, images embedded as data: URIs."""
-    e = html.escape
+    e = html_text
     out = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
            f"<style>{_CSS}</style></head><body>"]
     for kind, x in blocks:
@@ -259,7 +294,7 @@ def to_html(blocks, title: str) -> str:
         elif kind == "warn":
             out.append(f"<p class=\"warn\"><strong>Warning:</strong> {e(str(x))}</p>")
         elif kind == "table":
-            out.append(x.to_html(index=False, escape=True, border=0))
+            out.append(x.map(visible).rename(columns=visible).to_html(index=False, escape=True, border=0))
         elif kind == "img":
             path, alt = x
             data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
