@@ -10,7 +10,7 @@ from dataclasses import fields, replace
 from pathlib import Path
 
 from .config import PAPER_UNITS, PRESETS, ConfigError, RunConfig
-from .config import DATASETS, DEVICE_HELP
+from .config import DATASETS, DEVICE_HELP, MAX_JOBS
 from .options import UNITS_HELP, add_config_flags, parse_units, resolve, write_toml
 
 # Heavy modules (torch, kymatio, pandas) are imported inside the commands, so --help is instant.
@@ -92,6 +92,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dry-run", action="store_true",
                    help="print the plan (jobs in total, done, to do per unit, estimated time) and stop; "
                         "extracts no features and writes nothing")
+    g.add_argument("--yes", action="store_true",
+                   help=f"run more jobs than the sane limit ({MAX_JOBS}; repeats x folds x units)")
     g.add_argument("--allow-mixed", action="store_true",
                    help="resume a run whose finished jobs ran on another machine, torch build or commit "
                         "(the report then gives each environment its own timing rows)")
@@ -144,6 +146,9 @@ def cmd_run(args) -> int:
     print(f"device: {cfg.device} ({device_name(cfg.device)}), precision {cfg.precision}, {cfg.step} step, "
           f"threads {cfg.threads or 'default'}")
     run_dir = args.out or default_run_dir(cfg)
+    from .plan import check_job_count
+
+    print(check_job_count(cfg, args.yes))  # counted, not listed: 10^9 repeats fail here, at once
     if args.dry_run:
         from .plan import dry_run
 
@@ -172,6 +177,11 @@ def _run_locked(args, cfg: RunConfig, executor, run_dir: Path) -> int:
 
         print(f"skipped {len(fs.skipped)} clip(s): " + "; ".join(visible(r) for _, r in fs.skipped))
     splits = protocol_splits(cfg, fs)
+    from .plan import cap_batch
+
+    cfg, note = cap_batch(cfg, min(len(s.train) for s in splits))  # before any work, and recorded as run
+    if note:
+        print(note)
     store = run(cfg, fs, run_dir, splits, executor, allow_mixed=args.allow_mixed)
     write_toml(cfg, run_dir / "config.toml")
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,14 +29,14 @@ import models
 from features import GTZAN_GENRES, FeatureConfig, Scatterer, gtzan_clips
 
 from .baseline import BASELINE
-from .config import RunConfig
+from .config import MAX_JOBS, ConfigError, RunConfig
 from .jobs import Job
 from .splits import Split
 from .store import ResultsStore
 from .timing import IterationTimer
 
 __all__ = ["DataShape", "planned_jobs", "shape_without_features", "fold_sizes", "probe_unit", "plan_rows",
-           "format_plan", "dry_run"]
+           "format_plan", "dry_run", "job_count", "check_job_count", "cap_batch"]
 
 FILTERED_SIZES = (443, 197, 290)  # train, validation, test clips of the artist-filtered GTZAN lists
 
@@ -123,6 +123,7 @@ def plan_rows(cfg: RunConfig, run_dir: Path, shape: DataShape, probe: bool = Tru
     jobs = planned_jobs(cfg)
     finished = _finished_seconds(store, done)
     n_train, n_val, _ = fold_sizes(cfg, shape.clips, shape.classes)
+    cfg, _ = cap_batch(cfg, n_train)  # the probe never builds a batch larger than the training set
     batches, val_batches = math.ceil(n_train / cfg.batch_size), math.ceil(n_val / cfg.batch_size)
     rows = []
     for unit in dict.fromkeys(j.unit for j in jobs):
@@ -175,3 +176,31 @@ def dry_run(cfg: RunConfig, run_dir: Path) -> str:
     set_threads(job_threads(cfg))  # the probe runs at the run's thread count
     shape = shape_without_features(cfg)
     return format_plan(plan_rows(cfg, run_dir, shape), cfg, shape, run_dir)
+
+
+def job_count(cfg: RunConfig) -> int:
+    """Jobs of the run, counted without listing them (``repeats x folds`` splits for cv; a split file's
+    folds are not known before it is read, so it counts as one split here)."""
+    splits = cfg.repeats * cfg.folds if cfg.protocol == "cv" else 1
+    return splits * (len(cfg.units) + bool(cfg.baseline))
+
+
+def check_job_count(cfg: RunConfig, yes: bool) -> str:
+    """The line that states the job count; a ConfigError (before any work) above MAX_JOBS without --yes."""
+    units = len(cfg.units) + bool(cfg.baseline)
+    what = (f"{cfg.repeats} repeat(s) x {cfg.folds} fold(s) x {units} unit(s)" if cfg.protocol == "cv"
+            else f"{units} unit(s) per split")
+    n = job_count(cfg)
+    if n > MAX_JOBS and not yes:
+        raise ConfigError(f"--repeats {cfg.repeats} and --folds {cfg.folds} make {what} = {n} jobs, more than "
+                          f"{MAX_JOBS}: check the numbers, or add --yes to run them all")
+    return f"jobs: {what} = {n}" + (" (confirmed by --yes)" if n > MAX_JOBS else "")
+
+
+def cap_batch(cfg: RunConfig, n_train: int) -> tuple[RunConfig, str | None]:
+    """``cfg`` with its batch size capped at ``n_train`` (the smallest training set of the run's splits),
+    and the note that says so (None when nothing changed). A larger batch would only cost memory."""
+    if n_train < 1 or cfg.batch_size <= n_train:
+        return cfg, None
+    return replace(cfg, batch_size=n_train), (f"note: --batch-size {cfg.batch_size} is larger than the training set "
+                                              f"({n_train} clips): capped at {n_train}")

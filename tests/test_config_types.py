@@ -87,3 +87,33 @@ def test_a_non_finite_weight_with_a_finite_loss_is_diverged(data_dir, tmp_path, 
     assert folds.note.str.fullmatch("non-finite weight at epoch [12]").all()
     epochs = pd.read_csv(out / "epochs.csv")
     assert epochs.train_loss.notna().all()  # the loss itself never told
+
+
+def test_a_huge_batch_size_is_capped_at_the_training_set_with_a_note(data_dir, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "run"
+    assert main(bench_run(data_dir, out, tmp_path / "c", "--units", "indrnn", "--no-baseline", "--no-report",
+                          "--batch-size", "100000")) == 0
+    text = capsys.readouterr().out
+    folds = pd.read_csv(out / "folds.csv")
+    n_train = int(folds.n_train.min())
+    assert f"note: --batch-size 100000 is larger than the training set ({n_train} clips): capped at {n_train}" in text
+    import json
+
+    assert json.loads((out / "metadata.json").read_text())["config"]["batch_size"] == n_train
+    assert f"batch_size = {n_train}" in (out / "config.toml").read_text()
+    assert pd.read_csv(out / "iterations.csv").batch_size.max() <= folds.n_train.max()
+
+
+def test_a_huge_job_count_is_refused_before_any_work_unless_confirmed(tmp_path, capsys):
+    small = ["--seconds", "1", "--J", "6", "--Q", "4", "--hidden", "8", "--layers", "1", "--epochs", "1"]
+    out = tmp_path / "run"
+    assert main(["run", "--repeats", "200", "--folds", "5", "--units", "indrnn", "--out", str(out), *small]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: --repeats 200 and --folds 5 make 200 repeat(s) x 5 fold(s) x 2 unit(s) = 2000 jobs, more "
+                   "than 1000: check the numbers, or add --yes to run them all")
+    assert not out.exists()
+    assert main(["run", "--repeats", "200", "--folds", "5", "--units", "indrnn", "--out", str(out), *small,
+                 "--yes", "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "jobs: 200 repeat(s) x 5 fold(s) x 2 unit(s) = 2000 (confirmed by --yes)" in text
+    assert "total          2000     0   2000" in text and not out.exists()
