@@ -92,6 +92,7 @@ def job_environment(device: str) -> dict:
     env = {k: full.get(k) for k in MACHINE_FIELDS}
     env["torch"] = full["versions"]["torch"]
     env["precision_flags"] = json.dumps(full["precision_flags"], sort_keys=True)
+    env["blas_threads"] = full.get("blas_threads")  # recorded (the baseline's pool), not part of env_id
     digest = hashlib.sha256(json.dumps([env[k] for k in MACHINE_FIELDS]).encode()).hexdigest()[:8]
     env["env_id"] = f"env-{digest}"  # never parsed as a number by a CSV reader
     return env

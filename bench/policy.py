@@ -9,14 +9,17 @@ place, before any model is built, the same for every unit, and recorded with eve
   not, which would favour the cuDNN units). ``tf32`` allows TF32 for both. ``bf16`` runs forward and
   loss under ``torch.autocast(dtype=bfloat16)`` for every unit (the IndRNN's elementwise recurrence
   then runs in float32 on bfloat16 projections, as cuDNN does inside its cells).
-* **threads**: ``--threads N`` binds every pool the code uses: torch's intra-op pool and numba's
-  (the IndRNN's CPU kernel); numba's count is per calling thread, so it is set in the thread that
-  runs the job.
+* **threads**: ``--threads N`` binds every pool the code uses: torch's intra-op pool, numba's
+  (the IndRNN's CPU kernel; its count is per calling thread, so it is set in the thread that runs the
+  job) and the BLAS libraries' (through ``threadpoolctl``: the baseline's logistic regression runs
+  in NumPy/SciPy's OpenBLAS, whose pool a Dask worker starts at 1 thread while a local run uses every
+  core; the sums then split differently and the baseline's accuracy differed between executors).
 """
 from __future__ import annotations
 
 from contextlib import nullcontext
 
+import threadpoolctl
 import torch
 
 from .config import PRECISIONS
@@ -111,6 +114,7 @@ def set_threads(threads: int | None) -> None:
     # numba first: starting its OpenMP layer can reset torch's count (seen with torch 2.13 + numba 0.68)
     numba.set_num_threads(threads)  # per calling thread: call this where the work runs
     torch.set_num_threads(threads)
+    threadpoolctl.threadpool_limits(limits=threads, user_api="blas")  # process-wide, kept until changed
     got = (numba.get_num_threads(), torch.get_num_threads())
     if got != (threads, threads):
         raise PolicyError(f"--threads {threads}: the pools report numba {got[0]}, torch {got[1]} threads")
@@ -120,5 +124,6 @@ def thread_counts() -> dict:
     """Threads each pool uses now, in the calling thread."""
     import numba
 
+    blas = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
     return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
-            "numba_threads": numba.get_num_threads()}
+            "numba_threads": numba.get_num_threads(), "blas_threads": max(blas) if blas else None}

@@ -45,6 +45,15 @@ def test_dask_results_equal_the_local_executor_fold_by_fold(data_dir, tmp_path, 
     assert (tmp_path / "local" / "splits.json").read_text() == (tmp_path / "dask" / "splits.json").read_text()
     sessions = [json.loads((tmp_path / n / "metadata.json").read_text())["sessions"][0] for n in ("local", "dask")]
     assert sessions[0]["threads"] == sessions[1]["threads"] == (threads or DEFAULT_THREADS)
+    # every job, the baseline included, ran its BLAS pool (the logistic regression's) at the run's count,
+    # and the baseline predicted every test clip the same on both executors
+    keys = ["unit", "repeat", "fold"]
+    env = [pd.read_csv(tmp_path / n / "environment.csv").sort_values(keys).reset_index(drop=True)
+           for n in ("local", "dask")]
+    assert len(env[1]) == 9 and env[0].blas_threads.tolist() == env[1].blas_threads.tolist() == [threads or DEFAULT_THREADS] * 9
+    preds = [pd.read_csv(tmp_path / n / "predictions.csv").sort_values(keys + ["clip_id"]).reset_index(drop=True)
+             for n in ("local", "dask")]
+    pd.testing.assert_frame_equal(*preds)
 
 
 def test_a_worker_killed_mid_task_is_retried_and_no_row_is_lost_or_doubled(data_dir, tmp_path):  # noqa: F811
