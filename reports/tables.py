@@ -61,7 +61,8 @@ def table1(run: Run) -> pd.DataFrame:
         done = corrected_interval(100.0 * s.loc[s["finished"], "acc"], ratio)
         rows.append(dict(method=label(unit), unit=unit, source=run.provenance, quoted=False, folds=every.n,
                          diverged=int((~s["finished"]).sum()), accuracy_mean_pct=every.mean,
-                         accuracy_std_pct=every.std, ci_low_pct=every.low, ci_high_pct=every.high,
+                         accuracy_std_pct=every.std, ci_low_pct=float(np.clip(every.low, 0, 100)),
+                         ci_high_pct=float(np.clip(every.high, 0, 100)),  # an accuracy lies in [0, 100] %
                          finished_folds=done.n, finished_mean_pct=done.mean, finished_std_pct=done.std))
     for method, acc in LITERATURE:
         rows.append(dict(method=method, unit="", source=QUOTED, quoted=True, folds=np.nan, diverged=np.nan,

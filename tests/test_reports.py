@@ -430,3 +430,13 @@ def test_reports_imports_no_other_package_of_the_project():
             "bad = [m for m in ('bench', 'models', 'features', 'torch') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_a_two_fold_accuracy_interval_stays_within_0_and_100_percent(tmp_path):
+    """t with 1 degree of freedom is 12.7: the raw interval of 2 folds spans far beyond [0, 100] %."""
+    run = load_run(write_run(tmp_path / "run", repeats=1, folds=2))
+    t1 = tables.table1(run)
+    measured = t1[~t1["quoted"]]
+    assert (measured["ci_low_pct"] >= 0).all() and (measured["ci_high_pct"] <= 100).all()
+    lstm = measured.set_index("unit").loc["lstm"]  # 90 % and 85 %: 87.5 +- 38.1, so up to 125.6 % unclipped
+    assert lstm.ci_low_pct == pytest.approx(49.38, abs=0.01) and lstm.ci_high_pct == 100
