@@ -86,8 +86,8 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
         row = tables["folds"].iloc[0]
         bar.set_postfix_str(f"{job.key} acc={row.test_acc:.2f}")
     bar.close()
-    if todo or not store.is_current():
-        store.consolidate(csv=True)  # the top-level tables, built once
+    if todo or not store.is_current() or not store.has_exports():
+        store.consolidate(csv=True)  # the top-level tables and their CSV exports, built once
     store.update_metadata(finished=_now(), sessions=sessions + [{**session, "finished": _now()}])
     return store
 

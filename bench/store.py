@@ -246,18 +246,19 @@ class ResultsStore:
             raise DamagedPart(f"parts/{key}/{name} cannot be parsed ({exc})") from None
         return None
 
-    def verify_part(self, key: str) -> tuple[str, str]:
+    def verify_part(self, key: str, deep: bool = True) -> tuple[str, str]:
         """``(state, detail)``: state is ``ok``, ``foreign`` (another run's; detail = its id),
-        ``unknown`` (an older part without a record) or ``damaged`` (detail = what is wrong)."""
+        ``unknown`` (an older part without a record) or ``damaged`` (detail = what is wrong).
+        ``deep=False`` reads the part's record only, not its tables."""
         try:
             record = self._part_record(key)
             if record is None:
-                for name in self.table_names([key]):
+                for name in self.table_names([key]) if deep else ():
                     self.read_part(key, name)
                 return "unknown", ""
             if self.run_id is not None and record.get("run") != self.run_id:
                 return "foreign", str(record.get("run"))
-            for name in record["tables"]:
+            for name in record["tables"] if deep else ():
                 self.read_part(key, name)
         except DamagedPart as exc:
             return "damaged", str(exc)
@@ -275,16 +276,17 @@ class ResultsStore:
                     why, dest.relative_to(self.dir))
         return dest
 
-    def check_parts(self, legacy_ok: bool = True) -> list[str]:
+    def check_parts(self, legacy_ok: bool = True, deep: bool = True) -> list[str]:
         """Verify every part: refuse another run's parts, move damaged ones aside (returns their keys).
 
         Args:
             legacy_ok: accept parts without a record (older versions) as this run's; False when the
                 run's ``metadata.json`` is gone, so nothing vouches for them.
+            deep: read and check every table file too (else the records only).
         """
         foreign, unknown, damaged = {}, [], []
         for key in sorted(self.done()):
-            state, detail = self.verify_part(key)
+            state, detail = self.verify_part(key, deep)
             if state == "foreign":
                 foreign[key] = detail
             elif state == "unknown" and not legacy_ok:
@@ -309,15 +311,8 @@ class ResultsStore:
         return table.to_pandas() if table is not None else pd.DataFrame()
 
     def _concat_parts(self, name: str, keys=None) -> pa.Table | None:
-        parts = [t for k in sorted(self.done() if keys is None else keys)
-                 if (t := self.read_part(k, name)) is not None and t.num_rows]
-        if not parts:
-            return None
-        try:  # "permissive": a column all-null in one part and typed in another still concatenates
-            return pa.concat_tables(parts, promote_options="permissive")
-        except (pa.ArrowTypeError, pa.ArrowInvalid):  # e.g. an old CSV part read an empty note as NaN
-            df = pd.concat([t.to_pandas() for t in parts], ignore_index=True)
-            return pa.Table.from_pandas(_parquet_safe(df), preserve_index=False)
+        return _concat([t for k in sorted(self.done() if keys is None else keys)
+                        if (t := self.read_part(k, name)) is not None and t.num_rows])
 
     def environments(self) -> pd.DataFrame:
         """One row per distinct environment among the finished jobs (empty for a new run)."""
@@ -344,6 +339,10 @@ class ResultsStore:
             return False
         return all(_file_sha256(self.dir / name) == digest for name, digest in files.items())
 
+    def has_exports(self) -> bool:
+        """Whether the CSV exports of the large tables exist (a run killed before its end has none)."""
+        return all((self.dir / f"{name}.csv").exists() for name in LARGE_TABLES)
+
     def consolidate(self, csv: bool = True) -> list[Path]:
         """Build the top-level tables from every intact finished job, each by write-then-rename.
 
@@ -357,11 +356,18 @@ class ResultsStore:
         Returns:
             The files written.
         """
-        self.check_parts()
-        keys = sorted(self.done())
+        self.check_parts(deep=False)  # another run's parts refused; each part's files are checked as read below
+        intact: dict[str, dict[str, pa.Table]] = {}
+        for key in sorted(self.done()):
+            try:
+                intact[key] = {name: t for name in self.table_names([key])
+                               if (t := self.read_part(key, name)) is not None and t.num_rows}
+            except DamagedPart as exc:
+                self.quarantine(key, str(exc))
+        keys = sorted(intact)
         written = []
         for name in self.table_names(keys):
-            table = self._concat_parts(name, keys)
+            table = _concat([intact[k][name] for k in keys if name in intact[k]])
             if name in LARGE_TABLES:
                 written.append(self.dir / f"{name}.parquet")
                 _write_parquet(table if table is not None else pa.table({}), written[-1])
@@ -382,6 +388,16 @@ class ResultsStore:
             return pd.read_csv(self.dir / f"{name}.csv")
         except (FileNotFoundError, pd.errors.EmptyDataError):
             return pd.DataFrame()
+
+
+def _concat(parts: list[pa.Table]) -> pa.Table | None:
+    if not parts:
+        return None
+    try:  # "permissive": a column all-null in one part and typed in another still concatenates
+        return pa.concat_tables(parts, promote_options="permissive")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):  # e.g. an old CSV part read an empty note as NaN
+        df = pd.concat([t.to_pandas() for t in parts], ignore_index=True)
+        return pa.Table.from_pandas(_parquet_safe(df), preserve_index=False)
 
 
 def _listing(keys: list[str], limit: int = 5) -> str:

@@ -169,6 +169,11 @@ def warnings(run: Run) -> list[str]:
         have = len(run.folds)
         out.append(f"This run is unfinished (no 'finished' time in metadata.json): {have}"
                    + (f" of {jobs}" if jobs else "") + " jobs are reported.")
+    elif run.metadata.get("jobs") and len(run.folds) < run.metadata["jobs"]:
+        damaged = sorted(p.name for p in (run.dir / "parts.damaged").glob("*")) if (run.dir / "parts.damaged").is_dir() else []
+        out.append(f"Only {len(run.folds)} of {run.metadata['jobs']} jobs are reported"
+                   + (f": {len(damaged)} damaged part(s) were moved to parts.damaged/ ({', '.join(damaged)}); "
+                      "the next bench run reruns their jobs." if damaged else "."))
     div = run.folds[run.folds["diverged"]]
     if len(div):
         which = ", ".join(f"{label(r.unit)} repeat {r.repeat} fold {r.fold}" for r in div.itertuples())

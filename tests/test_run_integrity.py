@@ -106,6 +106,8 @@ def test_a_truncated_part_is_named_moved_aside_and_rerun(data_dir, tmp_path, cap
     assert len(folds) == 5 and "indrnn-r00-f01" not in set(folds.unit + "-r00-f0" + folds.fold.astype(str))
     assert (out / "epochs.csv").is_file() and (out / "epochs.csv").read_text() != epochs_csv  # replaced, not deleted
     assert len(pd.read_csv(out / "epochs.csv")) == 2 * 4
+    md = (out / "report" / "report.md").read_text()
+    assert "Only 5 of 6 jobs are reported: 1 damaged part(s) were moved to parts.damaged/ (indrnn-r00-f01)" in md
 
     caplog.clear()
     assert main(argv) == 0  # the next run reruns the moved job only
