@@ -234,7 +234,7 @@ def cmd_report(args) -> int:
         lock = run_lock(store.dir, "bench report")  # it may rebuild the tables: one writer at a time
     with lock:
         if store.parts.is_dir() and not store.is_current():  # jobs finished since the tables were built
-            store.consolidate(csv=False)  # damaged parts moved aside, named; existing CSV exports replaced, never deleted
+            store.consolidate(csv=False)  # damaged parts moved aside, named; CSV exports replaced, never deleted
         try:
             files = render(args.run_dir, args.out)
         except ReportError as exc:

@@ -14,7 +14,8 @@ fold: that fold is the test set, validation is carved from the others), or ``exc
 purpose, e.g. GTZAN's duplicated clips). The header row is optional; ``#`` starts a comment line.
 The file suffix may be left out (``blues/blues.00012``) so one file serves a ``.au`` and a ``.wav``
 copy. Every usable clip must be listed once, and every listed clip must exist: anything else is an
-error that names the clips (a clip named by two rows, in whatever spelling, names both lines). A listed clip that could not be read is left out with a warning.
+error that names the clips (a clip named by two rows, in whatever spelling, names both lines). A
+listed clip that could not be read is left out with a warning.
 """
 from __future__ import annotations
 

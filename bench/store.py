@@ -235,7 +235,8 @@ class ResultsStore:
                                   f"({len(data)} bytes; truncated or overwritten?)")
             table = pq.read_table(pa.BufferReader(data))
             if table.num_rows != entry["rows"]:
-                raise DamagedPart(f"parts/{key}/{entry['file']} holds {table.num_rows} rows, its record says {entry['rows']}")
+                raise DamagedPart(f"parts/{key}/{entry['file']} holds {table.num_rows} rows, "
+                                  f"its record says {entry['rows']}")
             return table
         try:  # a part of an older version: no record, so it is checked by parsing it
             if (folder / f"{name}.parquet").exists():

@@ -133,7 +133,8 @@ def train_fold(model: torch.nn.Module, data: FoldData, split: Split, cfg: TrainC
         val_loss, val_acc, val_auc, _ = evaluate(model, data, val, cfg.batch_size, cfg.precision)
         if not math.isfinite(val_loss):
             out.diverged, out.note = True, f"non-finite validation loss at epoch {epoch}"
-            out.epochs.append(dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc, val_auc=val_auc))
+            out.epochs.append(dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc,
+                                   val_auc=val_auc))
             break
         out.epochs.append(dict(epoch=epoch, train_loss=train_loss, val_loss=val_loss, val_acc=val_acc, val_auc=val_auc))
         bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.2f}")

@@ -168,7 +168,8 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, P
     cols = ["unit", "run", "execution", "accuracy", "folds", "diverged", "acc_diff_pp", "p", "ms_per_iter",
             "time_ratio", "note"]
     text = [f"# Comparison of {len(runs)} runs", "",
-            f"Against the first run, {md_escape(names[0])}: `time_ratio` = median seconds per steady iteration over the first "
+            f"Against the first run, {md_escape(names[0])}: `time_ratio` = median seconds per steady iteration "
+            "over the first "
             "run's; `acc_diff_pp` = difference of mean test accuracy in percentage points; `p` = Nadeau-Bengio "
             "corrected resampled t-test on the per-fold differences, only when the runs share their splits.", "",
             _md(show[cols]), "", "## Configuration differences", "", _md(diff), "", "## Machines", "", _md(where),

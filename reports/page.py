@@ -17,8 +17,8 @@ import pandas as pd
 from .load import Run
 from .paper import PAPER_NAME, REFERENCE_UNIT, label
 
-__all__ = ["visible", "md_escape", "html_text", "table1_display", "timing_display", "pairwise_display", "markdown_table", "method_line", "warnings",
-           "page_blocks", "to_markdown", "to_html"]
+__all__ = ["visible", "md_escape", "html_text", "table1_display", "timing_display", "pairwise_display",
+           "markdown_table", "method_line", "warnings", "page_blocks", "to_markdown", "to_html"]
 
 
 # -- text a user named (genres, clips, paths, run names), made safe for each format -----------------
@@ -170,7 +170,8 @@ def warnings(run: Run) -> list[str]:
         out.append(f"This run is unfinished (no 'finished' time in metadata.json): {have}"
                    + (f" of {jobs}" if jobs else "") + " jobs are reported.")
     elif run.metadata.get("jobs") and len(run.folds) < run.metadata["jobs"]:
-        damaged = sorted(p.name for p in (run.dir / "parts.damaged").glob("*")) if (run.dir / "parts.damaged").is_dir() else []
+        moved = run.dir / "parts.damaged"
+        damaged = sorted(p.name for p in moved.iterdir()) if moved.is_dir() else []
         out.append(f"Only {len(run.folds)} of {run.metadata['jobs']} jobs are reported"
                    + (f": {len(damaged)} damaged part(s) were moved to parts.damaged/ ({', '.join(damaged)}); "
                       "the next bench run reruns their jobs." if damaged else "."))

@@ -50,7 +50,8 @@ def test_dask_results_equal_the_local_executor_fold_by_fold(data_dir, tmp_path, 
     keys = ["unit", "repeat", "fold"]
     env = [pd.read_csv(tmp_path / n / "environment.csv").sort_values(keys).reset_index(drop=True)
            for n in ("local", "dask")]
-    assert len(env[1]) == 9 and env[0].blas_threads.tolist() == env[1].blas_threads.tolist() == [threads or DEFAULT_THREADS] * 9
+    assert len(env[1]) == 9
+    assert env[0].blas_threads.tolist() == env[1].blas_threads.tolist() == [threads or DEFAULT_THREADS] * 9
     preds = [pd.read_csv(tmp_path / n / "predictions.csv").sort_values(keys + ["clip_id"]).reset_index(drop=True)
              for n in ("local", "dask")]
     pd.testing.assert_frame_equal(*preds)
