@@ -155,8 +155,9 @@ class ResultsStore:
                 raise RunMismatch(f"{self.dir}: the splits differ from the stored ones (the data set changed?)")
         self._run_id = run_id
         damaged = self.check_parts(legacy_ok=had_metadata)
-        if not had_metadata or not split_path.exists():
+        if not split_path.exists():
             atomic_write_text(split_path, json.dumps(splits))
+        if not had_metadata:
             atomic_write_text(meta_path, json.dumps({**metadata, "run_id": run_id}, indent=2, default=str))
         return damaged
 
