@@ -67,7 +67,7 @@ def test_flush_is_in_force_in_every_thread_of_both_pools(where):
     flush, keep = seen["flush"], seen["keep"]
     assert flush[:2] == (1.0, 1.0) and keep[:2] == (0.0, 0.0), seen
     assert flush[2] == threads and flush[3] == {"subnormals": "flush", "torch_threads": threads,
-                                                  "numba_threads": threads}
+                                                  "numba_threads": threads, "blas_threads": threads}
     assert subnormals.state() == "flush"
 
 
