@@ -465,7 +465,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except Exception as exc:  # noqa: BLE001 - sorted below: a user's error, or a bug shown briefly
         if isinstance(exc, _user_errors()):
-            print(f"error: {exc}", file=sys.stderr)
+            from reports.page import visible  # one line, whatever a file or folder name holds
+
+            print(f"error: {visible(exc)}", file=sys.stderr)
             return 2
         if args.debug:
             raise

@@ -74,3 +74,9 @@ def test_figures_draw_mathtext_like_names_as_typed(tmp_path):
         ax.set_title(f"{MATH} {NEWLINE}")
     save(fig, tmp_path / "f.png")
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_an_error_naming_a_file_with_a_newline_stays_on_one_line(tmp_path, capsys):
+    assert main(["run", "--config", str(tmp_path / "my\nconfig.toml"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "my\\nconfig.toml: cannot be read" in err
