@@ -8,7 +8,9 @@ associative scan over its rows. A step is the affine map ``h -> a h + b``; two s
     (a1, b1) then (a2, b2) = (a2 a1, a2 b1 + b2),
 
 which is associative, so the scan gives every row's map from the chunk's start, and applying it to
-the state carried in from the previous chunk gives ``h_t``. Complex tensors (the LRU) are read as
+the state carried in from the previous chunk gives ``h_t``. (This is the first-order recurrence as a
+scan over affine maps, as in Blelloch 1990, "Prefix sums and their applications"; Triton's
+``associative_scan`` runs it as a tree inside the tile, the chunks follow one another.) Complex tensors (the LRU) are read as
 interleaved (real, imaginary) float lanes (``torch.view_as_real``) and the same maps are composed
 in complex arithmetic on the two lanes; ``COMPLEX`` is a compile-time switch, so real tensors pay
 nothing for it.
