@@ -212,16 +212,23 @@ def test_dispatcher_rejects_what_cannot_run():
         linear_scan(ins[0], ins[1][:, :3])
 
 
-def test_auto_on_cuda_without_triton_is_an_error(monkeypatch):
-    """Issue 18: never a silent fall back to the slow loop on a GPU; the reference only by name."""
+def test_auto_never_falls_back_to_the_loop(monkeypatch):
+    """Issue 18: never a silent fall back to the slow loop (CUDA without triton, another device, a
+    dtype no back end takes); the reference runs only when asked for by name."""
     monkeypatch.setattr(cuda, "AVAILABLE", False)
-    with pytest.raises(RuntimeError, match="needs triton"):
+    with pytest.raises(ValueError, match="needs Triton.*'reference'"):
         resolve_scan("auto", "cuda", torch.float32)
     assert resolve_scan("reference", "cuda") == "reference"
     assert resolve_scan("logspace", "cuda") == "logspace"
     monkeypatch.setattr(cuda, "AVAILABLE", True)
     assert resolve_scan("auto", "cuda", torch.bfloat16) == "triton"
-    assert resolve_scan("auto", "meta", torch.float32) == "reference"  # other devices: the loop, recorded
+    assert resolve_scan("auto", "cuda", torch.complex128) == "triton"
+    with pytest.raises(ValueError, match="no fused kernel for meta tensors"):
+        resolve_scan("auto", "meta", torch.float32)
+    with pytest.raises(ValueError, match="no fused kernel for torch.int64.*'reference'"):
+        resolve_scan("auto", "cpu", torch.int64)
+    a = torch.ones(1, 3, 2, dtype=torch.int64)
+    assert linear_scan(a, a, kernel="reference").tolist() == [[[1, 1], [2, 2], [3, 3]]]
 
 
 def test_empty_sequence_and_single_step():

@@ -11,27 +11,32 @@ name             implementation                                               us
                  registers, own backward (:mod:`.cuda`)
 ``triton_loop``  the first CUDA kernels, one step per memory round trip          (never; a baseline)
                  (:mod:`.cuda_loop`)
-``reference``    Python loop of tensor ops, autograd backward (tests only)      anything else
+``reference``    Python loop of tensor ops, autograd backward (tests only)      (never: asked by name)
 ===============  ===========================================================  =====================
 
-The diagonal linear recurrence ``h_t = a_t * h_{t-1} + b_t`` of the modern units (minGRU, minLSTM,
-LRU, Mamba), real or complex, has its own back ends, chosen by :func:`linear_scan` the same way:
+``auto`` on a device or dtype with no fused kernel (CUDA without Triton, float16) is an error rather
+than a silent fall back to the reference loop, which would change the IndRNN's time by orders of
+magnitude; and :func:`recording` tells the bench which kernel each job really ran.
 
-============  ==============================================================  ==========================
+The diagonal linear recurrence ``h_t = a_t * h_{t-1} + b_t`` of the modern units (minGRU, minLSTM,
+LRU, Mamba), real or complex, has its own back ends, chosen by :func:`linear_scan` the same way (and
+``auto`` refuses to fall back the same way):
+
+============  ==============================================================  ======================
 name          implementation                                                  used by ``"auto"`` for
-============  ==============================================================  ==========================
+============  ==============================================================  ======================
 ``numba``     fused CPU loops (numba, parallel over the batch), own backward  CPU (all four dtypes)
               (:mod:`.scan_cpu`)
-``triton``    fused CUDA kernels (Triton), chunks of steps scanned in         CUDA (error without triton)
+``triton``    fused CUDA kernels (Triton), chunks of steps scanned in         CUDA (all four dtypes)
               registers, own backward (:mod:`.scan_cuda`)
 ``logspace``  log-space parallel scan (Heinsen 2023: ``cumsum`` +             (never; a choice to time)
               ``logcumsumexp``), any device; precision limits in
               :mod:`.scan_logspace`
-``reference`` Python loop of tensor ops, autograd backward                    other devices
-============  ==============================================================  ==========================
+``reference`` Python loop of tensor ops, autograd backward                    (never: asked by name)
+============  ==============================================================  ======================
 
-Dtypes: float32, float64, complex64, complex128 run as they are; bfloat16/float16 (autocast) run in
-float32 and the result stays float32, as the IndRNN's recurrence does (complex32: complex64).
+Scan dtypes: float32, float64, complex64, complex128 run as they are; bfloat16/float16 (autocast) run
+in float32 and the result stays float32, as the IndRNN's recurrence does (complex32: complex64).
 """
 from __future__ import annotations
 
@@ -93,17 +98,21 @@ def _check_kernel(op: str, kernel: str, choices: tuple[str, ...], device: torch.
     return device
 
 
-def _auto_fused(op: str, device: torch.device) -> str:
-    """What ``"auto"`` means on ``device`` for a dtype the fused kernels take: never a silent slow loop
-    on CUDA (issue 18): without triton it is an error, and the reference must be asked for by name."""
+def _auto_fused(op: str, device: torch.device, dtype: torch.dtype, dtypes: tuple[torch.dtype, ...]) -> str:
+    """What ``"auto"`` means for ``op`` on ``device`` for ``dtype``: the fused kernel, never a silent
+    fall back to the reference loop (orders of magnitude slower), which must be asked for by name."""
+    if dtype not in dtypes:
+        names = ", ".join(str(d).removeprefix("torch.") for d in dtypes)
+        raise ValueError(f"{op} kernel 'auto': no fused kernel for {dtype} (only {names}); "
+                         "ask for kernel 'reference' to run the plain loop")
     if device.type == "cpu":
         return "numba"
     if device.type == "cuda":
-        if cuda.AVAILABLE:
-            return "triton"
-        raise RuntimeError(f"{op} kernel 'auto' on CUDA needs triton, which is not installed (or cannot see "
-                           "the GPU); install triton, or pass kernel='reference' to run the slow Python loop")
-    return "reference"
+        if not cuda.AVAILABLE:
+            raise ValueError(f"{op} kernel 'auto' on CUDA needs Triton, which is not installed here "
+                             "(pip install triton); ask for kernel 'reference' to run the plain loop instead")
+        return "triton"
+    raise ValueError(f"{op} kernel 'auto': no fused kernel for {device.type} tensors; ask for kernel 'reference'")
 
 
 def _numba() -> Recurrence:
@@ -117,13 +126,9 @@ def resolve(kernel: str, device: torch.device | str, dtype: torch.dtype = torch.
     device = _check_kernel("IndRNN", kernel, KERNELS, device)
     if kernel != "auto":
         return kernel
-    if dtype not in _FUSED_DTYPES:
-        return "reference"
-    if device.type == "cpu":
-        return "numba"
-    if device.type == "cuda" and cuda.AVAILABLE:
-        return "triton"
-    return "reference"
+    # "auto" never falls back silently: a reference loop is orders of magnitude slower, so a run
+    # that would time it must ask for it by name (kernel "reference").
+    return _auto_fused("IndRNN", device, dtype, _FUSED_DTYPES)
 
 
 def recurrence(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None,
@@ -167,15 +172,13 @@ def scan_dtype(dtype: torch.dtype) -> torch.dtype:
 def resolve_scan(kernel: str, device: torch.device | str, dtype: torch.dtype = torch.float32) -> str:
     """The concrete back end that ``kernel`` means for a linear scan on ``device`` of ``dtype``.
 
-    ``"auto"`` is ``numba`` on CPU and ``triton`` on CUDA (an error without triton: ask for
-    ``"reference"`` by name), the reference loop on other devices and for dtypes no back end takes.
+    ``"auto"`` is ``numba`` on CPU and ``triton`` on CUDA; where neither runs (CUDA without triton,
+    another device, an integer dtype) it is an error: the reference loop must be asked for by name.
     """
     device = _check_kernel("scan", kernel, SCAN_KERNELS, device)
     if kernel != "auto":
         return kernel
-    if scan_dtype(dtype) not in SCAN_DTYPES:
-        return "reference"
-    return _auto_fused("scan", device)
+    return _auto_fused("scan", device, scan_dtype(dtype), SCAN_DTYPES)
 
 
 def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None,
