@@ -99,6 +99,8 @@ def test_fused_gate():
     """Issue 20: the fused back end at least 3x faster than the reference loop, at every shape."""
     if not MEDIANS:
         pytest.skip("benchmarks disabled: the gate needs --benchmark-enable")
-    missed = [f"{shape_id} {direction}: {s:.1f}x" for (kernel, shape_id, direction), s in speedups().items()
-              if kernel == FUSED and s < GATE]
+    ratios = {k: s for k, s in speedups().items() if k[0] == FUSED}
+    if not ratios:
+        pytest.skip("the reference loop was not timed (deselected with -m 'not unstable_timing'?)")
+    missed = [f"{shape_id} {direction}: {s:.1f}x" for (_, shape_id, direction), s in ratios.items() if s < GATE]
     assert not missed, f"{FUSED} less than {GATE}x faster than the reference loop: " + "; ".join(missed)
