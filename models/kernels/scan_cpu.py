@@ -23,6 +23,7 @@ The kernels compile like the IndRNN's (:data:`.cpu.JIT`: numba's thread pool, on
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from numba import njit, prange
 
@@ -47,19 +48,20 @@ def _scan_forward(a, b, h0, out):  # pragma: no cover - compiled
 
 @njit(**JIT)
 def _scan_backward(grad, a, out, h0, da, db, dh0):  # pragma: no cover - compiled
-    # db holds g_t = dL/dh_t as it is built (dL/db_t = g_t): the carry is read back from db[t + 1].
+    # carry = conj(a_{t+1}) g_{t+1}, what reaches h_t through the next step; one row per sequence,
+    # as in the IndRNN's backward (measured 1.4x faster for complex64 than reading g back from db).
     batch, steps, width = a.shape
-    last = steps - 1
     for i in prange(batch):
-        for j in range(width):
-            db[i, last, j] = grad[i, last, j]
-        for t in range(last, 0, -1):
+        carry = np.zeros(width, a.dtype)
+        for t in range(steps - 1, 0, -1):
             for j in range(width):
-                g = db[i, t, j]
+                g = grad[i, t, j] + carry[j]  # g_t = dL/dh_t
+                db[i, t, j] = g
                 da[i, t, j] = g * out[i, t - 1, j].conjugate()
-                db[i, t - 1, j] = grad[i, t - 1, j] + a[i, t, j].conjugate() * g
+                carry[j] = a[i, t, j].conjugate() * g
         for j in range(width):  # t = 0 reads the initial state
-            g = db[i, 0, j]
+            g = grad[i, 0, j] + carry[j]
+            db[i, 0, j] = g
             da[i, 0, j] = g * h0[i, j].conjugate()
             dh0[i, j] = a[i, 0, j].conjugate() * g
 
