@@ -164,7 +164,7 @@ def cmd_run(args) -> int:
     check_execution(cfg, args.executor)
     executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)  # fail fast
     print(f"device: {cfg.device} ({device_name(cfg.device)}), precision {cfg.precision}, {cfg.step} step, "
-          f"threads {cfg.threads or 'default'}")
+          f"threads {cfg.threads or 'default'}, subnormals {cfg.subnormals}")
     run_dir = args.out or default_run_dir(cfg)
     if args.dry_run:
         from .plan import dry_run
