@@ -5,18 +5,18 @@ numba runs the sequences of the batch in parallel (``prange``), each walks time 
 innermost loop runs over all contiguous channels, which LLVM vectorises. (Splitting a sequence's
 channels into blocks of 64 as extra parallel tasks measured 5x slower on a 2-core machine: variable
 loop bounds stopped the vectorisation; the batch alone keeps any CPU of up to ``batch`` cores busy.)
-Real (float32, float64)
-and complex (complex64, complex128: the LRU's state) tensors take the same code; numba compiles
-one version per dtype.
+Real (float32, float64) and complex (complex64, complex128: the LRU's state) tensors take the same
+code; numba compiles one version per dtype.
 
 Backward (the reverse scan). With ``g_t = dL/dh_t`` in total (from above and through ``h_{t+1}``)::
 
     g_t  = dL/dh_t|above + conj(a_{t+1}) g_{t+1}        (g_T = dL/dh_T|above)
-    dL/da_t = g_t conj(h_{t-1}),   dL/db_t = g_t,   dL/dh0 = conj(a_1) g_1
+    dL/da_t = g_t conj(h_{t-1}),   dL/db_t = g_t,   dL/dh0 = conj(a_1) g_1     (h_0 = h0, t = 1..T)
 
 since ``h_t`` reaches the loss only directly and through ``h_{t+1} = a_{t+1} h_t + b_{t+1}``;
 ``conj`` is PyTorch's convention for complex gradients (the identity for real tensors). One reverse
-pass computes all three from the saved ``a`` and states.
+pass computes all three from the saved ``a`` and states. (In the code time runs 0..T-1, so the
+first step's previous state is ``h0`` and ``dL/dh0 = conj(a[0]) g[0]``.)
 
 The kernels compile like the IndRNN's (:data:`.cpu.JIT`: numba's thread pool, on-disk cache), and
 :func:`warm_up` compiles (or loads) every dtype, so no compile lands in a timed step.
