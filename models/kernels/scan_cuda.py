@@ -22,8 +22,9 @@ tiles are loaded per chunk: the upstream gradient, ``a`` one step later and the 
 earlier (both shifted loads hit the cache lines of their neighbours).
 
 Limits: as for the loop, ``|prod a|`` over a chunk must stay finite (``|a| <= 1`` in every unit
-here). Unlike the IndRNN's kernels there is no prefetch of the next tile yet: tune it on a GPU
-(``tests/benchmarks/test_bench_scan.py``) before adding one.
+here). Unlike the IndRNN's kernels there is no prefetch of the next tile yet, and the launch shape
+is untuned: nothing here has run on a GPU. Measure with ``tests/benchmarks/test_bench_scan.py``
+before changing either.
 
 Importing this module never fails: ``AVAILABLE`` (from :mod:`.cuda`) is False without triton or
 CUDA, and the dispatcher then never calls into it.
