@@ -53,8 +53,9 @@ class Table:
 
 _KEYS = (
     Column("unit", "str", "the unit's registry name, or `baseline` for the logistic-regression baseline"),
-    Column("repeat", "int", "the repeat of the cross-validation (0 for a fixed split)"),
-    Column("fold", "int", "the fold within the repeat (the split's index for a split file)"),
+    Column("repeat", "int", "the repeat of the cross-validation, from 0 (always 0 with a split file)"),
+    Column("fold", "int", "the test fold within the repeat, from 0 (a split file: its fold numbers in order; "
+                          "0 for one fixed split)"),
 )
 KEY_COLUMNS = tuple(c.name for c in _KEYS)
 
