@@ -53,7 +53,8 @@ def allowed(f, action: argparse.Action | None = None) -> str:
     if action is not None and action.type is parse_units:  # the unit names come from the registry
         import models
 
-        return "`all`, `registered` or a comma list of: " + ", ".join(code(u) for u in models.available())
+        return ("a comma list of registered units (" + ", ".join(code(u) for u in models.available())
+                + ") or a group the help text names")
     check = meta.get("check")
     problem = check(object()) if check else None  # nothing is valid as a bare object: the check says what is
     if not problem:
@@ -122,10 +123,10 @@ def run_options_page() -> str:
 def commands_page() -> str:
     out = [GENERATED.format(source="the argument parsers in `bench/cli.py`"), "# Commands\n\n",
            "Every command of `python -m bench`, with its options as its argument parser declares them. "
-           "`python -m bench COMMAND --help` prints the same. The options of `bench run` are on their own "
+           "`--help` after a command prints the same. The options of `bench run` are on their own "
            "page: [`bench run` options](options.md).\n\n"]
     top = build_parser()
-    out.append("## Options of every command\n\nGiven before the command: `python -m bench --debug run ...`.\n\n")
+    out.append("## Options of every command\n\nGiven before the command, as in `python -m bench --debug run`.\n\n")
     out.append(table(["option", "default", "what it does"],
                      _other_options(top, {a.dest for a in top._actions if isinstance(a, argparse._SubParsersAction)}))
                + "\n")
