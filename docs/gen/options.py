@@ -64,6 +64,8 @@ def allowed(f, action: argparse.Action | None = None) -> str:
 
 
 def _cell(v) -> str:
+    if isinstance(v, (tuple, list)):  # a list may wrap after each comma, as a code span would not
+        return ",<wbr>".join(code(x) for x in v)
     return "unset" if v is None else code(_value(v))
 
 
