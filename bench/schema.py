@@ -46,8 +46,9 @@ class Table:
             return pd.DataFrame(columns=self.names)
         extra, missing = [c for c in df.columns if c not in self.names], [c for c in self.names if c not in df.columns]
         if extra or missing:
-            raise ValueError(f"table {self.name!r}: columns {extra} are not declared in bench/schema.py, {missing} are "
-                             "declared but not written; declare them there, then run `python -m docs.gen`")
+            raise ValueError(f"table {self.name!r}: columns {extra} are not declared in its schema (bench/schema.py, "
+                             f"reports/schema.py), {missing} are declared but not written; declare them there, then "
+                             "run `python -m docs.gen`")
         return df[self.names]
 
 
