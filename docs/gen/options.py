@@ -77,7 +77,10 @@ def _flag_cell(f) -> str:
 
 
 def _help(action: argparse.Action) -> str:
-    return escape((action.help or "").replace("%%", "%"))
+    # Some Python versions append " (default: %(default)s)" to a BooleanOptionalAction's help: the
+    # default has its own column, and the page must not depend on the Python version.
+    text = (action.help or "").removesuffix(" (default: %(default)s)")
+    return escape(text.replace("%%", "%"))
 
 
 def _other_options(parser: argparse.ArgumentParser, skip: set[str]) -> list[list[str]]:
