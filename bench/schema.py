@@ -70,9 +70,9 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         Column("q1_iter_s", "float", "first quartile of the same"),
         Column("q3_iter_s", "float", "third quartile of the same"),
         Column("timed_iters", "int", "iterations in those summaries"),
-        Column("params", "int", "trainable parameters of the model (the baseline's weights and biases)"),
+        Column("params", "int", "parameters of the model (the baseline's weights and biases)"),
         Column("diverged", "bool", "the training loss became NaN or infinite; the fold stopped there"),
-        Column("note", "str", "why a fold stopped early (empty otherwise)"),
+        Column("note", "str", "why a fold diverged, e.g. `non-finite training loss at epoch 7` (empty otherwise)"),
         Column("train_s", "float", "wall seconds of the whole job (training, validation, test; the baseline's fit)"),
         Column("kernels", "str", "the kernel and dtype each recurrence really ran, `op:kernel:dtype` joined by `;` "
                                  "(e.g. `indrnn:numba:float32`, `lstm:aten:bfloat16`); empty for the baseline"),
