@@ -45,6 +45,7 @@ def render(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, 
 
 def _render(run: Run, out: Path) -> dict[str, Path]:
     from . import figures, page, tables
+    from .schema import REPORT_TABLES
 
     out.mkdir(parents=True, exist_ok=True)
 
@@ -52,7 +53,7 @@ def _render(run: Run, out: Path) -> dict[str, Path]:
     paths: dict[str, Path] = {}
     for name, df in (("table1", t1), ("timing", tt), ("pairwise", pw), ("confusion", tables.confusion_counts(run))):
         paths[f"{name}_csv"] = out / f"{name}.csv"
-        df.to_csv(paths[f"{name}_csv"], index=False)
+        REPORT_TABLES[name].frame(df).to_csv(paths[f"{name}_csv"], index=False)  # the declared columns only
     paths["table1_md"] = out / "table1.md"
     paths["table1_md"].write_text(page.markdown_table(page.table1_display(t1)) + "\n")
 
