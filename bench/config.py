@@ -39,10 +39,13 @@ class ConfigError(ValueError):
 def _int_in(lo: int, hi: int | None = None) -> Callable[[Any], str | None]:
     """An integer from ``lo`` to ``hi`` (the type itself is checked first, from the field's annotation)."""
     low = {0: "must be an integer >= 0", 1: "must be a positive integer"}.get(lo, f"must be an integer >= {lo}")
+    whole = low + (f", at most {hi}" if hi is not None else "")  # what the option reference says
 
     def check(v) -> str | None:
         if v is None:
             return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return whole
         if v < lo:
             return low
         return f"must be at most {hi}" if hi is not None and v > hi else None
@@ -52,14 +55,19 @@ def _int_in(lo: int, hi: int | None = None) -> Callable[[Any], str | None]:
 def _number_in(lo: float, hi: float | None = None, lo_open: bool = False, hi_open: bool = False,
                text: str | None = None) -> Callable[[Any], str | None]:
     """A finite number in an interval; ``text`` says it when one bound fails (default: the interval)."""
+    low = f"must be {'>' if lo_open else '>='} {lo:g}"
+    whole = text or low + (f", at most {hi:g}" if hi is not None else "")  # what the option reference says
+
     def check(v) -> str | None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return whole
         low_ok = v > lo if lo_open else v >= lo
         high_ok = hi is None or (v < hi if hi_open else v <= hi)
         if low_ok and high_ok:
             return None
         if text:
             return text
-        return f"must be {'>' if lo_open else '>='} {lo:g}" if not low_ok else f"must be at most {hi:g}"
+        return low if not low_ok else f"must be at most {hi:g}"
     return check
 
 
@@ -137,7 +145,7 @@ class RunConfig:
     clips_per_genre: int = opt(10, "data", "synthetic corpus: clips per genre", _int_in(0, 10_000))
     corpus_seed: int = opt(0, "data", "synthetic corpus: its seed", _int_in(0, 2**31 - 1))
     # features
-    J: int = opt(10, "features", "scattering scale: frame hop 2**J samples (at most 16: 4 s at 16 kHz)",
+    J: int = opt(10, "features", "scattering scale: frame hop 2**J samples (2**16: 4 s at 16 kHz)",
                 _int_in(1, 16))
     Q: int = opt(8, "features", "first-order wavelets per octave", _int_in(1, 32))
     # model (the same for every unit)
@@ -159,8 +167,8 @@ class RunConfig:
     device: str = opt("auto", "execution", DEVICE_HELP,
                       lambda v: None if v in ("auto", "cpu", "cuda") or str(v).startswith("cuda:")
                       else "must be auto, cpu, cuda or cuda:N")
-    threads: int | None = opt(None, "execution", "threads of torch's and numba's pools (default: theirs, the "
-                                                 "core count)", _int_in(1, 4096))
+    threads: int | None = opt(None, "execution", "threads of torch's, numba's and the BLAS pools (default: "
+                                                 "torch's, the core count)", _int_in(1, 4096))
     precision: str = opt("fp32", "execution", "fp32: TF32 off for matmul and cuDNN alike; tf32: on for both; "
                                               "bf16: autocast for every unit", choices=PRECISIONS)
     subnormals: str = opt("flush", "execution", "flush: subnormal floats read and written as 0 in every thread "

@@ -113,6 +113,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         Column("commit", "str", "git commit of the code, `+dirty` with uncommitted changes"),
         Column("torch_threads", "int", "torch's intra-op threads in the job's thread"),
         Column("numba_threads", "int", "numba's threads (the IndRNN's CPU kernel)"),
+        Column("blas_threads", "int", "the BLAS libraries' threads (the baseline's logistic regression), "
+                                      "bound by the thread policy through threadpoolctl"),
         Column("subnormals", "str", "the subnormal policy verified in force in the job's thread pools: `flush`, "
                                     "`keep` or `mixed` (not merely the option asked for)"),
         Column("precision_flags", "str", "JSON of the precision flags in force (TF32 for matmul and cuDNN, ...)"),
