@@ -103,8 +103,8 @@ class MambaMixer(nn.Module):
         x, z = self.in_proj(u).chunk(2, dim=-1)  # (batch, time, E) each
         x = self.conv(x.transpose(1, 2))[..., :steps].transpose(1, 2)  # (batch, time, E): causal, first `steps` outputs
         x = F.silu(x)  # (batch, time, E)
-        with no_autocast(u):
-            a, b, C, x = self._selective(x)  # (batch, time, E, N) x2, (batch, time, N), (batch, time, E)
+        a, b, C, x = self._selective(x)  # (batch, time, E, N) x2, (batch, time, N), (batch, time, E)
+        with no_autocast(u):  # the scan and C . h in float32 under bf16 autocast
             h = linear_scan(a.reshape(batch, steps, -1), b.reshape(batch, steps, -1), None, self.kernel)  # (batch, time, E*N)
             y = torch.einsum("bten,btn->bte", h.view(batch, steps, self.inner, self.d_state), C)  # (batch, time, E)
             y = y + self.D.to(y.dtype) * x  # (batch, time, E)
