@@ -44,7 +44,7 @@ def add_cache_option(p: argparse.ArgumentParser) -> None:
 
 def load_features(dataset: str, data_dir, cache_dir: Path, device: str = "cpu", seconds: float | None = None,
                   clips_per_genre: int | None = None, corpus_seed: int = 0, J: int = 10, Q: int = 8,
-                  progress: bool = True, min_seconds: float = 1.0):
+                  progress: bool = True, min_seconds: float = 1.0, policy: dict | None = None):
     """The cached feature table of a data set (the synthetic corpus is written first if needed)."""
     from features import FeatureConfig, build_features, dataset_clips
 
@@ -53,21 +53,26 @@ def load_features(dataset: str, data_dir, cache_dir: Path, device: str = "cpu", 
     if clips_per_genre:
         synth["clips_per_genre"] = clips_per_genre
     clips = dataset_clips(dataset, data_dir, cache_dir, synth, progress)
-    return build_features(clips, cfg, cache_dir, device, progress=progress, tag=f"features-{dataset}")
+    return build_features(clips, cfg, cache_dir, device, progress=progress, tag=f"features-{dataset}", policy=policy)
 
 
 def cmd_features(args) -> int:
-    from .policy import resolve_device
+    from .executors import DEFAULT_THREADS
+    from .policy import apply_policy, resolve_device
 
+    policy = apply_policy(args.threads or DEFAULT_THREADS, args.subnormals)  # scattering computes under it
+    print(f"policy: {policy['torch_threads']} torch thread(s), subnormals {policy['subnormals']}")
     t0 = time.perf_counter()
     fs, cached = load_features(args.dataset, args.data_dir, args.cache_dir, resolve_device(args.device), args.seconds,
-                               args.clips_per_genre, args.corpus_seed, args.J, args.Q, min_seconds=args.min_seconds)
+                               args.clips_per_genre, args.corpus_seed, args.J, args.Q, min_seconds=args.min_seconds,
+                               policy=policy)
     dt = time.perf_counter() - t0
     n, frames, channels = fs.shape
     kind = "classes" if args.dataset == "folder" else "genres"
     print(f"features: {n} clips x {frames} frames x {channels} channels (float32), {len(fs.genres)} {kind}")
     print(f"valid frames per clip: min {fs.lengths.min()}, median {int(sorted(fs.lengths)[n // 2])}, max {fs.lengths.max()}")
-    print(f"{'loaded from cache' if cached else 'computed'} in {dt:.1f} s: {fs.path}")
+    per_clip = "" if cached or not n else f" ({dt / (n + len(fs.skipped)):.2f} s per clip)"
+    print(f"{'loaded from cache' if cached else 'computed'} in {dt:.1f} s{per_clip}: {fs.path}")
     print(f"skipped clips: {len(fs.skipped)}")
     for path, reason in fs.skipped:
         print(f"  {reason}")
@@ -96,13 +101,31 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                                             "rerunning the same command resumes it")
 
 
-def add_execution_options(p: argparse.ArgumentParser) -> None:
-    """Precision and threads, for the commands that time units outside a run (bench speed)."""
+def add_execution_options(p: argparse.ArgumentParser, precision: bool = True, several_subnormals: bool = False) -> None:
+    """Threads and subnormals (and precision), for the commands that compute outside ``bench run``:
+    the same fields, help and defaults as ``bench run``'s."""
     d, f = RunConfig(), {f.name: f for f in fields(RunConfig)}
     g = p.add_argument_group("execution (the same for every unit; see README: timing rules)")
-    g.add_argument("--precision", choices=f["precision"].metadata["choices"], default=d.precision,
-                   help=f["precision"].metadata["help"] + f" (default {d.precision})")
+    if precision:
+        g.add_argument("--precision", choices=f["precision"].metadata["choices"], default=d.precision,
+                       help=f["precision"].metadata["help"] + f" (default {d.precision})")
     g.add_argument("--threads", type=int, help=f["threads"].metadata["help"])
+    help_ = f["subnormals"].metadata["help"] + f" (default {d.subnormals})"
+    if several_subnormals:
+        g.add_argument("--subnormals", type=parse_subnormals, default=(d.subnormals,),
+                       help=help_ + "; 'flush,keep' (or 'both') times both side by side")
+    else:
+        g.add_argument("--subnormals", choices=f["subnormals"].metadata["choices"], default=d.subnormals, help=help_)
+
+
+def parse_subnormals(text: str) -> tuple[str, ...]:
+    from .config import SUBNORMALS
+
+    names = SUBNORMALS if text == "both" else tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    bad = [n for n in names if n not in SUBNORMALS]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(SUBNORMALS)} (a comma list) or both, got {text!r}")
+    return names
 
 
 def run_config(args) -> RunConfig:
@@ -149,12 +172,17 @@ def cmd_run(args) -> int:
         print(dry_run(cfg, run_dir))
         return 0
     t0 = time.perf_counter()
+    from .executors import job_threads
+    from .policy import apply_policy
+
+    policy = apply_policy(job_threads(cfg), cfg.subnormals)  # the scattering runs under the run's threads and policy
     if cfg.dataset != "synthetic" and cfg.protocol != "cv":  # a wrong split file fails before any feature is computed
         from features import dataset_clips
 
         check_split_file(cfg, [c.rel for c in dataset_clips(cfg.dataset, cfg.data_dir, args.cache_dir)])
     fs, _ = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
-                          cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q, min_seconds=cfg.min_seconds)
+                          cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q, min_seconds=cfg.min_seconds,
+                          policy=policy)
     if fs.skipped:
         print(f"skipped {len(fs.skipped)} clip(s): " + "; ".join(r for _, r in fs.skipped))
     splits = protocol_splits(cfg, fs)
@@ -222,10 +250,14 @@ def cmd_scale(args) -> int:
     device = resolve_device(args.device)  # refused here, before any cell runs or anything is written
     require_positive(args, "batch", "features", "hidden", "layers", "iters")
     check_threads(args.threads)
+    if not 0 <= args.dropout < 1:
+        raise ConfigError(f"--dropout must be in [0, 1), got {args.dropout}")
     cfg = ScaleConfig(batch=args.batch, features=args.features, hidden=args.hidden, layers=args.layers,
-                      iters=args.iters, device=device, threads=args.threads, max_memory_gb=args.max_memory_gb or None)
+                      dropout=args.dropout, batch_norm=args.batch_norm, iters=args.iters, device=device,
+                      threads=args.threads, subnormals=args.subnormals, max_memory_gb=args.max_memory_gb or None)
     print(f"bench scale on {device}: batch {cfg.batch}, {cfg.layers} x {cfg.hidden}, {cfg.features} features, "
-          f"fp32, eager; lengths {', '.join(map(str, args.lengths))}")
+          f"dropout {cfg.dropout:g}, IndRNN batch norm {'on' if cfg.batch_norm else 'off'}, valid lengths passed, "
+          f"clip {cfg.clip_grad:g}, fp32, eager, subnormals {cfg.subnormals}; lengths {', '.join(map(str, args.lengths))}")
     out = args.out or Path("runs") / f"scale-{device.replace(':', '')}"
     table = sweep(args.units, args.lengths, cfg, out)
     from reports.scaling import plot_scaling  # composition root, as for the report
@@ -254,21 +286,22 @@ def cmd_speed(args) -> int:
     cfg = SpeedConfig(units=args.units, batch=args.batch_size, frames=args.frames, features=args.features,
                       hidden=args.hidden, layers=args.layers, dropout=paper.dropout, batch_norm=paper.batch_norm,
                       lr=paper.lr, clip_grad=paper.clip_grad, device=device, precision=args.precision or "fp32",
-                      threads=args.threads, modes=modes, rounds=args.rounds, warmup=args.warmup)
+                      threads=args.threads, subnormals=args.subnormals, modes=modes, rounds=args.rounds,
+                      warmup=args.warmup)
     out = args.out or Path("runs") / f"speed-{device.replace(':', '')}"
     print(f"bench speed on {device} ({device_name(device)}): batch {cfg.batch} x {cfg.frames} frames x "
           f"{cfg.features} features, {cfg.layers} x {cfg.hidden}, {cfg.precision}, modes {', '.join(modes)}, "
-          f"{cfg.rounds} interleaved rounds")
+          f"subnormals {', '.join(cfg.subnormals)}, {cfg.rounds} interleaved rounds")
     raw = measure_speed(cfg)
     summary = summarise_speed(raw)
     paths = write_speed(cfg, raw, summary, out)
     from reports.speed import plot_speed  # composition root, as for the report
 
     title = (f"{device_name(device)}: batch {cfg.batch}, T {cfg.frames}, {cfg.features} features, "
-             f"{cfg.layers} x {cfg.hidden}, {cfg.precision}")
+             f"{cfg.layers} x {cfg.hidden}, {cfg.precision}, {cfg.threads or 'default'} thread(s)")
     plot = plot_speed(summary, out / "speed.png", title)
     show = summary.assign(median_ms=1e3 * summary.median_s, iqr_ms=1e3 * (summary.q3_s - summary.q1_s))
-    cols = ["mode", "kind", "unit", "median_ms", "iqr_ms", "ratio_to_indrnn", "n"]
+    cols = ["subnormals", "mode", "kind", "unit", "median_ms", "iqr_ms", "ratio_to_indrnn", "n"]
     print(show[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for line in wall_warnings(summary, device.startswith("cuda")):
         print(line, file=sys.stderr)
@@ -302,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("features", help="extract (or load cached) scattering features and print their shape")
     add_data_options(p)
     add_cache_option(p)
+    add_execution_options(p, precision=False)
     p.set_defaults(func=cmd_features)
     p = sub.add_parser("run", help="train and time the units under cross-validation; write a results directory",
                        description="Train every chosen unit on the same cached features, splits, seeds and "
@@ -327,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="where to write (default runs/compare-<A>-vs-<B>)")
     p.set_defaults(func=cmd_compare)
 
+    paper = PRESETS["paper"]
     p = sub.add_parser("scale", help="time per iteration and peak memory against sequence length, per unit",
                        description="For each unit and sequence length, train a few iterations on random features "
                                    "in a fresh process; write scaling.csv and a log-log plot. A unit that fails "
@@ -338,15 +373,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", type=int, default=374, help="input width (default 374, the scattering channels)")
     p.add_argument("--hidden", type=int, default=128, help="hidden units per layer (default 128)")
     p.add_argument("--layers", type=int, default=5, help="stacked layers (default 5)")
+    p.add_argument("--dropout", type=float, default=paper.dropout,
+                   help=f"dropout between layers and before the head, as bench run (default {paper.dropout:g}, the paper's)")
+    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=paper.batch_norm,
+                   help="IndRNN: batch norm after each layer, as bench run (default on)")
     p.add_argument("--iters", type=int, default=3, help="timed iterations per cell, after one warm-up (default 3)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    add_execution_options(p, precision=False)
     p.add_argument("--max-memory-gb", type=float, default=16.0,
                    help="CPU: address-space cap per measurement, so a runaway length fails alone (0 = none)")
     p.add_argument("--out", type=Path, help="results directory (default runs/scale-<device>)")
     p.set_defaults(func=cmd_scale)
 
-    paper = PRESETS["paper"]
     p = sub.add_parser("speed", help="each unit's forward, backward and training-step time alone, at fixed shapes",
                        description="Time forward, forward+backward and the whole training step of every unit at "
                                    "the same shapes (default: the paper preset's), in interleaved rounds after "
@@ -363,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first, per measurement (default 3)")
     p.add_argument("--step", choices=["eager", "graph", "both"], default=None,
                    help="eager, graph (CUDA) or both (default: both on CUDA, eager on CPU)")
-    add_execution_options(p)
+    add_execution_options(p, several_subnormals=True)
     p.add_argument("--out", type=Path, help="results directory (default runs/speed-<device>)")
     p.set_defaults(func=cmd_speed)
     return parser

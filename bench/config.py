@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable
 
 __all__ = ["RunConfig", "ConfigError", "PRESETS", "preset", "SECTIONS", "PAPER_UNITS", "MODERN_UNITS",
-           "UNIT_GROUPS", "PRECISIONS", "DATASETS", "STEP_MODES", "DEVICE_HELP", "READOUTS", "SCAN_KERNELS"]
+           "UNIT_GROUPS", "PRECISIONS", "DATASETS", "STEP_MODES", "DEVICE_HELP", "SUBNORMALS", "READOUTS",
+           "SCAN_KERNELS"]
 
 PAPER_UNITS = ("rnn", "lstm", "gru", "indrnn")  # what "--units all" means (= models.PAPER_UNITS, tested)
 MODERN_UNITS = ("mingru", "minlstm", "lru", "mamba")  # what "--units modern" means (= models.MODERN_UNITS, tested)
@@ -27,6 +28,7 @@ UNIT_GROUPS = {"all": PAPER_UNITS, "modern": MODERN_UNITS}
 READOUTS = ("last", "mean")  # = models.config.READOUTS (tested)
 SCAN_KERNELS = ("auto", "numba", "triton", "logspace", "reference")  # = models.config.SCAN_KERNEL_CHOICES (tested)
 PRECISIONS = ("fp32", "tf32", "bf16")
+SUBNORMALS = ("flush", "keep")  # = bench.subnormals.SUBNORMAL_POLICIES (tested)
 DATASETS = ("synthetic", "gtzan", "folder")  # = features.pipeline.DATASETS (tested)
 STEP_MODES = ("eager", "graph")
 SECTIONS = ("protocol", "data", "features", "model", "training", "execution")
@@ -155,6 +157,10 @@ class RunConfig:
                                                  "core count)", _positive_or_none)
     precision: str = opt("fp32", "execution", "fp32: TF32 off for matmul and cuDNN alike; tf32: on for both; "
                                               "bf16: autocast for every unit", choices=PRECISIONS)
+    subnormals: str = opt("flush", "execution", "flush: subnormal floats read and written as 0 in every thread "
+                                                "that computes (x86 FTZ/DAZ; on some CPUs they slow PyTorch's "
+                                                "LSTM/GRU several-fold, not the IndRNN); keep: computed in full",
+                          choices=SUBNORMALS)
     step: str = opt("eager", "execution", "eager: the step as a training script runs it; graph (CUDA): the whole "
                                           "step replayed from one CUDA graph, the unit's own cost", choices=STEP_MODES)
     fused_adam: bool = opt(False, "execution", "eager mode: Adam's fused implementation")

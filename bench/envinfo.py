@@ -16,10 +16,12 @@ from pathlib import Path
 import torch
 
 from .policy import precision_flags, thread_counts
+from .subnormals import state as subnormal_state
 
 __all__ = ["environment", "job_environment", "cpu_model", "device_name", "MACHINE_FIELDS"]
 
-PACKAGES = ("torch", "kymatio", "numpy", "scipy", "scikit-learn", "pandas", "numba", "soundfile")
+PACKAGES = ("torch", "kymatio", "numpy", "scipy", "scikit-learn", "pandas", "numba", "llvmlite", "triton",
+            "soundfile")
 
 
 def cpu_model() -> str:
@@ -71,6 +73,7 @@ def environment(device: str) -> dict:
         "host": platform.node(),
         "cpu": cpu_model(),
         **thread_counts(),
+        "subnormals": subnormal_state(),  # measured in this thread's pools, not the option asked for
         "cuda": torch.version.cuda,
         "cudnn": _cudnn(),
         "precision_flags": precision_flags(),
@@ -81,16 +84,18 @@ def environment(device: str) -> dict:
     }
 
 
-# What makes two timings comparable: the same machine, device, library builds, code and threads.
-MACHINE_FIELDS = ("host", "device_name", "cpu", "torch", "cuda", "cudnn", "python", "commit",
-                  "torch_threads", "numba_threads")
+# What makes two timings comparable: the same machine, device, library builds (torch, and numba and
+# triton, which compile the IndRNN's kernels), code, threads and subnormal policy.
+MACHINE_FIELDS = ("host", "device_name", "cpu", "torch", "numba", "triton", "cuda", "cudnn", "python", "commit",
+                  "torch_threads", "numba_threads", "subnormals")
 
 
 def job_environment(device: str) -> dict:
     """The machine one job runs on, flat, with ``env_id`` = a hash of :data:`MACHINE_FIELDS`."""
     full = environment(device)
     env = {k: full.get(k) for k in MACHINE_FIELDS}
-    env["torch"] = full["versions"]["torch"]
+    for package in ("torch", "numba", "triton"):
+        env[package] = full["versions"][package]
     env["precision_flags"] = json.dumps(full["precision_flags"], sort_keys=True)
     digest = hashlib.sha256(json.dumps([env[k] for k in MACHINE_FIELDS]).encode()).hexdigest()[:8]
     env["env_id"] = f"env-{digest}"  # never parsed as a number by a CSV reader

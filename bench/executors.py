@@ -4,9 +4,9 @@ Both run the same pure function, :func:`bench.jobs.run_job`, so a job's result d
 which executor ran it, and the results store (written only by the caller, one atomic folder per job)
 cannot tell them apart: a resumed run skips finished jobs whichever executor finished them.
 
-Same thread counts everywhere: before every job, in this process or in a Dask worker, torch's and
-numba's CPU pools are both set to :func:`job_threads` (``--threads``, or torch's default in the process
-that starts the run). Both are needed. A Dask worker starts with ``OMP_NUM_THREADS=1`` (torch then uses
+Same thread counts and subnormal policy everywhere: before every job, in this process or in a Dask
+worker, torch's and numba's CPU pools are both set to :func:`job_threads` (``--threads``, or torch's
+default in the process that starts the run) and ``--subnormals`` is put in force in them. Both are needed. A Dask worker starts with ``OMP_NUM_THREADS=1`` (torch then uses
 1 thread where a local run uses every core), and numba's OpenMP layer shares torch's OpenMP runtime:
 its first parallel launch (the IndRNN kernel's warm-up) resets the process's OpenMP thread count to
 numba's pool size, so torch silently trained the first IndRNN job of a process with another thread
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import torch
 
+from .envinfo import job_environment
 from .jobs import run_job
-from .policy import set_threads
+from .policy import apply_policy
 
 __all__ = ["ExecutorError", "LocalExecutor", "DaskExecutor", "local_cluster", "make_executor", "job_threads"]
 
@@ -34,9 +35,16 @@ def job_threads(cfg) -> int:
     return cfg.threads or DEFAULT_THREADS
 
 
+def pinned_environment(cfg, threads: int) -> dict:
+    """The environment a job would record here, measured after the run's policy is put in force."""
+    apply_policy(threads, cfg.subnormals)
+    return job_environment(cfg.device)
+
+
 def run_job_pinned(job, data, cfg, threads: int, progress: bool = False):
-    """What each executor runs: one job, after setting torch's and numba's pools in the thread that runs it."""
-    set_threads(threads)
+    """What each executor runs: one job, after setting torch's and numba's pools and the subnormal
+    policy in the thread that runs it (the job records what it verified)."""
+    apply_policy(threads, cfg.subnormals)
     return run_job(job, data, cfg, progress)
 
 
@@ -48,8 +56,11 @@ class LocalExecutor:
     def describe(self) -> dict:
         return {"executor": "local"}
 
-    def map(self, jobs, data, cfg, progress: bool = False):
+    def map(self, jobs, data, cfg, progress: bool = False, check_env=None):
+        """``(job, tables)`` per job; ``check_env(env)`` sees this process's environment before the first."""
         threads = job_threads(cfg)
+        if jobs and check_env is not None:
+            check_env(pinned_environment(cfg, threads))
         for job in jobs:
             yield job, run_job_pinned(job, data, cfg, threads, progress)
 
@@ -95,7 +106,9 @@ class DaskExecutor:
         cluster = local_cluster(self.workers, self.threads_per_worker, gpus)
         return Client(cluster), cluster
 
-    def map(self, jobs, data, cfg, progress: bool = False):
+    def map(self, jobs, data, cfg, progress: bool = False, check_env=None):
+        """``(job, tables)`` as tasks finish; ``check_env(env)`` sees every worker's environment (under
+        the run's policy) before any task is submitted, so a mismatched worker trains nothing."""
         from dask.distributed import as_completed
 
         jobs = list(jobs)
@@ -106,6 +119,9 @@ class DaskExecutor:
         try:
             shared = client.scatter(data, broadcast=True)
             threads = job_threads(cfg)  # resolved here, so that workers use the local count
+            if check_env is not None:
+                for env in client.run(pinned_environment, cfg, threads).values():
+                    check_env(env)
             futures = {client.submit(run_job_pinned, job, shared, cfg, threads, pure=False, retries=self.retries,
                                      resources={"GPU": 1} if gpu else None): job for job in jobs}
             for fut in as_completed(futures):

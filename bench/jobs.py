@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 import models
+from models.kernels import recording
 
 from .baseline import BASELINE, clip_statistics, fit_baseline
 from .config import RunConfig
@@ -20,7 +21,7 @@ from .splits import Split
 from .timing import IterationTimer
 from .trainer import FoldData, TrainConfig, train_fold
 
-__all__ = ["Job", "JobData", "job_seed", "run_job", "unit_config"]
+__all__ = ["Job", "JobData", "job_seed", "run_job", "unit_config", "format_kernels"]
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> 
         acc, pred, _, fit_s = fit_baseline(clip_statistics(data.x, data.lengths), data.labels, split, seed=seed)
         row = dict(test_acc=acc, test_auc=np.nan, epochs=0, best_epoch=0, median_iter_s=np.nan, q1_iter_s=np.nan,
                    q3_iter_s=np.nan, timed_iters=0, params=2 * data.x.shape[2] * data.n_classes + data.n_classes,
-                   diverged=False, note="", train_s=fit_s, **sizes)
+                   diverged=False, note="", train_s=fit_s, kernels="", **sizes)
         return _tables(job, row, [], None, pred, data, env)
 
     mcfg = unit_config(cfg, job.unit, data.x.shape[2], data.n_classes, data.x.shape[1])  # before seeding
@@ -101,12 +102,17 @@ def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> 
     tc = TrainConfig(**cfg.train_options())
     timer = IterationTimer(cfg.device, warmup=cfg.warmup_iters, batch_size=cfg.batch_size)
     t0 = time.perf_counter()
-    out = train_fold(model, fold_data, split, tc, timer, seed, progress, desc=job.key)
+    with recording() as ran:  # the kernel and dtype each recurrence really ran, not the ones asked for
+        out = train_fold(model, fold_data, split, tc, timer, seed, progress, desc=job.key)
     train_s = time.perf_counter() - t0
     t = timer.summary()
     row = dict(test_acc=out.test_acc, test_auc=out.test_auc, epochs=len(out.epochs), best_epoch=out.best_epoch,
                median_iter_s=t.median, q1_iter_s=t.q1, q3_iter_s=t.q3, timed_iters=t.n,
                params=sum(p.numel() for p in model.parameters()), hidden=mcfg.hidden, diverged=out.diverged,
-               note=out.note,
-               train_s=train_s, **sizes)
+               note=out.note, train_s=train_s, kernels=format_kernels(ran), **sizes)
     return _tables(job, row, out.epochs, timer, out.test_pred, data, env)
+
+
+def format_kernels(ran: set) -> str:
+    """``{(op, kernel, dtype)}`` as one sorted string, e.g. ``indrnn:numba:float32``; ``;`` between ops."""
+    return ";".join(":".join(r) for r in sorted(ran))

@@ -1,8 +1,9 @@
 """The plan of a run, before any work: jobs in total, done and to do per unit, and the time left.
 
-``bench run --dry-run`` prints it and stops; every run prints it first. The job list needs only the
-config (``repeats x folds`` splits for ``cv``, one for ``filtered``: the keys do not depend on the
-clips) and the run directory (jobs already stored). The time estimate needs the data's shape:
+``bench run --dry-run`` prints it and stops; every run prints it first. The job list needs the config
+(``repeats x folds`` splits for ``cv``), the split file for ``filtered`` and ``file`` (one fixed
+split, or one per fold number it names) and the run directory (jobs already stored); a real run
+shows its own splits' exact sizes (:meth:`SplitPlan.from_splits`). The time estimate needs the data's shape:
 
 * from finished jobs, when the run directory has some: the median ``train_s`` of the unit's jobs;
 * otherwise from a short probe: a few training iterations of the unit on random inputs of the run's
@@ -12,7 +13,8 @@ clips) and the run directory (jobs already stored). The time estimate needs the 
   do the same arithmetic whatever the numbers.
 
 Without features (a dry run before extraction), frames and channels come from the scattering
-transform's own shape probe (no audio is read) and the clip count from the data set's listing.
+transform's own shape probe (no audio is read) and the clips and classes from the data set's listing
+(gtzan, folder) or the corpus config (synthetic).
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ import pandas as pd
 import torch
 
 import models
-from features import GTZAN_GENRES, FeatureConfig, Scatterer, gtzan_clips
+from features import GTZAN_GENRES, FeatureConfig, Scatterer, folder_clips, gtzan_clips
 
 from .baseline import BASELINE
 from .config import RunConfig
@@ -35,11 +37,8 @@ from .splits import Split
 from .store import ResultsStore
 from .timing import IterationTimer
 
-__all__ = ["DataShape", "planned_jobs", "shape_without_features", "fold_sizes", "probe_unit", "plan_rows",
-           "format_plan", "dry_run"]
-
-FILTERED_SIZES = (443, 197, 290)  # train, validation, test clips of the artist-filtered GTZAN lists
-
+__all__ = ["DataShape", "SplitPlan", "split_plan", "planned_jobs", "shape_without_features", "probe_unit",
+           "plan_rows", "format_plan", "dry_run"]
 
 @dataclass(frozen=True)
 class DataShape:
@@ -48,36 +47,91 @@ class DataShape:
     channels: int
     classes: int
     source: str  # where the numbers come from, said in the plan
+    clip_paths: tuple[str, ...] = ()  # "<class>/<file name>" of every clip, when the data set was listed
 
 
-def planned_jobs(cfg: RunConfig) -> list[Job]:
+@dataclass(frozen=True)
+class SplitPlan:
+    """The splits of a run as the plan shows them: their keys, sizes (fewest, most) and a label."""
+
+    keys: tuple[tuple[int, int], ...]  # (repeat, fold) of every split, in run order
+    train: tuple[int, int]
+    val: tuple[int, int]
+    test: tuple[int, int]
+    label: str
+
+    @classmethod
+    def from_splits(cls, splits: list[Split], label: str) -> "SplitPlan":
+        """Exact, from the splits a run made."""
+        span = lambda part: (min(len(getattr(s, part)) for s in splits), max(len(getattr(s, part)) for s in splits))  # noqa: E731
+        return cls(tuple((s.repeat, s.fold) for s in splits), span("train"), span("val"), span("test"), label)
+
+
+def protocol_label(cfg: RunConfig, n_splits: int) -> str:
+    if cfg.protocol == "cv":
+        return f"{cfg.repeats}x{cfg.folds}-fold cv"
+    if cfg.protocol == "filtered":
+        return "artist-filtered GTZAN split (one fixed split)"
+    return (f"split file {cfg.split_file}: " + ("one fixed split" if n_splits == 1 else f"{n_splits} folds"))
+
+
+def _carved(rest: int, cfg: RunConfig, classes: int) -> tuple[int, int]:
+    """(train, validation) after the validation clips are carved from ``rest`` (as splits.carve_validation)."""
+    val = max(int(round(cfg.val_fraction * rest)), classes)
+    return rest - val, val
+
+
+def split_plan(cfg: RunConfig, shape: DataShape) -> SplitPlan:
+    """The splits ``cfg.protocol`` will make on data of ``shape``, without features (cv: to rounding).
+
+    Split-file protocols read the file; with the data set's listing (``shape.clip_paths``) its rows
+    are matched to the clips first, so a wrong file fails here as it would in the run.
+    """
+    if cfg.protocol == "cv":
+        keys = tuple((r, f) for r in range(cfg.repeats) for f in range(cfg.folds))
+        tests = (shape.clips // cfg.folds, math.ceil(shape.clips / cfg.folds))
+        (tr_hi, va_hi), (tr_lo, va_lo) = _carved(shape.clips - tests[0], cfg, shape.classes), \
+            _carved(shape.clips - tests[1], cfg, shape.classes)
+        return SplitPlan(keys, (tr_lo, tr_hi), (va_lo, va_hi), tests, protocol_label(cfg, len(keys)))
+    from .protocols import split_file_path
+    from .splitfile import PARTS, match_clips, read_split_file
+
+    path = split_file_path(cfg)
+    rows = read_split_file(path)
+    parts = (match_clips(rows, list(shape.clip_paths), [], str(path)) if shape.clip_paths
+             else list(rows.values()))
+    used = [p for p in parts if p != "exclude"]
+    folds = sorted({p for p in used if p not in PARTS}, key=int)
+    if folds:
+        sizes = [(_carved(len(used) - used.count(f), cfg, shape.classes), used.count(f)) for f in folds]
+        span = lambda xs: (min(xs), max(xs))  # noqa: E731
+        return SplitPlan(tuple((0, f) for f in range(len(folds))), span([tv[0] for tv, _ in sizes]),
+                         span([tv[1] for tv, _ in sizes]), span([t for _, t in sizes]), protocol_label(cfg, len(folds)))
+    train, val, test = used.count("train"), used.count("val"), used.count("test")
+    if val == 0:
+        train, val = _carved(train, cfg, shape.classes)
+    return SplitPlan(((0, 0),), (train, train), (val, val), (test, test), protocol_label(cfg, 1))
+
+
+def planned_jobs(cfg: RunConfig, splits: SplitPlan) -> list[Job]:
     """Every job of the run in run order (fold-major), keyed as the run keys them."""
-    splits = [(0, 0)] if cfg.protocol == "filtered" else [(r, f) for r in range(cfg.repeats) for f in range(cfg.folds)]
     units = list(cfg.units) + ([BASELINE] if cfg.baseline else [])
-    return [Job(u, Split(r, f, 0, (), (), ())) for r, f in splits for u in units]
+    return [Job(u, Split(r, f, 0, (), (), ())) for r, f in splits.keys for u in units]
 
 
 def shape_without_features(cfg: RunConfig) -> DataShape:
-    """Clips, frames, channels and genres of the run's data, without extracting features."""
+    """Clips, frames, channels and classes of the run's data, without extracting features."""
     fc = FeatureConfig(duration=cfg.seconds, J=cfg.J, Q=cfg.Q)
     scat = Scatterer(fc)  # builds the filter bank and transforms one silent clip: its output shape
-    if cfg.dataset == "gtzan":
-        clips = gtzan_clips(cfg.data_dir)
+    if cfg.dataset in ("gtzan", "folder"):
+        clips = gtzan_clips(cfg.data_dir) if cfg.dataset == "gtzan" else folder_clips(cfg.data_dir)
         n, classes, what = len(clips), len({c.genre for c in clips}), f"{cfg.data_dir} listed"
+        paths = tuple(c.rel for c in clips)
     else:
         n, classes, what = cfg.clips_per_genre * len(GTZAN_GENRES), len(GTZAN_GENRES), "synthetic corpus config"
+        paths = ()
     return DataShape(n, scat.n_frames, scat.n_channels, classes,
-                     f"{what}; frames x channels from the scattering transform's shape, features not extracted")
-
-
-def fold_sizes(cfg: RunConfig, clips: int, classes: int) -> tuple[int, int, int]:
-    """(train, validation, test) clips of one split, as the protocol makes them (cv: to rounding)."""
-    if cfg.protocol == "filtered":
-        return FILTERED_SIZES
-    test = math.ceil(clips / cfg.folds)
-    rest = clips - test
-    val = max(int(round(cfg.val_fraction * rest)), classes)
-    return rest - val, val, test
+                     f"{what}; frames x channels from the scattering transform's shape, features not extracted", paths)
 
 
 def probe_unit(unit: str, cfg: RunConfig, shape: DataShape, iters: int = 3) -> tuple[float, float]:
@@ -115,14 +169,14 @@ def _finished_seconds(store: ResultsStore, done: set[str]) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["unit", "train_s"])
 
 
-def plan_rows(cfg: RunConfig, run_dir: Path, shape: DataShape, probe: bool = True) -> pd.DataFrame:
+def plan_rows(cfg: RunConfig, run_dir: Path, shape: DataShape, splits: SplitPlan, probe: bool = True) -> pd.DataFrame:
     """Per unit: ``jobs, done, todo, job_s`` (seconds per job, an upper bound when probed),
     ``todo_s`` and ``how`` (where the estimate comes from)."""
     store = ResultsStore(run_dir)
     done = store.done()
-    jobs = planned_jobs(cfg)
+    jobs = planned_jobs(cfg, splits)
     finished = _finished_seconds(store, done)
-    n_train, n_val, _ = fold_sizes(cfg, shape.clips, shape.classes)
+    n_train, n_val = splits.train[1], splits.val[1]  # the largest split: an upper bound
     batches, val_batches = math.ceil(n_train / cfg.batch_size), math.ceil(n_val / cfg.batch_size)
     rows = []
     for unit in dict.fromkeys(j.unit for j in jobs):
@@ -149,12 +203,16 @@ def _dur(s: float) -> str:
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
 
 
-def format_plan(rows: pd.DataFrame, cfg: RunConfig, shape: DataShape, run_dir: Path) -> str:
-    protocol = f"{cfg.repeats}x{cfg.folds}-fold cv" if cfg.protocol == "cv" else "one fixed split (filtered)"
-    n_train, n_val, n_test = fold_sizes(cfg, shape.clips, shape.classes)
-    lines = [f"plan: {cfg.preset} preset, {cfg.dataset}: {shape.clips} clips, {shape.classes} genres, "
+def _span(lo_hi: tuple[int, int]) -> str:
+    return str(lo_hi[0]) if lo_hi[0] == lo_hi[1] else f"{lo_hi[0]}-{lo_hi[1]}"
+
+
+def format_plan(rows: pd.DataFrame, cfg: RunConfig, shape: DataShape, splits: SplitPlan, run_dir: Path) -> str:
+    kind = "classes" if cfg.dataset == "folder" else "genres"
+    lines = [f"plan: {cfg.preset} preset, {cfg.dataset}: {shape.clips} clips, {shape.classes} {kind}, "
              f"{shape.frames} frames x {shape.channels} channels ({shape.source})",
-             f"      protocol {protocol}; per split {n_train} train / {n_val} validation / {n_test} test clips, "
+             f"      protocol {splits.label}; per split {_span(splits.train)} train / {_span(splits.val)} validation / "
+             f"{_span(splits.test)} test clips, "
              f"batch {cfg.batch_size}, up to {cfg.epochs} epochs (patience {cfg.patience}); device {cfg.device}",
              f"      run directory {run_dir}",
              f"{'unit':<13}{'jobs':>6}{'done':>6}{'to do':>7}{'per job':>10}{'to do, time':>13}   estimate"]
@@ -170,8 +228,9 @@ def format_plan(rows: pd.DataFrame, cfg: RunConfig, shape: DataShape, run_dir: P
 def dry_run(cfg: RunConfig, run_dir: Path) -> str:
     """The plan of a run that has not extracted its features (``bench run --dry-run``); writes nothing."""
     from .executors import job_threads
-    from .policy import set_threads
+    from .policy import apply_policy
 
-    set_threads(job_threads(cfg))  # the probe runs at the run's thread count
+    apply_policy(job_threads(cfg), cfg.subnormals)  # the probe runs under the run's policy
     shape = shape_without_features(cfg)
-    return format_plan(plan_rows(cfg, run_dir, shape), cfg, shape, run_dir)
+    splits = split_plan(cfg, shape)
+    return format_plan(plan_rows(cfg, run_dir, shape, splits), cfg, shape, splits, run_dir)

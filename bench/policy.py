@@ -12,6 +12,12 @@ place, before any model is built, the same for every unit, and recorded with eve
 * **threads**: ``--threads N`` binds every pool the code uses: torch's intra-op pool and numba's
   (the IndRNN's CPU kernel); numba's count is per calling thread, so it is set in the thread that
   runs the job.
+* **subnormals**: ``flush`` (default) or ``keep`` subnormal floats, in the calling thread and in
+  every thread of both pools, verified (:mod:`bench.subnormals`): on some x86 CPUs they make
+  PyTorch's LSTM several times slower while the IndRNN is untouched.
+
+:func:`apply_policy` sets threads and subnormals together, in the thread that computes, and returns
+what it verified; every command that computes (features, run, speed, scale, the plan's probe) calls it.
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import torch
 from .config import PRECISIONS
 
 __all__ = ["PolicyError", "resolve_device", "set_precision", "precision_flags", "autocast", "check_threads",
-           "set_threads", "thread_counts"]
+           "set_threads", "thread_counts", "apply_policy"]
 
 
 class PolicyError(ValueError):
@@ -108,6 +114,9 @@ def set_threads(threads: int | None) -> None:
         return
     import numba
 
+    if not numba.config.THREADING_LAYER:  # not chosen by the user (NUMBA_THREADING_LAYER)
+        # omp first: the subnormal policy reaches torch's OpenMP workers through numba's omp pool
+        numba.config.THREADING_LAYER_PRIORITY = ["omp", "tbb", "workqueue"]
     # numba first: starting its OpenMP layer can reset torch's count (seen with torch 2.13 + numba 0.68)
     numba.set_num_threads(threads)  # per calling thread: call this where the work runs
     torch.set_num_threads(threads)
@@ -122,3 +131,17 @@ def thread_counts() -> dict:
 
     return {"torch_threads": torch.get_num_threads(), "torch_interop_threads": torch.get_num_interop_threads(),
             "numba_threads": numba.get_num_threads()}
+
+
+def apply_policy(threads: int | None, subnormals: str) -> dict:
+    """Threads, then the subnormal policy, in the calling thread and its pools; returns what was verified:
+    ``{"subnormals": ..., "torch_threads": ..., "numba_threads": ...}``."""
+    from .subnormals import SubnormalError, apply
+
+    set_threads(threads)
+    try:
+        verified = apply(subnormals)
+    except SubnormalError as exc:
+        raise PolicyError(str(exc)) from None
+    return {"subnormals": verified["subnormals"], **{k: v for k, v in thread_counts().items()
+                                                     if k != "torch_interop_threads"}}

@@ -19,7 +19,7 @@ from .config import RunConfig
 from .splitfile import file_splits, match_clips, read_split_file
 from .splits import Split, cv_splits
 
-__all__ = ["FILTERED_FILE", "PROTOCOLS", "filtered_ids", "protocol_splits", "check_split_file"]
+__all__ = ["FILTERED_FILE", "PROTOCOLS", "filtered_ids", "protocol_splits", "check_split_file", "split_file_path"]
 
 FILTERED_FILE = Path(__file__).parent / "data" / "gtzan_filtered.csv"
 PROTOCOLS = ("cv", "filtered", "file")
@@ -30,7 +30,8 @@ def filtered_ids(part: str) -> list[str]:
     return [clip.split("/")[1] for clip, p in read_split_file(FILTERED_FILE).items() if p == part]
 
 
-def _split_file(cfg: RunConfig) -> Path:
+def split_file_path(cfg: RunConfig) -> Path:
+    """The split file of a ``filtered`` or ``file`` run."""
     if cfg.protocol == "filtered":
         return FILTERED_FILE
     if cfg.split_file is None:
@@ -42,7 +43,7 @@ def check_split_file(cfg: RunConfig, clip_paths: list[str]) -> None:
     """Before any feature is computed: the split file reads, and names exactly the clips found on disk."""
     if cfg.protocol in ("filtered", "file"):
         try:
-            match_clips(read_split_file(_split_file(cfg)), clip_paths, [], str(_split_file(cfg)))
+            match_clips(read_split_file(split_file_path(cfg)), clip_paths, [], str(split_file_path(cfg)))
         except ValueError as exc:
             raise DatasetError(str(exc)) from exc
 
@@ -60,6 +61,6 @@ def _splits(cfg: RunConfig, fs: FeatureSet) -> list[Split]:
         return cv_splits(fs.labels, cfg.folds, cfg.repeats, cfg.seed, cfg.val_fraction)
     if cfg.protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {cfg.protocol!r}; choose from {', '.join(PROTOCOLS)}")
-    path = _split_file(cfg)
+    path = split_file_path(cfg)
     skipped = ["/".join(Path(p).parts[-2:]) for p, _ in fs.skipped]  # "<class>/<file name>"
     return file_splits(path, fs.clip_paths, fs.labels, skipped, cfg.seed, cfg.val_fraction)

@@ -14,12 +14,12 @@ from features import FeatureSet
 
 from .baseline import BASELINE
 from .config import RunConfig
-from .envinfo import MACHINE_FIELDS, environment, job_environment
+from .envinfo import MACHINE_FIELDS, environment
 from .executors import LocalExecutor, job_threads
 from .jobs import Job, JobData
-from .plan import DataShape, format_plan, plan_rows
+from .plan import DataShape, SplitPlan, format_plan, plan_rows, protocol_label
 from .splits import Split
-from .policy import set_precision, set_threads
+from .policy import apply_policy, set_precision
 from .store import ResultsStore, RunMismatch
 
 __all__ = ["default_run_dir", "plan", "run", "summary_table"]
@@ -51,29 +51,32 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
         progress: bool = True, allow_mixed: bool = False) -> ResultsStore:
     """Run every job not yet in ``run_dir``; results are stored as each job finishes."""
     threads = job_threads(cfg)
-    set_threads(threads)  # as every job will (recorded below as torch_threads)
+    apply_policy(threads, cfg.subnormals)  # as every job will (the plan's probe runs under it too)
     set_precision(cfg.precision)
     jobs = plan(cfg, splits)
     store = ResultsStore(run_dir)
     meta = {"config": cfg.to_dict(), "environment": environment(cfg.device),
             "features": {"shape": list(fs.shape), "cache": str(fs.path), "fingerprint": fs.fingerprint,
-                         "config": fs.config, "frames": fs.frames, "genres": fs.genres, "skipped": fs.skipped},
+                         "config": fs.config, "frames": fs.frames, "genres": fs.genres, "skipped": fs.skipped,
+                         "extraction": fs.extraction},
             "jobs": len(jobs), "started": _now()}
     store.open(meta, [s.to_dict() for s in dict.fromkeys(j.split for j in jobs)])
     done = store.done()
     todo = [j for j in jobs if j.key not in done]
     executor = executor or LocalExecutor()
     known = store.environments()
-    if executor.name == "local" and todo:  # a Dask worker's environment is checked when its result arrives
-        check_environment(known, job_environment(cfg.device), allow_mixed, str(run_dir))
     shape = DataShape(len(fs), fs.shape[1], fs.shape[2], len(fs.genres), "features as extracted")
-    print(format_plan(plan_rows(cfg, run_dir, shape, probe=bool(todo)), cfg, shape, run_dir))
+    split_plan = SplitPlan.from_splits(splits, protocol_label(cfg, len(splits)))
+    print(format_plan(plan_rows(cfg, run_dir, shape, split_plan, probe=bool(todo)), cfg, shape, split_plan, run_dir))
     if done:
         print(f"resuming {run_dir}: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")
     data = JobData(fs.x, fs.lengths, fs.labels, fs.clip_ids, len(fs.genres))
     session = {**executor.describe(), "threads": threads, "started": _now(), "jobs_todo": len(todo)}
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress)
-    for job, tables in executor.map(todo, data, cfg, progress):
+    def check_env(env: dict) -> None:  # before any job trains (each Dask worker too), and as each result arrives
+        check_environment(known, env, allow_mixed, str(run_dir))
+
+    for job, tables in executor.map(todo, data, cfg, progress, check_env=check_env):
         env = tables["environment"].iloc[0]
         check_environment(known, env, allow_mixed, str(run_dir))
         if env["env_id"] not in set(known.get("env_id", [])):

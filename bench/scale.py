@@ -17,8 +17,12 @@ random features of the default width; the batch, width and depth are fixed acros
 varies.
 
 Every cell runs under the same policy as ``bench run`` (:mod:`bench.policy`: plain fp32, TF32 off for
-matrix products and cuDNN alike; ``threads`` binds torch's and numba's pools) and times the same
-training step (:class:`bench.step.TrainStep`, eager), with the batch on the device before the clock.
+matrix products and cuDNN alike; ``threads`` binds torch's and numba's pools; ``subnormals`` flushed or
+kept in every thread) and times ``bench run``'s training step (:class:`bench.step.TrainStep`, eager):
+the model as ``bench run`` builds it (dropout and the IndRNN's batch norm as configured, the paper
+preset's by default), every sequence's valid length passed as ``bench run`` passes it (so the IndRNN
+takes the same masked batch-norm path), gradient clipping and Adam at the preset's values, with the
+batch on the device before the clock. Every row records these settings.
 """
 from __future__ import annotations
 
@@ -36,16 +40,27 @@ import pandas as pd
 __all__ = ["ScaleConfig", "measure", "sweep"]
 
 
+def _paper(name: str):
+    from .config import PRESETS
+
+    return getattr(PRESETS["paper"], name)
+
+
 @dataclass(frozen=True)
 class ScaleConfig:
     batch: int = 16
     features: int = 374
     hidden: int = 128
     layers: int = 5
+    dropout: float = _paper("dropout")  # bench run's model and step, at the paper preset's values
+    batch_norm: bool = _paper("batch_norm")
+    lr: float = _paper("lr")
+    clip_grad: float = _paper("clip_grad")
     iters: int = 3  # timed iterations per cell
     warmup: int = 1
     device: str = "cpu"
     threads: int | None = None
+    subnormals: str = _paper("subnormals")
     max_memory_gb: float | None = 16.0  # address-space cap of each CPU measurement (None = no cap)
     timeout_s: float = 600.0  # per cell
 
@@ -57,18 +72,20 @@ def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
     import models
 
     from .envinfo import device_name
-    from .policy import set_precision, set_threads
+    from .policy import apply_policy, set_precision
     from .step import TrainStep, make_optimizer
     from .timing import IterationTimer
 
-    set_threads(cfg.threads)
+    apply_policy(cfg.threads, cfg.subnormals)
     set_precision("fp32")
     torch.manual_seed(0)
     dev = torch.device(cfg.device)
-    mcfg = models.ModelConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=0.0, max_len=length)
+    mcfg = models.ModelConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=cfg.dropout, batch_norm=cfg.batch_norm,
+                              max_len=length)
     model = models.build(unit, cfg.features, 10, mcfg).to(dev)
-    step = TrainStep(model, make_optimizer(model, lr=1e-4))
+    step = TrainStep(model, make_optimizer(model, lr=cfg.lr), cfg.clip_grad, "fp32", "eager", cfg.batch)
     x = torch.randn(cfg.batch, length, cfg.features, device=dev)
+    lengths = torch.full((cfg.batch,), length, dtype=torch.long, device=dev)  # as bench run passes them
     y = torch.randint(0, 10, (cfg.batch,), device=dev)
     base_rss = _rss_now_mb()
     if dev.type == "cuda":
@@ -77,7 +94,7 @@ def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
     timer = IterationTimer(dev, warmup=cfg.warmup, batch_size=cfg.batch)
     loss = torch.tensor(0.0)
     for _ in range(cfg.warmup + cfg.iters):
-        loss = step(x, None, y, timer)
+        loss = step(x, lengths, y, timer)
     s = timer.summary()
     if dev.type == "cuda":
         peak = (torch.cuda.max_memory_allocated(dev) - base_cuda) / 2**20
@@ -85,11 +102,11 @@ def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_rss
     ok = math.isfinite(loss.item())
     return dict(unit=unit, length=length, status="ok" if ok else "nan", median_iter_s=s.median,
-                q1_iter_s=s.q1, q3_iter_s=s.q3, saved_mb=_saved_for_backward_mb(model, x, y), peak_mem_mb=peak,
+                q1_iter_s=s.q1, q3_iter_s=s.q3, saved_mb=_saved_for_backward_mb(model, x, lengths, y), peak_mem_mb=peak,
                 params=sum(p.numel() for p in model.parameters()), device_name=device_name(cfg.device))
 
 
-def _saved_for_backward_mb(model, x, y) -> float:
+def _saved_for_backward_mb(model, x, lengths, y) -> float:
     """MiB of distinct storages autograd saves for the backward during one forward pass."""
     import torch
 
@@ -101,7 +118,7 @@ def _saved_for_backward_mb(model, x, y) -> float:
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss = torch.nn.functional.cross_entropy(model(x, lengths), y)
     del loss
     return sum(storages.values()) / 2**20
 

@@ -9,6 +9,9 @@ device:
 * ``step``: the whole training step of ``bench run`` (:class:`bench.step.TrainStep`): the above plus
   gradient clipping and the Adam step.
 
+``--subnormals flush,keep`` times both subnormal policies side by side (each round puts each in force
+in turn, verified, then times every call), so a user sees what their CPU pays for subnormal floats.
+
 So backward = forward_backward - forward and the optimiser = step - forward_backward. Each is
 measured eagerly and, on CUDA, also replayed from one CUDA graph. Rounds are *interleaved*: every
 round times every (unit, mode, measurement) once, so a drift of the machine (clocks, other load)
@@ -50,6 +53,7 @@ class SpeedConfig:
     device: str = "cpu"
     precision: str = "fp32"
     threads: int | None = None
+    subnormals: tuple[str, ...] = ("flush",)  # each setting timed in every round, side by side
     modes: tuple[str, ...] = ("eager",)
     rounds: int = 10
     warmup: int = 3
@@ -132,43 +136,51 @@ def measure_speed(cfg: SpeedConfig, progress: bool = True) -> pd.DataFrame:
     import torch
     from tqdm import tqdm
 
-    from .policy import set_precision, set_threads
+    from .policy import apply_policy, set_precision
     from .step import check_graph_device
 
     if "graph" in cfg.modes:
         check_graph_device(cfg.device)
-    set_threads(cfg.threads)
+    apply_policy(cfg.threads, cfg.subnormals[0])
     set_precision(cfg.precision)
     cuda = torch.device(cfg.device).type == "cuda"
     cases = [_Case(u, m, cfg) for m in cfg.modes for u in cfg.units]
-    for case in cases:  # warm-up (and capture) for every callable, not recorded
-        for kind in KINDS:
-            for _ in range(cfg.warmup + 1):
-                case.calls[kind]()
+    for sub in cfg.subnormals:
+        apply_policy(cfg.threads, sub)
+        for case in cases:  # warm-up (and capture) for every callable, not recorded
+            for kind in KINDS:
+                for _ in range(cfg.warmup + 1):
+                    case.calls[kind]()
     if cuda:
         torch.cuda.synchronize()
     rows = []
-    total = cfg.rounds * len(cases) * len(KINDS)
+    total = cfg.rounds * len(cfg.subnormals) * len(cases) * len(KINDS)
     with tqdm(total=total, desc="speed", unit="call", disable=not progress) as bar:
         for r in range(cfg.rounds):
-            for case in cases:
-                for kind in KINDS:
-                    seconds, wall = _time_call(case.calls[kind], cuda)
-                    rows.append(dict(round=r, unit=case.unit, mode=case.mode, kind=kind, seconds=seconds, wall_s=wall))
-                    bar.update()
+            for sub in cfg.subnormals:  # interleaved too: a drift of the machine reaches both settings
+                verified = apply_policy(cfg.threads, sub)["subnormals"]
+                for case in cases:
+                    for kind in KINDS:
+                        seconds, wall = _time_call(case.calls[kind], cuda)
+                        rows.append(dict(round=r, subnormals=verified, unit=case.unit, mode=case.mode, kind=kind,
+                                         seconds=seconds, wall_s=wall))
+                        bar.update()
+    apply_policy(cfg.threads, cfg.subnormals[0])
     return pd.DataFrame(rows)
 
 
 def summarise_speed(raw: pd.DataFrame, reference: str = "indrnn") -> pd.DataFrame:
-    """Median and IQR per (unit, mode, kind), the wall-clock cross-check, and the ratio to ``reference``
-    in the same mode and measurement."""
-    g = raw.groupby(["mode", "kind", "unit"], sort=False)
+    """Median and IQR per (subnormals, mode, kind, unit), the wall-clock cross-check, and the ratio to
+    ``reference`` under the same subnormal policy, mode and measurement."""
+    if "subnormals" not in raw:
+        raw = raw.assign(subnormals="flush")
+    g = raw.groupby(["subnormals", "mode", "kind", "unit"], sort=False)
     out = g["seconds"].agg(median_s="median", q1_s=lambda s: s.quantile(0.25), q3_s=lambda s: s.quantile(0.75),
                            n="size").reset_index()
     out["wall_median_s"] = g["wall_s"].median().values
     out["timer_vs_wall"] = out["median_s"] / out["wall_median_s"] - 1.0
-    ref = out[out["unit"] == reference].set_index(["mode", "kind"])["median_s"]
-    keys = list(zip(out["mode"], out["kind"]))
+    ref = out[out["unit"] == reference].set_index(["subnormals", "mode", "kind"])["median_s"]
+    keys = list(zip(out["subnormals"], out["mode"], out["kind"]))
     out[f"ratio_to_{reference}"] = [out["median_s"].iloc[i] / ref.get(k, np.nan) for i, k in enumerate(keys)]
     return out
 

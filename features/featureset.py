@@ -34,6 +34,7 @@ class FeatureSet:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     clip_paths: list[str] = field(default_factory=list)  # "<class>/<file name>", as split files name clips
     frames: dict = field(default_factory=dict)  # the FrameWindow: hop, offset, support, first frame kept
+    extraction: dict = field(default_factory=dict)  # how it was computed: threads, subnormals, seconds
     path: Path | None = None  # cache file it was read from or written to
 
     def __len__(self) -> int:
@@ -70,7 +71,7 @@ def save(fs: FeatureSet, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"version": FORMAT_VERSION, "genres": fs.genres, "clip_ids": fs.clip_ids, "config": fs.config,
             "fingerprint": fs.fingerprint, "skipped": fs.skipped, "clip_paths": fs.clip_paths, "frames": fs.frames,
-            "checksum": _checksum(fs.x, fs.lengths, fs.labels)}
+            "extraction": fs.extraction, "checksum": _checksum(fs.x, fs.lengths, fs.labels)}
     with atomic_write(path, "wb") as f:
         np.savez(f, x=fs.x, lengths=fs.lengths, labels=fs.labels, meta=np.array(json.dumps(meta)))
     fs.path = path
@@ -90,4 +91,4 @@ def load(path: Path) -> FeatureSet:
         raise CacheError(f"{path}: checksum mismatch, the cache file is corrupt")
     return FeatureSet(x, lengths, labels, meta["genres"], meta["clip_ids"], meta["config"],
                       meta["fingerprint"], [tuple(s) for s in meta["skipped"]], meta["clip_paths"], meta["frames"],
-                      path)
+                      meta.get("extraction", {}), path)

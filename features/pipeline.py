@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +52,14 @@ def dataset_clips(dataset: str, data_dir: str | Path | None, cache_dir: Path,
 
 
 def build_features(clips, config: FeatureConfig, cache_dir: Path, device: str = "cpu",
-                   batch_size: int | None = None, progress: bool = True, tag: str = "features") -> tuple[FeatureSet, bool]:
+                   batch_size: int | None = None, progress: bool = True, tag: str = "features",
+                   policy: dict | None = None) -> tuple[FeatureSet, bool]:
     """Load the feature table for ``clips`` from the cache, or compute and cache it.
+
+    ``policy`` is the execution policy the caller put in force (threads, subnormals); it is stored
+    with the table, with the extraction's seconds, as ``FeatureSet.extraction``. It is not part of the
+    cache key: the features are the same under any thread count or subnormal policy (tested: the
+    log compression adds 1e-6, far above any subnormal).
 
     Returns ``(features, from_cache)``. A damaged cache file is reported and rebuilt.
     """
@@ -64,12 +71,16 @@ def build_features(clips, config: FeatureConfig, cache_dir: Path, device: str = 
         except CacheError as exc:
             log.warning("rebuilding feature cache: %s", exc)
     genres = sorted({c.genre for c in clips})
+    t0 = time.perf_counter()
     scatterer = Scatterer(config, device)
     x, lengths, kept, skipped = scatterer.extract(clips, batch_size, progress)
+    seconds = time.perf_counter() - t0
     if not kept:
         raise DatasetError(f"none of the {len(clips)} clips could be read; first problem: {skipped[0][1]}")
     labels = np.array([genres.index(c.genre) for c in kept], dtype=np.int64)
     fs = FeatureSet(x, lengths, labels, genres, [c.clip_id for c in kept], config.to_dict(), fp, skipped,
-                    clip_paths=[c.rel for c in kept], frames=scatterer.window.to_dict())
+                    clip_paths=[c.rel for c in kept], frames=scatterer.window.to_dict(),
+                    extraction={**(policy or {}), "device": device, "seconds": round(seconds, 3),
+                                "seconds_per_clip": round(seconds / len(clips), 4)})
     featureset.save(fs, path)
     return fs, False

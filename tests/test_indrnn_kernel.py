@@ -95,7 +95,8 @@ def test_fused_matches_hand_computed_values(device, kernel):
 
 def test_dispatch_in_one_place():
     assert resolve("auto", "cpu") == "numba"
-    assert resolve("auto", "cpu", torch.float16) == "reference"
+    with pytest.raises(ValueError, match="no fused kernel for torch.float16.*'reference'"):
+        resolve("auto", "cpu", torch.float16)  # never a silent fall back to the slow loop
     assert resolve("reference", "cpu") == "reference"
     assert set(KERNELS) == {"auto", "numba", "triton", "triton_loop", "reference"}
     assert resolve("triton_loop", "cuda") == "triton_loop"  # the previous CUDA kernel, by name
@@ -106,6 +107,29 @@ def test_dispatch_in_one_place():
             resolve(name, "cpu")
     with pytest.raises(ValueError, match="runs on cpu"):
         resolve("numba", "cuda")
+
+
+def test_auto_on_cuda_without_triton_is_an_error(monkeypatch):
+    from models import kernels
+
+    monkeypatch.setattr(kernels.cuda, "AVAILABLE", False)
+    with pytest.raises(ValueError, match="needs Triton.*'reference'"):
+        resolve("auto", "cuda")
+    assert resolve("reference", "cuda") == "reference"  # asked for by name: allowed
+
+
+def test_recording_names_the_kernel_and_dtype_that_ran():
+    from models.kernels import recording
+
+    z, u, b = torch.randn(2, 5, 3), torch.rand(3), torch.zeros(3)
+    with recording() as ran:
+        recurrence(z, u, b)
+        recurrence(z.double(), u.double(), b.double(), kernel="reference")
+    assert ran == {("indrnn", "numba", "float32"), ("indrnn", "reference", "float64")}
+    with recording() as outside:
+        pass
+    recurrence(z, u, b)
+    assert outside == set()  # nothing noted after the block closed
 
 
 def test_cuda_module_imports_without_cuda():

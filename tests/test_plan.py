@@ -7,24 +7,87 @@ import pytest
 
 from bench.cli import build_parser, main, run_config
 from bench.config import preset
-from bench.plan import fold_sizes, planned_jobs
+from bench.plan import DataShape, SplitPlan, planned_jobs, protocol_label, split_plan
+from bench.protocols import FILTERED_FILE
 from bench.run import plan
+from bench.splitfile import file_splits
 from bench.splits import cv_splits
 from tests.test_run import bench_run, data_dir  # noqa: F401  (module fixture)
+from tests.test_split_file import CLASSES, fixed_rows, my_data, write_split  # noqa: F401  (module fixture)
+
+
+def shape(clips: int, classes: int, paths=()) -> DataShape:
+    return DataShape(clips, 449, 374, classes, "test", tuple(paths))
+
+
+def as_planned(splits, cfg) -> SplitPlan:
+    return SplitPlan.from_splits(splits, protocol_label(cfg, len(splits)))
 
 
 def test_planned_jobs_are_the_runs_jobs_without_reading_any_clip():
     cfg = preset("paper")
     labels = np.repeat(np.arange(10), 100)
     run_keys = [j.key for j in plan(cfg, cv_splits(labels, cfg.folds, cfg.repeats, cfg.seed))]
-    assert [j.key for j in planned_jobs(cfg)] == run_keys and len(run_keys) == 500
-    assert len(planned_jobs(preset("paper", protocol="filtered", baseline=False))) == 4
+    assert [j.key for j in planned_jobs(cfg, split_plan(cfg, shape(1000, 10)))] == run_keys and len(run_keys) == 500
 
 
-def test_fold_sizes_match_the_splits_the_protocol_makes():
-    cfg = preset("paper")
-    s = cv_splits(np.repeat(np.arange(10), 100), cfg.folds, 1, 0, cfg.val_fraction)[0]
-    assert fold_sizes(cfg, 1000, 10) == (len(s.train), len(s.val), len(s.test)) == (810, 90, 100)
+@pytest.mark.parametrize("clips, folds", [(1000, 10), (103, 10), (57, 5)])
+def test_cv_plan_has_the_keys_and_sizes_of_the_splits_the_protocol_makes(clips, folds):
+    cfg = preset("paper", folds=folds, repeats=2)
+    labels = np.arange(clips) % 10
+    made = as_planned(cv_splits(labels, cfg.folds, cfg.repeats, cfg.seed, cfg.val_fraction), cfg)
+    assert split_plan(cfg, shape(clips, 10)) == made and made.label == f"2x{folds}-fold cv"
+    if clips == 1000:
+        assert (made.train, made.val, made.test) == ((810, 810), (90, 90), (100, 100))
+
+
+def test_filtered_plan_is_one_split_of_the_shipped_files_sizes():
+    cfg = preset("paper", protocol="filtered", baseline=False)
+    got = split_plan(cfg, shape(1000, 10))
+    assert (got.keys, got.train, got.val, got.test) == (((0, 0),), (443, 443), (197, 197), (290, 290))
+    assert got.label.startswith("artist-filtered") and "filtered" in str(FILTERED_FILE)
+    assert [j.key for j in planned_jobs(cfg, got)] == ["rnn-r00-f00", "lstm-r00-f00", "gru-r00-f00", "indrnn-r00-f00"]
+
+
+def test_split_file_plans_equal_the_splits_the_file_makes(my_data, tmp_path):  # noqa: F811
+    paths = [c for c, _ in fixed_rows()]
+    labels = np.array([CLASSES.index(p.split("/")[0]) for p in paths])
+    fixed = write_split(tmp_path / "fixed.csv", fixed_rows())
+    no_val = write_split(tmp_path / "no_val.csv", [(c, "train" if p == "val" else p) for c, p in fixed_rows()])
+    folds = write_split(tmp_path / "folds.csv", [(c, str(i % 3 + 1)) for i, c in enumerate(paths)])
+    for path, n in ((fixed, 1), (no_val, 1), (folds, 3)):
+        cfg = preset("quick", protocol="file", split_file=str(path), dataset="folder", data_dir=str(my_data))
+        made = as_planned(file_splits(path, paths, labels, [], cfg.seed, cfg.val_fraction), cfg)
+        assert split_plan(cfg, shape(len(paths), 3, paths)) == made and len(made.keys) == n
+        assert made.keys == tuple((0, f) for f in range(n))  # not repeats x folds
+        assert made.label == f"split file {path}: " + ("one fixed split" if n == 1 else "3 folds")
+        assert all(lo > 0 for lo, _ in (made.train, made.val, made.test))
+    cfg = preset("quick", protocol="file", split_file=str(fixed), dataset="folder", data_dir=str(my_data))
+    with pytest.raises(ValueError, match="not listed"):  # matched to the listing, as the run does
+        split_plan(cfg, shape(len(paths) + 1, 3, paths + ["rain/new.wav"]))
+
+
+def test_folder_dry_run_counts_its_clips_and_classes(my_data, tmp_path, capsys):  # noqa: F811
+    split = write_split(tmp_path / "folds.csv", [(c, str(i % 3 + 1)) for i, (c, _) in enumerate(fixed_rows())])
+    common = ["run", "--dataset", "folder", "--data-dir", str(my_data), "--cache-dir", str(tmp_path / "c"),
+              "--out", str(tmp_path / "r"), "--seconds", "1", "--J", "6", "--Q", "4", "--units", "indrnn",
+              "--no-baseline", "--threads", "1", "--dry-run"]
+    assert main(common + ["--folds", "3", "--repeats", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "folder: 15 clips, 3 classes" in text and "protocol 2x3-fold cv; per split 7 train / 3 validation / 5 test" in text
+    assert main(common + ["--split-file", str(split)]) == 0
+    text = capsys.readouterr().out
+    assert f"protocol split file {split}: 3 folds; per split 7 train / 3 validation / 5 test" in text
+    assert re.search(r"^indrnn\s+3\s+0\s+3\s", text, re.M)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "c").exists()
+
+
+def test_synthetic_dry_run_counts_the_corpus_it_would_write(tmp_path, capsys):
+    assert main(["run", "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "r"), "--units", "gru",
+                 "--clips-per-genre", "6", "--folds", "3", "--repeats", "2", "--threads", "1", "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "synthetic: 60 clips, 10 genres" in text and "2x3-fold cv; per split 30 train / 10 validation / 20 test" in text
+    assert re.search(r"^gru\s+6\s+0\s+6\s", text, re.M) and not (tmp_path / "c").exists()
 
 
 def test_dry_run_counts_jobs_writes_nothing_and_then_counts_what_is_done(data_dir, tmp_path, capsys):  # noqa: F811
@@ -33,7 +96,7 @@ def test_dry_run_counts_jobs_writes_nothing_and_then_counts_what_is_done(data_di
     assert main(argv + ["--dry-run"]) == 0
     text = capsys.readouterr().out
     assert not out.exists() and not cache.exists()  # no features, no run directory
-    assert "18 clips, 3 genres" in text and "9 train / 3 validation / 6 test clips" in text
+    assert "gtzan: 18 clips, 3 genres" in text and "3-fold cv; per split 9 train / 3 validation / 6 test clips" in text
     shape = re.search(r"\d+ frames x \d+ channels", text).group()
     rows = {line.split()[0]: line.split()[1:4] for line in text.splitlines()[4:]}
     assert rows["indrnn"] == rows["gru"] == rows["scat+logreg"] == ["3", "0", "3"]

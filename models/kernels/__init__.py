@@ -11,8 +11,12 @@ name             implementation                                               us
                  registers, own backward (:mod:`.cuda`)
 ``triton_loop``  the first CUDA kernels, one step per memory round trip          (never; a baseline)
                  (:mod:`.cuda_loop`)
-``reference``    Python loop of tensor ops, autograd backward (tests only)      anything else
+``reference``    Python loop of tensor ops, autograd backward (tests only)      (never: asked by name)
 ===============  ===========================================================  =====================
+
+``auto`` on a device or dtype with no fused kernel (CUDA without Triton, float16) is an error rather
+than a silent fall back to the reference loop, which would change the IndRNN's time by orders of
+magnitude; and :func:`recording` tells the bench which kernel each job really ran.
 """
 from __future__ import annotations
 
@@ -76,13 +80,19 @@ def resolve(kernel: str, device: torch.device | str, dtype: torch.dtype = torch.
         if wanted is not None and device.type != wanted:
             raise ValueError(f"IndRNN kernel {kernel!r} runs on {wanted} tensors, got {device.type}")
         return kernel
+    # "auto" never falls back silently: a reference loop is orders of magnitude slower, so a run
+    # that would time it must ask for it by name (kernel "reference").
     if dtype not in _FUSED_DTYPES:
-        return "reference"
+        raise ValueError(f"IndRNN kernel 'auto': no fused kernel for {dtype} (only float32 and float64); "
+                         "ask for kernel 'reference' to run the plain loop")
     if device.type == "cpu":
         return "numba"
-    if device.type == "cuda" and cuda.AVAILABLE:
+    if device.type == "cuda":
+        if not cuda.AVAILABLE:
+            raise ValueError("IndRNN kernel 'auto' on CUDA needs Triton, which is not installed here "
+                             "(pip install triton); ask for kernel 'reference' to run the plain loop instead")
         return "triton"
-    return "reference"
+    raise ValueError(f"IndRNN kernel 'auto': no fused kernel for {device.type} tensors; ask for kernel 'reference'")
 
 
 def recurrence(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None,
