@@ -167,3 +167,121 @@ def test_bf16_autocast_runs_the_scan_in_float32(name):
     dtypes = {dtype for op, _, dtype in ran if op == "scan"}
     assert dtypes == ({"complex64"} if name == "lru" else {"float32"}), ran
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.fixture(scope="module")
+def synthetic_corpus(tmp_path_factory):
+    """The embedded synthetic corpus, small: 10 genres x 8 clips of 2 s at 8 kHz, 43 frames, standardised;
+    2 clips per genre held out."""
+    import numpy as np
+
+    from features import FeatureConfig, build_features, dataset_clips
+
+    cache = tmp_path_factory.mktemp("corpus")
+    clips = dataset_clips("synthetic", None, cache, {"clips_per_genre": 8, "duration": 2.0, "seed": 0}, progress=False)
+    fs, _ = build_features(clips, FeatureConfig(sample_rate=8000, duration=2.0, J=8, Q=4), cache, progress=False)
+    x = torch.tensor(fs.x)
+    x = (x - x.mean((0, 1))) / (x.std((0, 1)) + 1e-6)
+    y, lengths = torch.tensor(fs.labels), torch.tensor(fs.lengths)
+    order = np.random.default_rng(0).permutation(len(y))
+    test = np.concatenate([order[fs.labels[order] == g][:2] for g in range(10)])
+    train = np.setdiff1d(order, test)
+    return x, y, lengths, torch.tensor(train), torch.tensor(test)
+
+
+@pytest.mark.parametrize("name", list(models.UNITS))
+def test_every_unit_learns_the_synthetic_corpus(name, synthetic_corpus):
+    x, y, lengths, train, test = synthetic_corpus
+    torch.manual_seed(0)
+    config = ModelConfig(hidden=16, layers=2, dropout=0.0, max_len=x.shape[1], batch_norm=False)
+    model = models.build(name, x.shape[2], 10, config)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(20):  # full-batch epochs on the 60 training clips
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[train], lengths[train]), y[train]).backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        train_acc = (model(x[train], lengths[train]).argmax(1) == y[train]).float().mean().item()
+        test_acc = (model(x[test], lengths[test]).argmax(1) == y[test]).float().mean().item()
+    assert train_acc >= 0.8 and test_acc >= 0.3, (train_acc, test_acc)  # chance: 0.1
+
+
+def test_one_configuration_holds_the_unit_options_with_the_models_defaults():
+    from bench.config import MODERN_UNITS, READOUTS, SCAN_KERNELS, RunConfig
+    from models.config import READOUTS as MODEL_READOUTS
+    from models.config import SCAN_KERNEL_CHOICES
+
+    assert MODERN_UNITS == models.MODERN_UNITS and set(MODERN_UNITS) <= set(models.available())
+    assert READOUTS == MODEL_READOUTS and SCAN_KERNELS == SCAN_KERNEL_CHOICES
+    run, model = RunConfig(), ModelConfig()
+    options = run.model_options()
+    assert set(options) == {"hidden", "layers", "dropout", "batch_norm", "readout", "scan_kernel", "lru_r_min",
+                            "lru_r_max", "lru_max_phase", "mamba_d_state", "mamba_expand", "mamba_d_conv"}
+    for key, value in options.items():  # one default, whichever door it comes through
+        assert getattr(model, key) == value, key
+    assert ModelConfig(**options, max_len=10).readout == "last" and run.param_budget is None
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--readout", "max"], "argument --readout: invalid choice: 'max'"),
+    (["--lru-r-min", "0.99", "--lru-r-max", "0.9"], "--lru-r-min 0.99 must be below --lru-r-max 0.9"),
+    (["--lru-r-max", "1.0"], "--lru-r-max must be in [0, 1), got 1.0"),
+    (["--mamba-d-state", "0"], "--mamba-d-state must be a positive integer, got 0"),
+    (["--param-budget", "0"], "--param-budget must be a positive integer, got 0"),
+    (["--scan-kernel", "cuda"], "argument --scan-kernel: invalid choice: 'cuda'"),
+])
+def test_bad_unit_options_are_one_line_errors(argv, message, tmp_path, capsys, monkeypatch):
+    from bench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(["run", "--cache-dir", str(tmp_path / "c"), *argv])
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unit_groups_in_every_units_option():
+    from bench.cli import build_parser
+    from bench.options import parse_units
+
+    assert parse_units("all") == models.PAPER_UNITS
+    assert parse_units("modern") == ("mingru", "minlstm", "lru", "mamba")
+    assert parse_units("registered") == tuple(models.available()) and len(models.available()) == 10
+    assert parse_units("indrnn, modern,lstm,indrnn") == ("indrnn", "mingru", "minlstm", "lru", "mamba", "lstm")
+    parser = build_parser()
+    for command in (["speed"], ["scale"], ["units"], ["run"]):
+        assert parser.parse_args([*command, "--units", "modern"]).units == models.MODERN_UNITS
+        assert parser.parse_args([*command, "--units", "registered"]).units == tuple(models.available())
+    assert build_parser().parse_args(["run"]).units is None  # the preset's: the paper's four
+
+
+def test_run_records_each_units_width_readout_and_scan(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from bench.cli import main
+    from models.budget import width_for_budget as width
+    from tests.conftest import write_gtzan
+    from tests.test_run import bench_run
+
+    data = write_gtzan(tmp_path / "gtzan", genres=("blues", "pop", "rock"), per_genre=6, seconds=1.0)
+    out = tmp_path / "run"
+    argv = bench_run(data, out, tmp_path / "c", "--units", "mingru,indrnn", "--param-budget", "3000",
+                     "--readout", "mean", "--epochs", "2", "--no-baseline", "--no-report")
+    assert main(argv) == 0
+    folds = pd.read_csv(out / "folds.csv")
+    meta = json.loads((out / "metadata.json").read_text())["config"]
+    assert meta["readout"] == "mean" and meta["param_budget"] == 3000
+    frames, channels = json.loads((out / "metadata.json").read_text())["features"]["shape"][1:]
+    for unit, rows in folds.groupby("unit"):
+        config = ModelConfig(hidden=8, layers=2, dropout=0.2, batch_norm=True, readout="mean", max_len=frames)
+        assert rows.hidden.eq(width(unit, channels, 3, config, 3000)).all()
+        assert rows.params.sub(3000).abs().max() < 600 and rows.hidden.nunique() == 1
+    assert folds.set_index("unit").hidden.groupby("unit").first().nunique() == 2  # widths differ per unit
+    assert folds[folds.unit == "mingru"].kernels.str.contains("scan:").all()
+    assert 'readout = "mean"' in (out / "config.toml").read_text()
