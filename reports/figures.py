@@ -96,14 +96,19 @@ def _paper_marks(ax, names: list[str], values: dict[str, float]) -> None:
     xs = [i for i, n in enumerate(names) if n in values]
     if xs:
         marks = ax.scatter(xs, [values[names[i]] for i in xs], **_PAPER_STYLE)
-        ax.legend(handles=[marks], loc="upper center", bbox_to_anchor=(0.5, -0.16), fontsize=8, frameon=False)
+        below = -0.3 if _wide(len(names)) else -0.16  # under the (slanted) unit names
+        ax.legend(handles=[marks], loc="upper center", bbox_to_anchor=(0.5, below), fontsize=8, frameon=False)
 
 
 def figure5(run: Run) -> plt.Figure:
     """Figure 5: (a) test accuracy, (b) ms per iteration, (c) time ratio to IndRNN; paper marks beside."""
     n = len(run.units)
-    fig, (ax_a, ax_b, ax_c) = plt.subplots(1, 3, figsize=(max(15.0, 2.0 * n), 4.6 if n <= 6 else 5.2),
-                                           gridspec_kw=dict(width_ratios=[1.2, 1, 1]))
+    if _wide(n):  # many units: (a) across the top, (b) and (c) below, so the page can show it at full size
+        fig = plt.figure(figsize=(14, 10))
+        grid = fig.add_gridspec(2, 2, height_ratios=[1, 1])
+        ax_a, ax_b, ax_c = fig.add_subplot(grid[0, :]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[1, 1])
+    else:
+        fig, (ax_a, ax_b, ax_c) = plt.subplots(1, 3, figsize=(15, 4.6), gridspec_kw=dict(width_ratios=[1.2, 1, 1]))
     colours = palette(run.units)
 
     # (a) accuracy of every unit and the baseline over every fold (a diverged fold at chance accuracy),
@@ -150,7 +155,10 @@ def figure5(run: Run) -> plt.Figure:
 
     if {"paper", "modern"} <= {group(u) for u in run.units}:  # room for the group names above the bars
         for ax in (ax_a, ax_b, ax_c):
-            ax.title.set_y(1.06)
+            ax.set_title(ax.get_title(), pad=16)
+    if _wide(n):  # the slanted names say what the axis holds
+        for ax in (ax_a, ax_b, ax_c):
+            ax.set_xlabel("")
     fig.suptitle(f"Figure 5: accuracy and training time per iteration, measured on {run.device_name} "
                  f"({run.threads} threads; {run.execution})")
     fig.tight_layout()
