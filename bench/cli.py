@@ -71,7 +71,9 @@ def cmd_features(args) -> int:
     kind = "classes" if args.dataset == "folder" else "genres"
     print(f"features: {n} clips x {frames} frames x {channels} channels (float32), {len(fs.genres)} {kind}")
     print(f"valid frames per clip: min {fs.lengths.min()}, median {int(sorted(fs.lengths)[n // 2])}, max {fs.lengths.max()}")
-    per_clip = "" if cached or not n else f" ({dt / (n + len(fs.skipped)):.2f} s per clip)"
+    ex = fs.extraction
+    per_clip = "" if cached or "seconds" not in ex else (
+        f" (scattering {ex['seconds']:.1f} s, {ex['seconds_per_clip']:.3f} s per clip)")
     print(f"{'loaded from cache' if cached else 'computed'} in {dt:.1f} s{per_clip}: {fs.path}")
     print(f"skipped clips: {len(fs.skipped)}")
     for path, reason in fs.skipped:
@@ -164,7 +166,7 @@ def cmd_run(args) -> int:
     check_execution(cfg, args.executor)
     executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)  # fail fast
     print(f"device: {cfg.device} ({device_name(cfg.device)}), precision {cfg.precision}, {cfg.step} step, "
-          f"threads {cfg.threads or 'default'}")
+          f"threads {cfg.threads or 'default'}, subnormals {cfg.subnormals}")
     run_dir = args.out or default_run_dir(cfg)
     if args.dry_run:
         from .plan import dry_run
@@ -180,13 +182,17 @@ def cmd_run(args) -> int:
         from features import dataset_clips
 
         check_split_file(cfg, [c.rel for c in dataset_clips(cfg.dataset, cfg.data_dir, args.cache_dir)])
-    fs, _ = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
-                          cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q, min_seconds=cfg.min_seconds,
-                          policy=policy)
+    fs, cached = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
+                               cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q, min_seconds=cfg.min_seconds,
+                               policy=policy)
+    data_s = time.perf_counter() - t0
+    scatter_s = 0.0 if cached else fs.extraction.get("seconds", 0.0)
     if fs.skipped:
         print(f"skipped {len(fs.skipped)} clip(s): " + "; ".join(r for _, r in fs.skipped))
     splits = protocol_splits(cfg, fs)
+    t_run = time.perf_counter()
     store = run(cfg, fs, run_dir, splits, executor, allow_mixed=args.allow_mixed)
+    run_s = time.perf_counter() - t_run
     write_toml(cfg, run_dir / "config.toml")
     print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
           f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else f'{len(splits)} split(s) from a file'}), "
@@ -194,9 +200,14 @@ def cmd_run(args) -> int:
     print(format_summary(store.table("folds"), store.table("iterations"), order=[*cfg.units, BASELINE],
                          n_classes=len(fs.genres)))
     print(f"\nresults: {run_dir}  (wall time {time.perf_counter() - t0:.0f} s)")
+    rc, t_report = 0, time.perf_counter()
     if not args.no_report:
-        return cmd_report(argparse.Namespace(run_dir=run_dir, out=None))
-    return 0
+        rc = cmd_report(argparse.Namespace(run_dir=run_dir, out=None))
+    print(f"where the time went: {data_s - scatter_s:.0f} s listing{' and writing' if cfg.dataset == 'synthetic' else ''} "
+          f"the clips, {scatter_s:.0f} s scattering{' (cached)' if cached else ''}, {run_s:.0f} s training the jobs "
+          f"(plan and probe included), {time.perf_counter() - t_report:.0f} s the report; "
+          f"{time.perf_counter() - t0:.0f} s in all")
+    return rc
 
 
 def cmd_report(args) -> int:

@@ -92,7 +92,8 @@ def write_rehearsal(out: str | Path, jobs: int = 400, checkpoints=(1, 100, 400),
     """
     rng = np.random.default_rng(seed)
     store = ResultsStore(out)
-    store.open({"config": {"preset": "paper", "rehearsal": True, "jobs": jobs}}, [])
+    store.open({"config": {"preset": "paper", "rehearsal": True, "jobs": jobs},
+                "generated": "rehearsal: random accuracies and the paper's seconds with noise, not measured"}, [])
     order = job_order(baseline=baseline)
     diverge = {("rnn", 0, 3), ("rnn", 2, 7), ("rnn", 5, 1), ("gru", 4, 4)}  # a few folds go NaN, as in real runs
     rows, n = [], 0

@@ -73,14 +73,17 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     data = JobData(fs.x, fs.lengths, fs.labels, fs.clip_ids, len(fs.genres))
     session = {**executor.describe(), "threads": threads, "started": _now(), "jobs_todo": len(todo)}
     bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress)
-    def check_env(env: dict) -> None:  # before any job trains (each Dask worker too), and as each result arrives
-        check_environment(known, env, allow_mixed, str(run_dir))
 
-    for job, tables in executor.map(todo, data, cfg, progress, check_env=check_env):
-        env = tables["environment"].iloc[0]
+    def check_env(env: dict) -> None:
+        """Before any job trains (this process, or each Dask worker under the run's policy) and as each
+        result arrives: the same environment as the jobs already known, unless --allow-mixed."""
+        nonlocal known
         check_environment(known, env, allow_mixed, str(run_dir))
         if env["env_id"] not in set(known.get("env_id", [])):
-            known = pd.concat([known, tables["environment"]], ignore_index=True)
+            known = pd.concat([known, pd.DataFrame([env])], ignore_index=True)
+
+    for job, tables in executor.map(todo, data, cfg, progress, check_env=check_env):
+        check_env(tables["environment"].iloc[0].to_dict())
         store.write_job(job.key, tables)  # its own folder only: the same cost at job 1 and job 400
         bar.update()
         row = tables["folds"].iloc[0]

@@ -23,7 +23,7 @@ from .tables import timing_table
 
 __all__ = ["compare_table", "config_differences", "machines", "compare_runs"]
 
-MACHINE_KEYS = ("device", "device_name", "cpu", "torch_threads", "cuda", "commit")
+MACHINE_KEYS = ("device", "device_name", "cpu", "torch_threads", "subnormals", "cuda", "commit")
 
 
 def _names(runs: list[Run]) -> list[str]:

@@ -159,8 +159,8 @@ def figure5(run: Run) -> plt.Figure:
     if _wide(n):  # the slanted names say what the axis holds
         for ax in (ax_a, ax_b, ax_c):
             ax.set_xlabel("")
-    fig.suptitle(f"Figure 5: accuracy and training time per iteration, measured on {run.device_name} "
-                 f"({run.threads} threads; {run.execution})")
+    what = "GENERATED, NOT MEASURED" if run.generated else f"measured on {run.device_name}"
+    fig.suptitle(f"Figure 5: accuracy and training time per iteration, {what} ({run.threads} threads; {run.execution})")
     fig.tight_layout()
     return fig
 
@@ -196,7 +196,8 @@ def figure4(run: Run) -> plt.Figure:
     else:
         _empty(ax, "no validation AUC recorded in this run")
     ax.set(xlabel="epoch", ylabel="validation AUC-ROC (macro, one-vs-rest)",
-           title="Figure 4: validation AUC-ROC per epoch, mean and corrected 95 % interval across folds")
+           title=("GENERATED, NOT MEASURED. " if run.generated else "")
+           + "Figure 4: validation AUC-ROC per epoch, mean and corrected 95 % interval across folds")
     fig.tight_layout()
     return fig
 
@@ -220,7 +221,8 @@ def confusion_figure(run: Run) -> plt.Figure:
         ax.tick_params(axis="y", labelrotation=0)
     for ax in axes.flat[len(units):]:
         ax.set_visible(False)
-    fig.suptitle("Confusion matrices, test clips pooled over folds and repeats (shade = share of the true genre)")
+    fig.suptitle(("GENERATED, NOT MEASURED. " if run.generated else "")
+                 + "Confusion matrices, test clips pooled over folds and repeats (shade = share of the true genre)")
     fig.tight_layout()
     return fig
 

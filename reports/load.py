@@ -101,10 +101,34 @@ class Run:
         return f"equal width: {self.config.get('layers', '?')} layers x {self.config.get('hidden', '?')} for every unit"
 
     @property
+    def subnormals(self) -> str:
+        """The subnormal policy verified in force (runs before the option: computed, not recorded)."""
+        return str(self.environment.get("subnormals") or self.config.get("subnormals") or "not recorded (computed)")
+
+    @property
     def execution(self) -> str:
-        """How every time was produced: step mode and precision (runs before these options: eager fp32)."""
+        """How every time was produced: step mode, precision and subnormal policy (runs before these
+        options: eager fp32, subnormals computed)."""
         c = self.config
-        return f"{c.get('step', 'eager')} step, {c.get('precision', 'fp32')}"
+        return f"{c.get('step', 'eager')} step, {c.get('precision', 'fp32')}, subnormals {self.subnormals}"
+
+    @property
+    def generated(self) -> bool:
+        """A store of generated rows (``python -m bench.rehearsal``), not a measurement."""
+        return bool(self.metadata.get("generated") or self.config.get("rehearsal"))
+
+    @property
+    def provenance(self) -> str:
+        """What every number of this run is: measured here, or generated."""
+        return "GENERATED, NOT MEASURED (a rehearsal store)" if self.generated else "measured in this run"
+
+    def kernels(self, unit: str) -> str:
+        """The kernels ``unit``'s jobs ran, ``op:kernel:dtype`` (``;`` between ops), as recorded per job."""
+        if "kernels" not in self.folds:
+            return "not recorded"
+        seen = self.folds.loc[self.folds["unit"] == unit, "kernels"].dropna().astype(str)
+        seen = [k for k in dict.fromkeys(seen) if k]
+        return " | ".join(seen) if seen else "not recorded"
 
     @property
     def env_ids(self) -> list[str]:

@@ -48,7 +48,7 @@ def table1_display(t1: pd.DataFrame) -> pd.DataFrame:
         size = {"group": "", "width": "", "parameters": ""} if r.quoted else _size_cells(r)
         rows.append({"method": r.method, **size, "test accuracy (%)": acc, "95 % interval (corrected)": ci, "folds": n,
                      "finished folds only (%)": done,
-                     "source": "quoted, not rerun" if r.quoted else "measured (this run)"})
+                     "source": "quoted, not rerun" if r.quoted else r.source})
     return pd.DataFrame(rows)
 
 
@@ -68,6 +68,8 @@ def timing_display(tt: pd.DataFrame) -> pd.DataFrame:
         "timed iterations": tt["timed_iters"].astype(str),
         "device": tt["device_name"].astype(str) + " (" + tt["device"].astype(str) + ")",
         "threads": tt["threads"].astype(str),
+        "kernel (op:kernel:dtype)": tt["kernel"].astype(str),
+        "source": tt["source"].astype(str),
     })
 
 
@@ -97,6 +99,7 @@ def pairwise_display(pw: pd.DataFrame) -> pd.DataFrame:
             "verdict": _verdict(r),
             "time A/B, median [IQR] over folds": (f"{_f(r.time_ratio_median, '.2f')} [{_f(r.time_ratio_q1, '.2f')}–"
                                                  f"{_f(r.time_ratio_q3, '.2f')}]" if r.time_folds else "–"),
+            "source": r.source,
         })
     return pd.DataFrame(rows)
 
@@ -125,11 +128,29 @@ def method_line(run: Run) -> str:
             f"{run.readout}; {run.width_rule}; time = median seconds per training "
             f"iteration (forward + backward + Adam step on a batch of {c.get('batch_size', '?')} already on the "
             f"device; {run.execution}) after {c.get('warmup_iters', '?')} warm-up iterations, partial batches "
-            f"left out, on {run.device_name} with {run.threads} threads.")
+            f"left out, on {run.device_name} with {run.threads} threads.{_compute_dtypes(run)}")
+
+
+def _compute_dtypes(run: Run) -> str:
+    """Under bf16, the dtype each unit's recurrence computed in (recorded per job): autocast lowers
+    each library's operations differently, so the units do not all run in bfloat16."""
+    if run.config.get("precision") != "bf16":
+        return ""
+    parts = []
+    for unit in run.recurrent_units:
+        dtypes = sorted({k.split(":")[-1] for entry in run.kernels(unit).split(" | ") for k in entry.split(";")
+                         if k.count(":") == 2})
+        parts.append(f"{label(unit)} {'/'.join(dtypes) if dtypes else 'not recorded'}")
+    return (" Under bf16 autocast the matrix products run in bfloat16, and the recurrences in: " + ", ".join(parts)
+            + " (recorded per job; the timing table names each kernel).")
 
 
 def warnings(run: Run) -> list[str]:
     out = []
+    if run.generated:
+        out.append("GENERATED, NOT MEASURED: this run directory is a rehearsal store (python -m bench.rehearsal). Its "
+                   "accuracies are random draws and its times are the paper's seconds with noise: no figure, table "
+                   "or number below was measured.")
     if not run.finished:
         jobs = run.metadata.get("jobs")
         have = len(run.folds)

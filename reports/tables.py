@@ -23,7 +23,6 @@ from .stats import corrected_interval, corrected_resampled_ttest, holm, quartile
 
 __all__ = ["chance_accuracy", "fold_scores", "table1", "timing_table", "fold_times", "pairwise_table", "confusion_counts", "confusion_matrix"]
 
-MEASURED = "measured in this run"
 QUOTED = f"quoted in {PAPER_NAME} Table 1, not rerun"
 
 
@@ -62,7 +61,7 @@ def table1(run: Run) -> pd.DataFrame:
         ratio = float(s["test_train_ratio"].mean())
         every = corrected_interval(100.0 * s["acc"], ratio)
         done = corrected_interval(100.0 * s.loc[s["finished"], "acc"], ratio)
-        rows.append(dict(method=label(unit), unit=unit, group=group(unit), **_size(run, unit), source=MEASURED,
+        rows.append(dict(method=label(unit), unit=unit, group=group(unit), **_size(run, unit), source=run.provenance,
                          quoted=False, folds=every.n,
                          diverged=int((~s["finished"]).sum()), accuracy_mean_pct=every.mean,
                          accuracy_std_pct=every.std, ci_low_pct=every.low, ci_high_pct=every.high,
@@ -101,7 +100,9 @@ def timing_table(run: Run, reference: str = REFERENCE_UNIT) -> pd.DataFrame:
     The median and quartiles pool every steady iteration of every fold of the unit. ``ratio_to_<ref>``
     is the unit's median over the reference unit's median; it is nan when the reference is absent.
     The paper's seconds and ratios are given beside, for units the paper timed. ``execution`` says
-    which step mode and precision produced the times. A run resumed elsewhere with ``--allow-mixed``
+    which step mode, precision and subnormal policy produced the times, ``kernel`` what each unit's
+    recurrence ran (``op:kernel:dtype``, recorded per job), ``source`` whether the times were measured
+    or generated (a rehearsal store). A run resumed elsewhere with ``--allow-mixed``
     gets one row per unit and environment (``env_id``), never a median pooled across machines.
     """
     timed = _timed(run)
@@ -123,10 +124,11 @@ def timing_table(run: Run, reference: str = REFERENCE_UNIT) -> pd.DataFrame:
                          paper_s=paper[1] if paper else np.nan,
                          paper_ratio=paper[1] / ref_paper[1] if paper and ref_paper else np.nan,
                          device=env.get("device", run.config.get("device")), device_name=run.device_name,
-                         threads=run.threads, execution=run.execution, env_id=env_id or (run.env_ids or [""])[0]))
+                         threads=run.threads, execution=run.execution, kernel=run.kernels(unit),
+                         env_id=env_id or (run.env_ids or [""])[0], source=run.provenance))
     out = pd.DataFrame(rows, columns=["unit", "method", "group", "hidden", "params", "timed_iters", "folds", "median_s",
                                       "q1_s", "q3_s", "iqr_s", "paper_s", "paper_ratio", "device", "device_name",
-                                      "threads", "execution", "env_id"])
+                                      "threads", "execution", "kernel", "env_id", "source"])
     num = ["hidden", "params", "median_s", "q1_s", "q3_s", "iqr_s", "paper_s", "paper_ratio"]
     out[num] = out[num].astype(float)  # also when empty (a run of the baseline alone)
     ref = out[out["unit"] == reference].set_index("env_id")["median_s"]  # the reference in the same environment
@@ -166,14 +168,16 @@ def pairwise_table(run: Run) -> pd.DataFrame:
         else:
             ratio, (tq1, tmed, tq3) = [], (np.nan,) * 3
         div_a, div_b = (int(failed[u].reindex(d.index).sum()) if len(d) else 0 for u in (a, b))
-        rows.append(dict(unit_a=a, unit_b=b, groups=f"{group(a)} / {group(b)}", folds=test.n, diverged_a=div_a, diverged_b=div_b, diff_pp=test.mean,
+        rows.append(dict(unit_a=a, unit_b=b, groups=f"{group(a)} / {group(b)}", folds=test.n, diverged_a=div_a,
+                         diverged_b=div_b, diff_pp=test.mean,
                          diff_std_pp=test.std, t=test.t, df=test.df, p=test.p, ci_low_pp=test.ci_low,
                          ci_high_pp=test.ci_high, test_train_ratio=test.test_train_ratio, time_ratio_median=tmed,
-                         time_ratio_q1=tq1, time_ratio_q3=tq3, time_folds=len(ratio), note=test.note))
+                         time_ratio_q1=tq1, time_ratio_q3=tq3, time_folds=len(ratio), note=test.note,
+                         source=run.provenance))
     out = pd.DataFrame(rows, columns=["unit_a", "unit_b", "groups", "folds", "diverged_a", "diverged_b", "diff_pp",
                                       "diff_std_pp", "t", "df", "p", "ci_low_pp", "ci_high_pp",
                                       "test_train_ratio", "time_ratio_median", "time_ratio_q1", "time_ratio_q3",
-                                      "time_folds", "note"])
+                                      "time_folds", "note", "source"])
     out.insert(out.columns.get_loc("p") + 1, "p_holm", holm(out["p"]) if len(out) else [])
     return out
 

@@ -8,6 +8,8 @@
 #   4. `bench scale --device cuda` up to T = 5000;
 #   5. the rest of the suite (in parallel with pytest-xdist where installed);
 #   6. the launch-shape sweep of the chunked kernel (BENCH_KERNEL_SWEEP=1), if time is left.
+# Exit status: 0 when every stage passed, 1 when one failed or timed out, 3 when one was skipped.
+# Only declared plugins: pytest, pytest-benchmark and (where the image has it) pytest-xdist.
 # What comes back under $OUT (8 files, the most the device tool returns): gpu_check.log, kernels.json,
 # speed/{speed.csv,speed_raw.csv,speed.json,speed.png}, scale/{scaling.csv,scaling.png}.
 #
@@ -39,6 +41,7 @@ stage() {  # stage NAME CAP_S COMMAND...: at most CAP_S seconds and never past t
   ((left < cap)) && cap=$left
   if ((cap < 15)); then
     echo "== $name: SKIPPED, the budget of ${BUDGET_S} s is spent"
+    skipped+=("$name")
     return
   fi
   echo "== $name (at most $cap s)"
@@ -46,8 +49,10 @@ stage() {  # stage NAME CAP_S COMMAND...: at most CAP_S seconds and never past t
   timeout "$cap" "$@"
   local rc=$?
   echo "== $name: exit $rc$( ((rc == 124)) && echo ' (timed out)') after $((SECONDS - t0)) s"
+  ((rc == 0)) || failed+=("$name (exit $rc)")
 }
 
+failed=() skipped=()
 pytest_cmd=(python3 -m pytest -q -p no:cacheprovider)
 parallel=()
 python3 -c "import xdist" 2>/dev/null && parallel=(-n 8)
@@ -56,6 +61,11 @@ cuda_tests=(tests/test_cuda_step.py tests/test_indrnn_kernel.py tests/test_scale
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
   python3 -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__, torch.cuda.get_device_name())"
+  stage "a CUDA device and Triton" 30 python3 -c "import torch, triton; assert torch.cuda.is_available(), 'no CUDA device'"
+  if ((${#failed[@]})); then  # nothing below means anything without them
+    echo "== FAILED: ${failed[*]}"
+    exit 1
+  fi
   stage "CUDA tests" 75 "${pytest_cmd[@]}" "${cuda_tests[@]}"
   stage "kernels" 75 "${pytest_cmd[@]}" tests/benchmarks/test_bench_kernels.py --benchmark-enable \
     --benchmark-columns=median,iqr,rounds --benchmark-json "$OUT/kernels.json"
@@ -63,8 +73,17 @@ cuda_tests=(tests/test_cuda_step.py tests/test_indrnn_kernel.py tests/test_scale
   stage "bench scale" 120 python3 -m bench scale --device cuda --units all --lengths 250,500,1000,2000,5000 \
     --iters 5 --out "$OUT/scale"
   deselect=(--ignore "${cuda_tests[0]}" --ignore "${cuda_tests[1]}" --deselect "${cuda_tests[2]}")
-  stage "the rest of the suite" 150 "${pytest_cmd[@]}" "${parallel[@]}" --timeout 120 "${deselect[@]}" tests
+  stage "the rest of the suite" 150 "${pytest_cmd[@]}" "${parallel[@]}" "${deselect[@]}" tests
   stage "launch-shape sweep" 120 env BENCH_KERNEL_SWEEP=1 "${pytest_cmd[@]}" -s \
     tests/benchmarks/test_bench_kernels.py -k sweep
   echo "== done after $((SECONDS - start)) s of a ${BUDGET_S} s budget"
+  # the check fails when any stage failed or timed out (exit 1), or could not run in the budget (exit 3)
+  if ((${#failed[@]})); then
+    echo "== FAILED: ${failed[*]}"
+    exit 1
+  elif ((${#skipped[@]})); then
+    echo "== INCOMPLETE, skipped: ${skipped[*]}"
+    exit 3
+  fi
+  echo "== PASSED: every stage"
 } 2>&1 | tee "$OUT/gpu_check.log"

@@ -50,7 +50,7 @@ def test_compare_gives_ratios_tests_config_and_machines(tmp_path, capsys):
     assert bool(t.loc[("lstm", "b"), "paired"]) and np.isnan(t.loc[("lstm", "a"), "p"])
     assert np.isnan(t.loc[("rnn", "b"), "p"])  # identical accuracies: nothing to test
     assert t.loc[("lstm", "a"), "acc_mean"] == pytest.approx(np.mean(ACC["lstm"]))
-    assert t.loc[("lstm", "b"), "execution"] == "graph step, tf32"
+    assert t.loc[("lstm", "b"), "execution"] == "graph step, tf32, subnormals not recorded (computed)"  # an older run
     md = (out / "compare.md").read_text()
     assert "| lr | 0.002 | 0.001 |" in md and "| precision |" in md and "Test GPU 1" in md
     assert (out / "compare.png").stat().st_size > 10_000

@@ -13,10 +13,14 @@ from bench.rehearsal import paper_job_tables, write_rehearsal
 from bench.store import ResultsStore
 
 
+FIRST_JOBS: list[float] = []  # write_job seconds of the store's first jobs, the bound for job 401
+
+
 @pytest.fixture(scope="module")
 def paper_store(tmp_path_factory):
     out = tmp_path_factory.mktemp("rehearsal") / "run"
-    write_rehearsal(out, jobs=400, baseline=True)
+    times = write_rehearsal(out, jobs=400, baseline=True)
+    FIRST_JOBS[:] = times["write_s"].head(10).tolist()
     return out
 
 
@@ -29,6 +33,8 @@ def test_bench_report_on_400_jobs(benchmark, paper_store):
 
     benchmark.pedantic(report, rounds=1, iterations=1)
     assert (paper_store / "report" / "report.html").stat().st_size > 0
+    if benchmark.stats is not None:  # enabled: the target on a 2-core CPU
+        assert benchmark.stats.stats.median < 30.0, f"bench report on 400 jobs took {benchmark.stats.stats.median:.1f} s"
 
 
 def test_write_job_401(benchmark, paper_store):
@@ -41,3 +47,7 @@ def test_write_job_401(benchmark, paper_store):
         assert store.write_job(f"indrnn-r{r:02d}-f00", paper_job_tables("indrnn", r, 0, rng))
 
     benchmark.pedantic(write, rounds=3, warmup_rounds=1, iterations=1)
+    if benchmark.stats is not None and FIRST_JOBS:  # enabled: job 401 costs what the first jobs cost
+        first = float(np.median(FIRST_JOBS))
+        assert benchmark.stats.stats.median <= 3 * first + 0.05, (
+            f"write_job at job 401 took {benchmark.stats.stats.median:.3f} s, the first jobs {first:.3f} s")
