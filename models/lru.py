@@ -25,7 +25,9 @@ Following the paper:
   ``gamma_log`` initialised to that value, so that at initialisation the state's variance does not
   grow as ``|lambda|`` approaches 1.
 - **B, C, D**: complex ``B`` with real and imaginary parts ``N(0, 1 / (2 H))`` (Glorot-like, as the
-  paper), complex ``C`` with parts ``N(0, 1 / N)``, real ``D ~ N(0, 1)``.
+  paper), complex ``C`` with parts ``N(0, 1 / N)``, real ``D ~ N(0, 1)``. ``B`` and ``C`` are stored
+  as real matrices with the two parts interleaved (``C`` as ``Re C, -Im C``), so that ``B x`` and
+  ``Re(C h)`` are one real matrix product each.
 - **The block** (Section 2 and its Figure 1): per layer ``x + dropout(GLU(dropout(GELU(LRU(LayerNorm(x))))))``
   with ``GLU(v) = W_1 v * sigmoid(W_2 v)``, after a linear encoder to ``H``; no final norm (the paper
   pools the residual stream directly).
@@ -49,7 +51,7 @@ from torch import nn
 
 from .config import ModelConfig
 from .kernels import linear_scan
-from .residual import ResidualStack, no_autocast, scan_dtype
+from .residual import Dropout, ResidualStack, no_autocast, scan_dtype
 
 __all__ = ["LRULayer", "LRUBlock", "LRU"]
 
@@ -74,10 +76,11 @@ class LRULayer(nn.Module):
         self.nu_log = nn.Parameter(torch.log(nu))
         self.theta_log = nn.Parameter(torch.log(max_phase * u2))
         self.gamma_log = nn.Parameter(0.5 * torch.log(1 - torch.exp(-2 * nu)))  # log sqrt(1 - |lambda|^2)
-        self.B_re = nn.Parameter(torch.randn(state, hidden) / math.sqrt(2 * hidden))
-        self.B_im = nn.Parameter(torch.randn(state, hidden) / math.sqrt(2 * hidden))
-        self.C_re = nn.Parameter(torch.randn(hidden, state) / math.sqrt(state))
-        self.C_im = nn.Parameter(torch.randn(hidden, state) / math.sqrt(state))
+        # complex B and C, each stored as one real matrix with real and imaginary parts interleaved, so
+        # that B x and Re(C h) are one real product each and complex views need no copy:
+        # B: rows (Re B_0, Im B_0, Re B_1, ...); C: columns (Re C_0, -Im C_0, Re C_1, ...)
+        self.B = nn.Parameter(torch.randn(2 * state, hidden) / math.sqrt(2 * hidden))
+        self.C = nn.Parameter(torch.randn(hidden, 2 * state) / math.sqrt(state))
         self.D = nn.Parameter(torch.randn(hidden))
 
     def _lambda_and_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -85,14 +88,15 @@ class LRULayer(nn.Module):
         x = scan_dtype(x)
         real = x.dtype
         lam = torch.polar(torch.exp(-torch.exp(self.nu_log)), torch.exp(self.theta_log)).to(_complex(real))  # (state,)
-        bx = torch.complex(F.linear(x, self.B_re.to(real)), F.linear(x, self.B_im.to(real)))  # (..., state)
+        bx = F.linear(x, self.B.to(real))  # (..., 2 * state): Re and Im interleaved
+        bx = torch.view_as_complex(bx.unflatten(-1, (-1, 2)))  # (..., state) complex, a view
         return lam, bx * torch.exp(self.gamma_log).to(real)  # (state,), (..., state)
 
     def _output(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``Re(C h) + D x`` = ``C_re Re(h) - C_im Im(h) + D x``."""
-        real = h.real.dtype
-        y = F.linear(h.real, self.C_re.to(real)) - F.linear(h.imag, self.C_im.to(real))  # (..., hidden)
-        return y + self.D.to(real) * scan_dtype(x)  # (..., hidden)
+        """``Re(C h) + D x`` = ``sum_n Re(C_n) Re(h_n) - Im(C_n) Im(h_n) + D x``, one real product."""
+        parts = torch.view_as_real(h).flatten(-2)  # (..., 2 * state): Re and Im interleaved, a view
+        y = F.linear(parts, self.C.to(parts.dtype))  # (..., hidden)
+        return y + self.D.to(parts.dtype) * scan_dtype(x)  # (..., hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with no_autocast(x):  # complex products have no bf16 form: the whole unit runs in float32
@@ -113,14 +117,14 @@ def _complex(real: torch.dtype) -> torch.dtype:
 
 
 class LRUBlock(nn.Module):
-    """The paper's block body: ``dropout(GLU(dropout(GELU(LRU(x)))))`` (norm and residual: the stack)."""
+    """The paper's block body: ``GLU(dropout(GELU(LRU(x))))`` (the stack adds its dropout, norm and residual)."""
 
     def __init__(self, hidden: int, config: ModelConfig):
         super().__init__()
         self.lru = LRULayer(hidden, hidden, config.lru_r_min, config.lru_r_max, config.lru_max_phase,
                             config.scan_kernel)
         self.glu = nn.Linear(hidden, 2 * hidden)  # W_1 and W_2 of GLU(v) = W_1 v * sigmoid(W_2 v)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def _mlp(self, y: torch.Tensor) -> torch.Tensor:
         value, gate = self.glu(self.dropout(F.gelu(y))).chunk(2, dim=-1)  # (..., hidden) each

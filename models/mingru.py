@@ -43,8 +43,12 @@ __all__ = ["MinGRULayer", "MinGRU", "positive"]
 
 
 def positive(x: torch.Tensor) -> torch.Tensor:
-    """Feng et al.'s ``g``: ``x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` below; continuous, always > 0."""
-    return torch.where(x >= 0, x + 0.5, torch.sigmoid(x))
+    """Feng et al.'s ``g``: ``x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` below; continuous, always > 0.
+
+    Computed as ``relu(x) + sigmoid(min(x, 0))``, the same numbers (``sigmoid(0) = 0.5``) in two
+    cheap passes: ``torch.where`` with its backward is about twice as slow on the CPU.
+    """
+    return torch.relu(x) + torch.sigmoid(x.clamp(max=0))
 
 
 class MinGRULayer(nn.Module):

@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["ResidualStack", "scan_dtype", "no_autocast"]
+__all__ = ["ResidualStack", "Dropout", "scan_dtype", "no_autocast"]
 
 
 def scan_dtype(t: torch.Tensor) -> torch.Tensor:
@@ -35,6 +35,24 @@ def no_autocast(x: torch.Tensor) -> torch.autocast:
     """A context that turns autocast off on ``x``'s device: the products feeding and reading a scan
     (the LRU's complex ``B x`` and ``C h``, Mamba's ``C . h``) then stay in float32 under bf16 autocast."""
     return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+class Dropout(nn.Module):
+    """Inverted dropout with a fresh mask per element, as ``nn.Dropout``, drawn as ``uniform >= p``:
+    on the CPU about 3x faster than ``nn.Dropout``'s Bernoulli draw (the IndRNN draws its masks the
+    same way). The identity in evaluation mode or with ``p = 0``."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        return x * torch.rand_like(x).ge_(self.p).div_(1.0 - self.p)  # same shape as x
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class ResidualStack(nn.Module):
@@ -62,7 +80,7 @@ class ResidualStack(nn.Module):
         self.encoder = nn.Linear(input_size, hidden)
         self.norms = nn.ModuleList(make_norm() for _ in range(layers))
         self.blocks = nn.ModuleList(make_block(i) for i in range(layers))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm_out = make_norm() if final_norm else nn.Identity()
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:

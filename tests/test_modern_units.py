@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 import models
+import models.kernels
 from models import ModelConfig
 from models.budget import param_count, width_for_budget
 from models.lru import LRULayer
@@ -29,9 +30,13 @@ def randomised(name: str, config: ModelConfig = TINY, input_dim: int = 5, n_clas
     return model
 
 
+CPU_SCANS = [k for k in models.kernels.SCAN_KERNELS if k != "triton"]  # every back end this machine runs
+
+
+@pytest.mark.parametrize("scan", CPU_SCANS)
 @pytest.mark.parametrize("name", models.MODERN_UNITS)
-def test_parallel_form_equals_its_step_by_step_recurrence(name):
-    model = randomised(name)
+def test_parallel_form_equals_its_step_by_step_recurrence(name, scan):
+    model = randomised(name, replace(TINY, scan_kernel=scan))
     x = torch.randn(3, 13, 5, dtype=torch.float64)
     lengths = torch.tensor([13, 7, 2])
     x[1, 7:] = 1e3  # padding that would show anywhere it leaked
@@ -214,6 +219,7 @@ def test_one_configuration_holds_the_unit_options_with_the_models_defaults():
 
     assert MODERN_UNITS == models.MODERN_UNITS and set(MODERN_UNITS) <= set(models.available())
     assert READOUTS == MODEL_READOUTS and SCAN_KERNELS == SCAN_KERNEL_CHOICES
+    assert set(models.kernels.SCAN_KERNELS) <= set(SCAN_KERNEL_CHOICES)  # every back end can be chosen
     run, model = RunConfig(), ModelConfig()
     options = run.model_options()
     assert set(options) == {"hidden", "layers", "dropout", "batch_norm", "readout", "scan_kernel", "lru_r_min",
