@@ -291,3 +291,19 @@ def test_run_records_each_units_width_readout_and_scan(tmp_path):
     assert folds.set_index("unit").hidden.groupby("unit").first().nunique() == 2  # widths differ per unit
     assert folds[folds.unit == "mingru"].kernels.str.contains("scan:").all()
     assert 'readout = "mean"' in (out / "config.toml").read_text()
+
+
+def test_speed_times_the_modern_units_with_the_chosen_scan(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from bench.cli import main
+
+    out = tmp_path / "speed"
+    assert main(["speed", "--units", "modern", "--device", "cpu", "--batch-size", "2", "--frames", "6",
+                 "--features", "5", "--hidden", "4", "--layers", "1", "--rounds", "1", "--warmup", "0",
+                 "--threads", "1", "--scan-kernel", "reference", "--out", str(out)]) == 0
+    summary = pd.read_csv(out / "speed.csv")
+    assert set(summary["unit"]) == set(models.MODERN_UNITS) and (summary["median_s"] > 0).all()
+    assert json.loads((out / "speed.json").read_text())["config"]["scan_kernel"] == "reference"
