@@ -17,6 +17,7 @@ from .baseline import BASELINE, clip_statistics, fit_baseline
 from .config import RunConfig
 from .envinfo import job_environment
 from .policy import set_precision
+from .schema import TABLES
 from .splits import Split
 from .timing import IterationTimer
 from .trainer import FoldData, TrainConfig, train_fold
@@ -71,14 +72,15 @@ def _tables(job: Job, row: dict, epochs: list[dict], timer: IterationTimer | Non
                                "batch_size": timer.sizes[:len(times)] if timer else [],
                                "warmup": timer.is_warmup() if timer else [],
                                "partial": timer.is_partial() if timer else []})
-    return {
-        "folds": pd.DataFrame([{**ids, **row, "env_id": env["env_id"]}]),
-        "environment": pd.DataFrame([{**ids, **env}]),
-        "epochs": pd.DataFrame([{**ids, **e} for e in epochs]),
+    tables = {  # each in the columns bench/schema.py declares (it refuses any other)
+        "folds": [{**ids, **row, "env_id": env["env_id"]}],
+        "environment": [{**ids, **env}],
+        "epochs": [{**ids, **e} for e in epochs],
         "iterations": iterations,
         "predictions": pd.DataFrame({**ids, "clip_id": [data.clip_ids[i] for i in test],
                                      "true": data.labels[test], "pred": pred if pred else [-1] * len(test)}),
     }
+    return {name: TABLES[name].frame(data) for name, data in tables.items()}
 
 
 def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> dict[str, pd.DataFrame]:

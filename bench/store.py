@@ -36,9 +36,11 @@ import pyarrow.parquet as pq
 
 from features.atomic import atomic_write
 
+from . import schema
+
 __all__ = ["TABLES", "LARGE_TABLES", "ResultsStore", "RunMismatch", "atomic_write_text"]
 
-TABLES = ("folds", "epochs", "iterations", "predictions", "environment")  # what run_job returns (others work too)
+TABLES = tuple(schema.TABLES)  # what run_job returns (bench/schema.py; others work too)
 LARGE_TABLES = ("epochs", "iterations")  # Parquet at the top level; every other table is a CSV file
 MANIFEST = "tables.json"
 

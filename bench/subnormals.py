@@ -32,7 +32,6 @@ __all__ = ["SUBNORMAL_POLICIES", "SubnormalError", "supported", "apply", "state"
 
 SUBNORMAL_POLICIES = ("flush", "keep")  # = bench.config's choices (tested)
 _TINY = 1e-20  # its square, 1e-40, is subnormal in float32 (and normal in float64: the checks use float32)
-_FTZ_DAZ = 0x8040  # MXCSR bit 15 (flush to zero) and bit 6 (denormals are zero)
 
 
 class SubnormalError(RuntimeError):
@@ -44,52 +43,10 @@ def supported() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
-_set_pool = None
-
-
 def _pool_setter():
-    """A numba-compiled ``(flush, n) -> (old MXCSR, thread id, subnormal product is 0)`` per prange
-    iteration; numba splits ``n`` = its thread count into one iteration per thread."""
-    global _set_pool
-    if _set_pool is not None:
-        return _set_pool
-    import numba
-    from llvmlite import ir
-    from numba import njit, prange, types
-    from numba.extending import intrinsic
+    """``set_pool(flush, n, tiny)`` from :mod:`bench.mxcsr` (numba, compiled once and cached on disk)."""
+    from .mxcsr import set_pool
 
-    @intrinsic
-    def mxcsr_update(typingctx, set_bits, clear_bits):
-        """MXCSR <- (MXCSR & ~clear_bits) | set_bits; returns the old MXCSR (LLVM's SSE intrinsics)."""
-        def codegen(context, builder, signature, args):
-            i8p = ir.IntType(8).as_pointer()
-            fnty = ir.FunctionType(ir.VoidType(), [i8p])
-            store = builder.module.declare_intrinsic("llvm.x86.sse.stmxcsr", fnty=fnty)
-            load = builder.module.declare_intrinsic("llvm.x86.sse.ldmxcsr", fnty=fnty)
-            slot = builder.alloca(ir.IntType(32))
-            ptr = builder.bitcast(slot, i8p)
-            builder.call(store, [ptr])
-            old = builder.load(slot)
-            builder.store(builder.or_(builder.and_(old, builder.not_(args[1])), args[0]), slot)
-            builder.call(load, [ptr])
-            return old
-        return types.uint32(types.uint32, types.uint32), codegen
-
-    @njit(parallel=True, cache=True)
-    def set_pool(flush, n, tiny):
-        old = np.zeros(n, np.uint32)
-        tid = np.zeros(n, np.int64)
-        zero = np.zeros(n, np.bool_)
-        for i in prange(n):
-            if flush:
-                old[i] = mxcsr_update(np.uint32(_FTZ_DAZ), np.uint32(0))
-            else:
-                old[i] = mxcsr_update(np.uint32(0), np.uint32(_FTZ_DAZ))
-            tid[i] = numba.get_thread_id()
-            zero[i] = tiny[i] * tiny[i] == 0  # float32: 1e-40 is subnormal
-        return old, tid, zero
-
-    _set_pool = set_pool
     return set_pool
 
 

@@ -37,6 +37,7 @@ def render(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, 
         ReportError: the run directory is missing, or a file in it is missing, empty or half-written.
     """
     from . import figures, page, tables  # matplotlib only when rendering
+    from .schema import REPORT_TABLES
 
     run = load_run(run_dir)
     out = Path(out_dir) if out_dir is not None else run.dir / "report"
@@ -46,7 +47,7 @@ def render(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, 
     paths: dict[str, Path] = {}
     for name, df in (("table1", t1), ("timing", tt), ("pairwise", pw), ("confusion", tables.confusion_counts(run))):
         paths[f"{name}_csv"] = out / f"{name}.csv"
-        df.to_csv(paths[f"{name}_csv"], index=False)
+        REPORT_TABLES[name].frame(df).to_csv(paths[f"{name}_csv"], index=False)  # the declared columns only
     paths["table1_md"] = out / "table1.md"
     paths["table1_md"].write_text(page.markdown_table(page.table1_display(t1)) + "\n")
 

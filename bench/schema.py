@@ -1,0 +1,121 @@
+"""The tidy tables a run writes, declared as data: each table's file, what one row is, and its columns.
+
+:func:`bench.jobs.run_job` builds every table it returns through :meth:`Table.frame`, which refuses a
+column that is not declared here (or a declared one that is missing), so this list is the writer's
+own; the documentation's table reference (``python -m docs.gen``) is rendered from it. A column added
+to a job's output is therefore one more :class:`Column` here, then one regeneration of the docs.
+
+The store itself stays generic (:mod:`bench.store`): it keeps whatever tables and columns a job returns.
+This module imports nothing heavy (pandas only when a table is built).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Column", "Table", "TABLES", "KEY_COLUMNS"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str  # as written: int, float, bool, str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    files: str  # the top-level file(s) of the run directory built from the jobs' parts
+    row: str  # what one row is
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def frame(self, data):
+        """``data`` (a list of row dicts, or a dict of columns) as a DataFrame in the declared column order.
+
+        Raises:
+            ValueError: ``data`` has a column that is not declared, or lacks a declared one.
+        """
+        import pandas as pd
+
+        df = pd.DataFrame(data)
+        if df.empty and not len(df.columns):  # no rows at all (the baseline has no epochs)
+            return pd.DataFrame(columns=self.names)
+        extra, missing = [c for c in df.columns if c not in self.names], [c for c in self.names if c not in df.columns]
+        if extra or missing:
+            raise ValueError(f"table {self.name!r}: columns {extra} are not declared in its schema (bench/schema.py, "
+                             f"reports/schema.py), {missing} are declared but not written; declare them there, then "
+                             "run `python -m docs.gen`")
+        return df[self.names]
+
+
+_KEYS = (
+    Column("unit", "str", "the unit's registry name, or `baseline` for the logistic-regression baseline"),
+    Column("repeat", "int", "the repeat of the cross-validation, from 0 (always 0 with a split file)"),
+    Column("fold", "int", "the test fold within the repeat, from 0 (a split file: its fold numbers in order; "
+                          "0 for one fixed split)"),
+)
+KEY_COLUMNS = tuple(c.name for c in _KEYS)
+
+TABLES: dict[str, Table] = {t.name: t for t in (
+    Table("folds", "`folds.csv`", "unit x repeat x fold (one job)", _KEYS + (
+        Column("test_acc", "float", "accuracy on the test part, with the best-validation weights"),
+        Column("test_auc", "float", "macro one-vs-rest AUC-ROC on the test part (NaN for the baseline)"),
+        Column("epochs", "int", "epochs trained (0 for the baseline)"),
+        Column("best_epoch", "int", "the epoch of the lowest validation loss, whose weights are tested"),
+        Column("median_iter_s", "float", "median seconds per training iteration, steady full batches only"),
+        Column("q1_iter_s", "float", "first quartile of the same"),
+        Column("q3_iter_s", "float", "third quartile of the same"),
+        Column("timed_iters", "int", "iterations in those summaries"),
+        Column("params", "int", "parameters of the model (the baseline's weights and biases)"),
+        Column("diverged", "bool", "the training loss became NaN or infinite; the fold stopped there"),
+        Column("note", "str", "why a fold diverged, e.g. `non-finite training loss at epoch 7` (empty otherwise)"),
+        Column("train_s", "float", "wall seconds of the whole job (training, validation, test; the baseline's fit)"),
+        Column("kernels", "str", "the kernel and dtype each recurrence really ran, `op:kernel:dtype` joined by `;` "
+                                 "(e.g. `indrnn:numba:float32`, `lstm:aten:bfloat16`); empty for the baseline"),
+        Column("n_train", "int", "training clips"),
+        Column("n_val", "int", "validation clips"),
+        Column("n_test", "int", "test clips"),
+        Column("env_id", "str", "the environment the job ran in (a row of `environment.csv`)"),
+    )),
+    Table("epochs", "`epochs.parquet` (+ `epochs.csv`)", "unit x repeat x fold x epoch", _KEYS + (
+        Column("epoch", "int", "1, 2, ..."),
+        Column("train_loss", "float", "mean cross-entropy over the epoch's training batches"),
+        Column("val_loss", "float", "cross-entropy on the validation part (NaN once diverged)"),
+        Column("val_acc", "float", "accuracy on the validation part"),
+        Column("val_auc", "float", "macro one-vs-rest AUC-ROC on the validation part (Figure 4)"),
+    )),
+    Table("iterations", "`iterations.parquet` (+ `iterations.csv`)", "training iteration", _KEYS + (
+        Column("iteration", "int", "0, 1, ... within the job"),
+        Column("seconds", "float", "the timed training step (see Timing rules)"),
+        Column("batch_size", "int", "clips in the batch"),
+        Column("warmup", "bool", "a warm-up (or CUDA-graph capture) iteration, left out of summaries"),
+        Column("partial", "bool", "the last, smaller batch of an epoch, left out of summaries"),
+    )),
+    Table("predictions", "`predictions.csv`", "test clip per job", _KEYS + (
+        Column("clip_id", "str", "the clip's path relative to the data set's root"),
+        Column("true", "int", "its class index (the genres in `metadata.json`)"),
+        Column("pred", "int", "the predicted class index (-1 for a diverged fold)"),
+    )),
+    Table("environment", "`environment.csv`", "job: the machine it ran on", _KEYS + (
+        Column("host", "str", "host name"),
+        Column("device_name", "str", "the GPU's or the CPU's model"),
+        Column("cpu", "str", "the CPU's model"),
+        Column("torch", "str", "`torch.__version__`, with its build tag (+cpu, +cu130)"),
+        Column("numba", "str", "numba's version (it compiles the IndRNN's CPU kernel)"),
+        Column("triton", "str", "triton's version (it compiles the CUDA kernels; empty without it)"),
+        Column("cuda", "str", "CUDA version of the torch build (empty on a CPU build)"),
+        Column("cudnn", "str", "cuDNN version (empty without one)"),
+        Column("python", "str", "Python version"),
+        Column("commit", "str", "git commit of the code, `+dirty` with uncommitted changes"),
+        Column("torch_threads", "int", "torch's intra-op threads in the job's thread"),
+        Column("numba_threads", "int", "numba's threads (the IndRNN's CPU kernel)"),
+        Column("subnormals", "str", "the subnormal policy verified in force in the job's thread pools: `flush`, "
+                                    "`keep` or `mixed` (not merely the option asked for)"),
+        Column("precision_flags", "str", "JSON of the precision flags in force (TF32 for matmul and cuDNN, ...)"),
+        Column("env_id", "str", "a hash of the fields that decide whether two timings are comparable"),
+    )),
+)}
