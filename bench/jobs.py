@@ -93,7 +93,7 @@ def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> 
         acc, pred, _, fit_s = fit_baseline(clip_statistics(data.x, data.lengths), data.labels, split, seed=seed)
         row = dict(test_acc=acc, test_auc=np.nan, epochs=0, best_epoch=0, median_iter_s=np.nan, q1_iter_s=np.nan,
                    q3_iter_s=np.nan, timed_iters=0, params=2 * data.x.shape[2] * data.n_classes + data.n_classes,
-                   diverged=False, note="", train_s=fit_s, kernels="", **sizes)
+                   hidden=0, diverged=False, note="", train_s=fit_s, kernels="", **sizes)
         return _tables(job, row, [], None, pred, data, env)
 
     mcfg = unit_config(cfg, job.unit, data.x.shape[2], data.n_classes, data.x.shape[1])  # before seeding
