@@ -88,11 +88,40 @@ def worst_errors(fast_fn, ins, grad_seed=123) -> dict:
                 "min_out": float(fast.min()), "finite": bool(torch.isfinite(fast).all())}
 
 
+def scan_worst_errors(case: dict) -> dict:
+    """One linear-scan case (``kernel`` "scan_triton"): the Triton scan at ``chunk``/``block`` against
+    the reference loop, output and the gradients of ``a``, ``b``, ``h0``, real or complex."""
+    from models.kernels import scan_cuda
+    from models.kernels.scan_reference import linear_scan_reference
+
+    dtype = getattr(torch, case["dtype"])
+    real = {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
+    g = torch.Generator().manual_seed(case.get("seed", 0))
+    batch, steps, width = case["shape"]
+    r = 0.01 + 0.98 * torch.rand(batch, steps, width, generator=g, dtype=real)  # |a| < 1, as every unit's
+    a = torch.polar(r, 6.3 * torch.rand(r.shape, generator=g, dtype=real)) if dtype.is_complex else r
+    b, grad = (torch.randn(batch, steps, width, generator=g, dtype=dtype) for _ in range(2))
+    h0 = torch.randn(batch, width, generator=g, dtype=dtype)
+    ins = [t.requires_grad_() for t in (a, b, h0)]
+    backend = scan_cuda.TritonScan(chunk=case["chunk"], block=case["block"], num_warps=1)
+    fast = scan_cuda.linear_scan_cuda(*ins, backend=backend)
+    ref = linear_scan_reference(*ins)
+    pairs = zip(("out", "a", "b", "h0"), (fast, *torch.autograd.grad(fast, ins, grad)),
+                (ref, *torch.autograd.grad(ref, ins, grad)))
+    rtol, atol = TOL[real]
+    with torch.no_grad():
+        worst = {name: float(((x - y).abs() / (atol + rtol * y.abs())).max()) for name, x, y in pairs}
+        return {"worst": worst, "finite": bool(torch.isfinite(torch.view_as_real(fast) if dtype.is_complex
+                                                              else fast).all())}
+
+
 def run(case: dict) -> dict:
-    """One interpreter case: ``kernel`` ("triton" with ``chunk``/``block``, or "triton_loop"), ``dtype``,
-    ``shape``, and optionally ``seed``, ``u_max``, ``exact``."""
+    """One interpreter case: ``kernel`` ("triton" with ``chunk``/``block``, or "triton_loop"; or
+    "scan_triton", the linear scan's), ``dtype``, ``shape``, and optionally ``seed``, ``u_max``, ``exact``."""
     from models.kernels.cuda_loop import recurrence_cuda_loop
 
+    if case["kernel"] == "scan_triton":
+        return scan_worst_errors(case)
     dtype = getattr(torch, case["dtype"])
     if case.get("exact"):
         ins = exact_inputs(case["shape"], dtype, seed=case.get("seed", 0))

@@ -25,8 +25,12 @@ FORWARD = ["z_ptr", "u_ptr", "b_ptr", "h0_ptr", "out_ptr"]
 BACKWARD = ["grad_ptr", "out_ptr", "u_ptr", "h0_ptr", "dz_ptr", "du_ptr", "db_ptr", "dh0_ptr"]
 
 
-def compile_sm90(fn, pointers, dtype: str, constexprs: dict, num_warps: int, hidden_one: bool = False) -> dict:
-    """Compile ``fn`` for sm_90; return its registers and local memory per thread (spills land there)."""
+def compile_sm90(fn, pointers, dtype: str, constexprs: dict, num_warps: int, hidden_one: bool = False,
+                 width: str = "hidden") -> dict:
+    """Compile ``fn`` for sm_90; return its registers and local memory per thread (spills land there).
+
+    ``width`` names the kernel's channel-count argument (``hidden`` in the IndRNN's, ``width`` in the
+    linear scan's)."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
@@ -37,8 +41,8 @@ def compile_sm90(fn, pointers, dtype: str, constexprs: dict, num_warps: int, hid
     if not os.path.exists(cuobjdump):
         pytest.skip("this triton wheel has no bundled cuobjdump")
     if hidden_one:  # a launch specialises an int argument equal to 1 into a constant
-        constexprs = {**constexprs, "hidden": 1}
-    signature = {**{p: f"*{dtype}" for p in pointers}, "steps": "i32", "hidden": "i32",
+        constexprs = {**constexprs, width: 1}
+    signature = {**{p: f"*{dtype}" for p in pointers}, "steps": "i32", width: "i32",
                  **{k: "constexpr" for k in constexprs}}
     aligned_args = [*range(len(pointers))] + ([] if hidden_one else [len(pointers) + 1])  # pointers, hidden
     aligned = {(i,): [["tt.divisibility", 16]] for i in aligned_args}
@@ -95,3 +99,29 @@ def test_every_swept_launch_shape_compiles_without_spills(shape):
     for fn, pointers in ((cuda._scan_forward_kernel, FORWARD), (cuda._scan_backward_kernel, BACKWARD)):
         r = compile_sm90(fn, pointers, "fp32", {"CHUNK": chunk, "BLOCK": block}, warps)
         assert r["local_bytes"] == 0 and r["stack_bytes"] == 0, (fn.__name__, r)
+
+
+SCAN_FORWARD = ["a_ptr", "b_ptr", "h0_ptr", "out_ptr"]
+SCAN_BACKWARD = ["grad_ptr", "a_ptr", "out_ptr", "h0_ptr", "da_ptr", "db_ptr", "dh0_ptr"]
+
+
+# (lanes, width 1): every dtype at width 128; width 1 (a constant the compiler folds, which changed
+# the register allocation enough to spill complex128 at 4 warps) for the smallest and largest tiles
+SCAN_COMPILES = [("fp32", False), ("fp64", False), ("complex64", False), ("complex128", False),
+                 ("fp32", True), ("complex128", True)]
+
+
+@pytest.mark.parametrize("lanes,hidden_one", SCAN_COMPILES, ids=lambda v: {True: "width1", False: "width128"}.get(v, v))
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_linear_scan_kernels_compile_for_sm90_without_spills(direction, lanes, hidden_one):
+    """The diagonal linear scan's kernels (models/kernels/scan_cuda.py) at their launch shape, real and
+    complex (complex tensors are passed as their float lanes)."""
+    from models.kernels import scan_cuda
+
+    be = scan_cuda.DEFAULT_COMPLEX if lanes.startswith("complex") else scan_cuda.DEFAULT
+    fn, pointers = ((scan_cuda._linear_scan_forward_kernel, SCAN_FORWARD) if direction == "forward"
+                    else (scan_cuda._linear_scan_backward_kernel, SCAN_BACKWARD))
+    dtype = {"complex64": "fp32", "complex128": "fp64"}.get(lanes, lanes)
+    constexprs = {"CHUNK": be.chunk, "BLOCK": be.block, "COMPLEX": lanes.startswith("complex")}
+    r = compile_sm90(fn, pointers, dtype, constexprs, be.num_warps, hidden_one, width="width")
+    assert r["local_bytes"] == 0 and r["stack_bytes"] == 0 and r["registers"] <= 255, r

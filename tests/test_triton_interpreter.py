@@ -5,7 +5,8 @@ before triton is imported), then each case is asserted on its own. The interpret
 scan calls the combine function once per element), so shapes are small in batch and hidden and
 long only in time, which is where a chunked kernel can go wrong. ``chunk``/``block`` are small
 where the point is several chunks, a partial last chunk and a partial block of neurons; the
-production launch shape (chunk 64) is run too.
+production launch shape (chunk 64) is run too. The same holds for the linear scan's kernels
+(``SCAN_CASES``), real and complex.
 """
 from __future__ import annotations
 
@@ -45,16 +46,41 @@ CASES = {
 }
 
 
+# The diagonal linear scan's kernels (models/kernels/scan_cuda.py): real and complex, partial chunks
+# and blocks, T = 1, the production tile, and long sequences (complex is 4x slower to interpret).
+SCAN_SMALL = {"kernel": "scan_triton", "chunk": 8, "block": 4}
+SCAN_CASES = {
+    "linear-f32-partial": {**SCAN_SMALL, "dtype": "float32", "shape": [3, 17, 5]},
+    "linear-f64-partial": {**SCAN_SMALL, "dtype": "float64", "shape": [3, 17, 5], "seed": 1},
+    "linear-c64-partial": {**SCAN_SMALL, "dtype": "complex64", "shape": [3, 17, 5], "seed": 2},
+    "linear-c128-partial": {**SCAN_SMALL, "dtype": "complex128", "shape": [3, 17, 5], "seed": 3},
+    "linear-f32-T1": {**SCAN_SMALL, "dtype": "float32", "shape": [1, 1, 1]},
+    "linear-c64-T1": {**SCAN_SMALL, "dtype": "complex64", "shape": [2, 1, 3]},
+    "linear-f32-chunk64": {"kernel": "scan_triton", "chunk": 64, "block": 16, "dtype": "float32",
+                           "shape": [2, 150, 20]},
+    "linear-f64-T5000": {"kernel": "scan_triton", "chunk": 64, "block": 4, "dtype": "float64", "shape": [1, 5000, 3]},
+    "linear-c128-T700": {"kernel": "scan_triton", "chunk": 64, "block": 4, "dtype": "complex128",
+                         "shape": [1, 700, 3], "seed": 4},
+}
+
+
 @pytest.fixture(scope="module")
 def results() -> dict:
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, TRITON_INTERPRET="1")
-    cases = [{"associativity": {}}, *CASES.values()]
+    cases = [{"associativity": {}}, *CASES.values(), *SCAN_CASES.values()]
     proc = subprocess.run([sys.executable, str(root / "tests" / "kernel_cases.py"), json.dumps(cases)],
                           env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"associativity": out[0], **dict(zip(CASES, out[1:]))}
+    return {"associativity": out[0], **dict(zip([*CASES, *SCAN_CASES], out[1:]))}
+
+
+@pytest.mark.parametrize("name", list(SCAN_CASES))
+def test_linear_scan_kernel_matches_reference_in_interpreter(results, name):
+    r = results[name]
+    assert r["finite"]
+    assert all(v <= 1.0 for v in r["worst"].values()), f"{name}: worst error / tolerance {r['worst']}"
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -17,6 +17,26 @@ name             implementation                                               us
 ``auto`` on a device or dtype with no fused kernel (CUDA without Triton, float16) is an error rather
 than a silent fall back to the reference loop, which would change the IndRNN's time by orders of
 magnitude; and :func:`recording` tells the bench which kernel each job really ran.
+
+The diagonal linear recurrence ``h_t = a_t * h_{t-1} + b_t`` of the modern units (minGRU, minLSTM,
+LRU, Mamba), real or complex, has its own back ends, chosen by :func:`linear_scan` the same way (and
+``auto`` refuses to fall back the same way):
+
+============  ==============================================================  ======================
+name          implementation                                                  used by ``"auto"`` for
+============  ==============================================================  ======================
+``numba``     fused CPU loops (numba, parallel over the batch), own backward  CPU (all four dtypes)
+              (:mod:`.scan_cpu`)
+``triton``    fused CUDA kernels (Triton), chunks of steps scanned in         CUDA (all four dtypes)
+              registers, own backward (:mod:`.scan_cuda`)
+``logspace``  log-space parallel scan (Heinsen 2023: ``cumsum`` +             (never; a choice to time)
+              ``logcumsumexp``), any device; precision limits in
+              :mod:`.scan_logspace`
+``reference`` Python loop of tensor ops, autograd backward                    (never: asked by name)
+============  ==============================================================  ======================
+
+Scan dtypes: float32, float64, complex64, complex128 run as they are; bfloat16/float16 (autocast) run
+in float32 and the result stays float32, as the IndRNN's recurrence does (complex32: complex64).
 """
 from __future__ import annotations
 
@@ -30,8 +50,8 @@ from . import cuda
 from .reference import recurrence_reference
 from .scan_reference import linear_scan_reference
 
-__all__ = ["KERNELS", "SCAN_KERNELS", "recurrence", "resolve", "linear_scan", "resolve_scan", "warm_up",
-           "recording", "note_ran"]
+__all__ = ["KERNELS", "SCAN_KERNELS", "SCAN_DTYPES", "recurrence", "resolve", "linear_scan", "resolve_scan",
+           "scan_dtype", "warm_up", "recording", "note_ran"]
 
 Recurrence = Callable[..., torch.Tensor]
 KERNELS = KERNEL_CHOICES
@@ -64,6 +84,37 @@ def note_ran(op: str, kernel: str, dtype: torch.dtype) -> None:
         log.add((op, kernel, str(dtype).removeprefix("torch.")))
 
 
+_HOME = {"numba": "cpu", "triton": "cuda", "triton_loop": "cuda"}  # kernels that run on one device type only
+
+
+def _check_kernel(op: str, kernel: str, choices: tuple[str, ...], device: torch.device | str) -> torch.device:
+    """``device`` as a torch.device, once ``kernel`` is known for ``op`` and can run there (else ValueError)."""
+    if kernel not in choices:
+        raise ValueError(f"unknown {op} kernel {kernel!r}; choose one of {', '.join(choices)}")
+    device = torch.device(device)
+    wanted = _HOME.get(kernel)
+    if wanted is not None and device.type != wanted:
+        raise ValueError(f"{op} kernel {kernel!r} runs on {wanted} tensors, got {device.type}")
+    return device
+
+
+def _auto_fused(op: str, device: torch.device, dtype: torch.dtype, dtypes: tuple[torch.dtype, ...]) -> str:
+    """What ``"auto"`` means for ``op`` on ``device`` for ``dtype``: the fused kernel, never a silent
+    fall back to the reference loop (orders of magnitude slower), which must be asked for by name."""
+    if dtype not in dtypes:
+        names = ", ".join(str(d).removeprefix("torch.") for d in dtypes)
+        raise ValueError(f"{op} kernel 'auto': no fused kernel for {dtype} (only {names}); "
+                         "ask for kernel 'reference' to run the plain loop")
+    if device.type == "cpu":
+        return "numba"
+    if device.type == "cuda":
+        if not cuda.AVAILABLE:
+            raise ValueError(f"{op} kernel 'auto' on CUDA needs Triton, which is not installed here "
+                             "(pip install triton); ask for kernel 'reference' to run the plain loop instead")
+        return "triton"
+    raise ValueError(f"{op} kernel 'auto': no fused kernel for {device.type} tensors; ask for kernel 'reference'")
+
+
 def _numba() -> Recurrence:
     from .cpu import recurrence_cpu  # numba is imported only when the CPU kernel is used
 
@@ -72,27 +123,12 @@ def _numba() -> Recurrence:
 
 def resolve(kernel: str, device: torch.device | str, dtype: torch.dtype = torch.float32) -> str:
     """The concrete kernel name that ``kernel`` means for tensors on ``device`` of ``dtype``."""
-    if kernel not in KERNELS:
-        raise ValueError(f"unknown IndRNN kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
-    device = torch.device(device)
+    device = _check_kernel("IndRNN", kernel, KERNELS, device)
     if kernel != "auto":
-        wanted = {"numba": "cpu", "triton": "cuda", "triton_loop": "cuda"}.get(kernel)
-        if wanted is not None and device.type != wanted:
-            raise ValueError(f"IndRNN kernel {kernel!r} runs on {wanted} tensors, got {device.type}")
         return kernel
     # "auto" never falls back silently: a reference loop is orders of magnitude slower, so a run
     # that would time it must ask for it by name (kernel "reference").
-    if dtype not in _FUSED_DTYPES:
-        raise ValueError(f"IndRNN kernel 'auto': no fused kernel for {dtype} (only float32 and float64); "
-                         "ask for kernel 'reference' to run the plain loop")
-    if device.type == "cpu":
-        return "numba"
-    if device.type == "cuda":
-        if not cuda.AVAILABLE:
-            raise ValueError("IndRNN kernel 'auto' on CUDA needs Triton, which is not installed here "
-                             "(pip install triton); ask for kernel 'reference' to run the plain loop instead")
-        return "triton"
-    raise ValueError(f"IndRNN kernel 'auto': no fused kernel for {device.type} tensors; ask for kernel 'reference'")
+    return _auto_fused("IndRNN", device, dtype, _FUSED_DTYPES)
 
 
 def recurrence(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None,
@@ -122,16 +158,27 @@ def recurrence(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor, h0: torch.Tens
     return recurrence_reference(z, u, b, h0)
 
 
-# The diagonal linear recurrence h_t = a_t * h_{t-1} + b_t of the modern units (minGRU, minLSTM, LRU,
-# Mamba). Issue 20 adds the fused back ends (numba, triton, the log-space parallel scan) here.
-SCAN_KERNELS = ("auto", "reference")
+# The diagonal linear recurrence h_t = a_t * h_{t-1} + b_t of the modern units (minGRU, minLSTM, LRU, Mamba).
+SCAN_KERNELS = ("auto", "numba", "triton", "logspace", "reference")
+SCAN_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+_WIDEN = {torch.bfloat16: torch.float32, torch.float16: torch.float32, torch.complex32: torch.complex64}
+
+
+def scan_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a scan of ``dtype`` inputs computes in and returns: half precisions widen to 32 bits."""
+    return _WIDEN.get(dtype, dtype)
 
 
 def resolve_scan(kernel: str, device: torch.device | str, dtype: torch.dtype = torch.float32) -> str:
-    """The concrete back end that ``kernel`` means for a linear scan on ``device`` of ``dtype``."""
-    if kernel not in SCAN_KERNELS:
-        raise ValueError(f"unknown scan kernel {kernel!r}; choose one of {', '.join(SCAN_KERNELS)}")
-    return "reference"
+    """The concrete back end that ``kernel`` means for a linear scan on ``device`` of ``dtype``.
+
+    ``"auto"`` is ``numba`` on CPU and ``triton`` on CUDA; where neither runs (CUDA without triton,
+    another device, an integer dtype) it is an error: the reference loop must be asked for by name.
+    """
+    device = _check_kernel("scan", kernel, SCAN_KERNELS, device)
+    if kernel != "auto":
+        return kernel
+    return _auto_fused("scan", device, scan_dtype(dtype), SCAN_DTYPES)
 
 
 def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None,
@@ -140,20 +187,49 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
 
     Args:
         a: ``(batch, time, channels)`` decays.
-        b: ``(batch, time, channels)`` inputs, the dtype of ``a``.
+        b: ``(batch, time, channels)`` inputs, the dtype of ``a`` (if they differ, both are promoted
+            to their common dtype).
         h0: ``(batch, channels)`` initial state, or ``None`` for zeros.
         kernel: one of :data:`SCAN_KERNELS`.
 
     Returns:
-        ``(batch, time, channels)`` states; differentiable in ``a``, ``b`` and ``h0``.
+        ``(batch, time, channels)`` states in :func:`scan_dtype` of the inputs' dtype (``a``'s own
+        dtype, except bfloat16/float16 inputs, which give float32); differentiable in ``a``, ``b``
+        and ``h0``.
     """
-    name = resolve_scan(kernel, a.device, a.dtype)
-    note_ran("scan", name, a.dtype)
+    if a.shape != b.shape or a.dim() != 3:
+        raise ValueError(f"a and b must both be (batch, time, channels), got {tuple(a.shape)} and {tuple(b.shape)}")
+    if h0 is not None and h0.shape != (a.shape[0], a.shape[2]):
+        raise ValueError(f"h0 must be (batch, channels) = {(a.shape[0], a.shape[2])}, got {tuple(h0.shape)}")
+    dtype = scan_dtype(torch.promote_types(a.dtype, b.dtype))
+    name = resolve_scan(kernel, a.device, dtype)
+    a, b = a.to(dtype), b.to(dtype)  # no copy when the dtype is already right
+    h0 = None if h0 is None else h0.to(dtype)
+    note_ran("scan", name, dtype)
+    if a.shape[1] == 0:
+        return a.new_empty(a.shape)
+    if name == "numba":
+        from .scan_cpu import linear_scan_cpu
+
+        return linear_scan_cpu(a, b, h0)
+    if name == "triton":
+        from .scan_cuda import linear_scan_cuda
+
+        return linear_scan_cuda(a, b, h0)
+    if name == "logspace":
+        from .scan_logspace import linear_scan_logspace
+
+        return linear_scan_logspace(a, b, h0)
     return linear_scan_reference(a, b, h0)
 
 
-def warm_up() -> None:
-    """Compile or load the CPU kernels now, so their first call never lands in a timed step."""
-    from .cpu import warm_up as _warm
-
+def warm_up(op: str = "indrnn") -> None:
+    """Compile or load the CPU kernels of ``op`` (``"indrnn"`` or ``"scan"``) now, so their first call
+    never lands in a timed step."""
+    if op == "indrnn":
+        from .cpu import warm_up as _warm
+    elif op == "scan":
+        from .scan_cpu import warm_up as _warm
+    else:
+        raise ValueError(f"warm_up: unknown op {op!r}; 'indrnn' or 'scan'")
     _warm()

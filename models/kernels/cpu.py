@@ -23,10 +23,16 @@ from numba import njit, prange
 
 from .fused import fused_recurrence
 
-__all__ = ["NumbaBackend", "recurrence_cpu", "warm_up"]
+__all__ = ["JIT", "NumbaBackend", "as_numpy", "recurrence_cpu", "warm_up"]
+
+# How every numba kernel of the package compiles (the IndRNN's here, the linear scan's in
+# :mod:`.scan_cpu`): parallel loops on numba's thread pool (sized by ``--threads``, see
+# bench.policy.set_threads) and machine code cached on disk, so a new process loads it instead of
+# compiling again.
+JIT = dict(parallel=True, cache=True)
 
 
-@njit(parallel=True, cache=True)
+@njit(**JIT)
 def _forward(z, u, b, h0, out):  # pragma: no cover - compiled
     batch, steps, hidden = z.shape
     zero = z.dtype.type(0)  # typed, so float32 stays float32 and the inner loop vectorises
@@ -40,7 +46,7 @@ def _forward(z, u, b, h0, out):  # pragma: no cover - compiled
                 out[i, t, j] = v if v > zero else zero
 
 
-@njit(parallel=True, cache=True)
+@njit(**JIT)
 def _backward(grad, out, u, h0, dz, du_rows, db_rows, dh0):  # pragma: no cover - compiled
     # du_rows, db_rows, dh0: (batch, hidden), one row per sequence so threads never share a write.
     # Index the arrays directly in the inner loop (no row views): that is the form LLVM vectorises.
@@ -70,7 +76,8 @@ def _backward(grad, out, u, h0, dz, du_rows, db_rows, dh0):  # pragma: no cover 
         db_rows[i] = db
 
 
-def _np(t: torch.Tensor) -> np.ndarray:
+def as_numpy(t: torch.Tensor) -> np.ndarray:
+    """A zero-copy NumPy view of a CPU tensor's (contiguous) memory, for a numba kernel."""
     return t.detach().contiguous().numpy()
 
 
@@ -79,12 +86,12 @@ class NumbaBackend:
 
     @staticmethod
     def forward(z, u, b, h0, out):
-        _forward(_np(z), _np(u), _np(b), _np(h0), out.numpy())
+        _forward(as_numpy(z), as_numpy(u), as_numpy(b), as_numpy(h0), out.numpy())
 
     @staticmethod
     def backward(grad_out, out, u, h0, dz, du_rows, db_rows, dh0):
-        _backward(_np(grad_out), _np(out), _np(u), _np(h0), dz.numpy(), du_rows.numpy(),
-                  db_rows.numpy(), dh0.numpy())
+        _backward(as_numpy(grad_out), as_numpy(out), as_numpy(u), as_numpy(h0), dz.numpy(),
+                  du_rows.numpy(), db_rows.numpy(), dh0.numpy())
 
 
 def recurrence_cpu(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor,

@@ -37,7 +37,7 @@ import torch
 
 from .fused import fused_recurrence
 
-__all__ = ["AVAILABLE", "ScanBackend", "recurrence_cuda"]
+__all__ = ["AVAILABLE", "FP_FUSION", "ScanBackend", "launch_grid", "recurrence_cuda"]
 
 try:  # triton ships with CUDA builds of torch; CPU-only installs have none
     import triton
@@ -161,6 +161,12 @@ if triton is not None:
         tl.store(db_ptr + seq * hidden + cols, tl.sum(db, axis=0), mask=colmask)
 
 
+def launch_grid(batch: int, width: int, block: int) -> tuple[int, int]:
+    """One program per (sequence, block of ``block`` neurons or channels): the grid of every chunked
+    kernel here and in :mod:`.scan_cuda`."""
+    return batch, -(-width // block)
+
+
 class ScanBackend:
     """Launches the chunked-scan kernels: one program per (sequence, block of ``block`` neurons).
 
@@ -179,13 +185,13 @@ class ScanBackend:
 
     def forward(self, z, u, b, h0, out):
         batch, steps, hidden = z.shape
-        grid = (batch, triton.cdiv(hidden, self.block))
+        grid = launch_grid(batch, hidden, self.block)
         _scan_forward_kernel[grid](z, u, b, h0, out, steps, hidden, CHUNK=self.chunk, BLOCK=self.block,
                                    num_warps=self.num_warps, enable_fp_fusion=FP_FUSION)
 
     def backward(self, grad_out, out, u, h0, dz, du_rows, db_rows, dh0):
         batch, steps, hidden = out.shape
-        grid = (batch, triton.cdiv(hidden, self.block))
+        grid = launch_grid(batch, hidden, self.block)
         _scan_backward_kernel[grid](grad_out, out, u, h0, dz, du_rows, db_rows, dh0, steps, hidden,
                                     CHUNK=self.chunk, BLOCK=self.block, num_warps=self.num_warps,
                                     enable_fp_fusion=FP_FUSION)

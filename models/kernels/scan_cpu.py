@@ -1,0 +1,101 @@
+"""Fused CPU kernel for the diagonal linear recurrence ``h_t = a_t * h_{t-1} + b_t`` (numba).
+
+Every channel of every sequence is its own scalar chain. As in the IndRNN's kernel (:mod:`.cpu`),
+numba runs the sequences of the batch in parallel (``prange``), each walks time in order, and the
+innermost loop runs over all contiguous channels, which LLVM vectorises. (Splitting a sequence's
+channels into blocks of 64 as extra parallel tasks measured 5x slower on a 2-core machine: variable
+loop bounds stopped the vectorisation; the batch alone keeps any CPU of up to ``batch`` cores busy.)
+Real (float32, float64) and complex (complex64, complex128: the LRU's state) tensors take the same
+code; numba compiles one version per dtype.
+
+Backward (the reverse scan). With ``g_t = dL/dh_t`` in total (from above and through ``h_{t+1}``)::
+
+    g_t  = dL/dh_t|above + conj(a_{t+1}) g_{t+1}        (g_T = dL/dh_T|above)
+    dL/da_t = g_t conj(h_{t-1}),   dL/db_t = g_t,   dL/dh0 = conj(a_1) g_1     (h_0 = h0, t = 1..T)
+
+since ``h_t`` reaches the loss only directly and through ``h_{t+1} = a_{t+1} h_t + b_{t+1}``;
+``conj`` is PyTorch's convention for complex gradients (the identity for real tensors). One reverse
+pass computes all three from the saved ``a`` and states. (In the code time runs 0..T-1, so the
+first step's previous state is ``h0`` and ``dL/dh0 = conj(a[0]) g[0]``.)
+
+The kernels compile like the IndRNN's (:data:`.cpu.JIT`: numba's thread pool, on-disk cache), and
+:func:`warm_up` compiles (or loads) every dtype, so no compile lands in a timed step.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit, prange
+
+from .cpu import JIT, as_numpy
+from .fused import fused_scan
+
+__all__ = ["NumbaScan", "linear_scan_cpu", "warm_up", "DTYPES"]
+
+DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+
+
+@njit(**JIT)
+def _scan_forward(a, b, h0, out):  # pragma: no cover - compiled
+    batch, steps, width = a.shape
+    for i in prange(batch):
+        for j in range(width):
+            out[i, 0, j] = a[i, 0, j] * h0[i, j] + b[i, 0, j]
+        for t in range(1, steps):
+            for j in range(width):
+                out[i, t, j] = a[i, t, j] * out[i, t - 1, j] + b[i, t, j]
+
+
+@njit(**JIT)
+def _scan_backward(grad, a, out, h0, da, db, dh0):  # pragma: no cover - compiled
+    # carry = conj(a_{t+1}) g_{t+1}, what reaches h_t through the next step; one row per sequence,
+    # as in the IndRNN's backward (measured 1.4x faster for complex64 than reading g back from db).
+    batch, steps, width = a.shape
+    for i in prange(batch):
+        carry = np.zeros(width, a.dtype)
+        for t in range(steps - 1, 0, -1):
+            for j in range(width):
+                g = grad[i, t, j] + carry[j]  # g_t = dL/dh_t
+                db[i, t, j] = g
+                da[i, t, j] = g * out[i, t - 1, j].conjugate()
+                carry[j] = a[i, t, j].conjugate() * g
+        for j in range(width):  # t = 0 reads the initial state
+            g = grad[i, 0, j] + carry[j]
+            db[i, 0, j] = g
+            da[i, 0, j] = g * h0[i, j].conjugate()
+            dh0[i, j] = a[i, 0, j].conjugate() * g
+
+
+class NumbaScan:
+    """Launches the numba scan loops on CPU tensors (through zero-copy NumPy views)."""
+
+    @staticmethod
+    def scan_forward(a, b, h0, out):
+        _scan_forward(as_numpy(a), as_numpy(b), as_numpy(h0), out.numpy())
+
+    @staticmethod
+    def scan_backward(grad_out, a, out, h0, da, db, dh0):
+        _scan_backward(as_numpy(grad_out), as_numpy(a), as_numpy(out), as_numpy(h0), da.numpy(), db.numpy(),
+                       dh0.numpy())
+
+
+def linear_scan_cpu(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+    """Fused CPU scan; same contract as :func:`models.kernels.scan_reference.linear_scan_reference`."""
+    return fused_scan(NumbaScan, a, b, h0)
+
+
+_WARM = False
+
+
+def warm_up() -> None:
+    """Compile (first run) or load from the on-disk cache every dtype version of both loops."""
+    global _WARM
+    if _WARM:
+        return
+    gen = torch.Generator().manual_seed(0)  # its own generator: warming up must not shift the global RNG
+    for dtype in DTYPES:
+        a = torch.rand(2, 3, 4, dtype=dtype, generator=gen, requires_grad=True)
+        b = torch.randn(2, 3, 4, dtype=dtype, generator=gen, requires_grad=True)
+        h0 = torch.randn(2, 4, dtype=dtype, generator=gen, requires_grad=True)
+        linear_scan_cpu(a, b, h0).abs().sum().backward()
+    _WARM = True
