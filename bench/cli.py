@@ -108,15 +108,20 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                                             "rerunning the same command resumes it")
 
 
-def add_execution_options(p: argparse.ArgumentParser, precision: bool = True, several_subnormals: bool = False) -> None:
-    """Threads and subnormals (and precision), for the commands that compute outside ``bench run``:
-    the same fields, help and defaults as ``bench run``'s."""
+def add_execution_options(p: argparse.ArgumentParser, precision: bool = True, several_subnormals: bool = False,
+                          scan_kernel: bool = False) -> None:
+    """Threads and subnormals (and precision, and the modern units' scan back end), for the commands that
+    compute outside ``bench run``: the same fields, help and defaults as ``bench run``'s."""
     d, f = RunConfig(), {f.name: f for f in fields(RunConfig)}
     g = p.add_argument_group("execution (the same for every unit; see README: timing rules)")
     if precision:
         g.add_argument("--precision", choices=f["precision"].metadata["choices"], default=d.precision,
                        help=f["precision"].metadata["help"] + f" (default {d.precision})")
     g.add_argument("--threads", type=int, help=f["threads"].metadata["help"])
+    if scan_kernel:
+        g.add_argument("--scan-kernel", choices=f["scan_kernel"].metadata["choices"], default=d.scan_kernel,
+                       help=f["scan_kernel"].metadata["help"] + f" (default {d.scan_kernel}); time one back end "
+                            "against another by running twice")
     help_ = f["subnormals"].metadata["help"] + f" (default {d.subnormals})"
     if several_subnormals:
         g.add_argument("--subnormals", type=parse_subnormals, default=(d.subnormals,),
@@ -293,7 +298,8 @@ def cmd_scale(args) -> int:
         raise ConfigError(f"--dropout must be in [0, 1), got {args.dropout}")
     cfg = ScaleConfig(batch=args.batch, features=args.features, hidden=args.hidden, layers=args.layers,
                       dropout=args.dropout, batch_norm=args.batch_norm, iters=args.iters, device=device,
-                      threads=args.threads, subnormals=args.subnormals, max_memory_gb=args.max_memory_gb or None)
+                      threads=args.threads, subnormals=args.subnormals, max_memory_gb=args.max_memory_gb or None,
+                      scan_kernel=args.scan_kernel)
     print(f"bench scale on {device}: batch {cfg.batch}, {cfg.layers} x {cfg.hidden}, {cfg.features} features, "
           f"dropout {cfg.dropout:g}, IndRNN batch norm {'on' if cfg.batch_norm else 'off'}, valid lengths passed, "
           f"clip {cfg.clip_grad:g}, fp32, eager, subnormals {cfg.subnormals}; lengths {', '.join(map(str, args.lengths))}")
@@ -326,7 +332,7 @@ def cmd_speed(args) -> int:
                       hidden=args.hidden, layers=args.layers, dropout=paper.dropout, batch_norm=paper.batch_norm,
                       lr=paper.lr, clip_grad=paper.clip_grad, device=device, precision=args.precision or "fp32",
                       threads=args.threads, subnormals=args.subnormals, modes=modes, rounds=args.rounds,
-                      warmup=args.warmup)
+                      warmup=args.warmup, scan_kernel=args.scan_kernel)
     out = args.out or Path("runs") / f"speed-{device.replace(':', '')}"
     print(f"bench speed on {device} ({device_name(device)}): batch {cfg.batch} x {cfg.frames} frames x "
           f"{cfg.features} features, {cfg.layers} x {cfg.hidden}, {cfg.precision}, modes {', '.join(modes)}, "
@@ -366,7 +372,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="python -m bench", description="Benchmark recurrent units (RNN, LSTM, GRU, IndRNN) on "
+    parser = Parser(prog="python -m bench", description="Benchmark recurrent units (RNN, LSTM, GRU, IndRNN; minGRU, "
+                    "minLSTM, LRU, Mamba) on "
                     "music genre classification from scattering features. Commands: features, run, report, "
                     "compare, units, scale, speed; 'python -m bench COMMAND --help' for each.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
@@ -418,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="IndRNN: batch norm after each layer, as bench run (default on)")
     p.add_argument("--iters", type=int, default=3, help="timed iterations per cell, after one warm-up (default 3)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
-    add_execution_options(p, precision=False)
+    add_execution_options(p, precision=False, scan_kernel=True)
     p.add_argument("--max-memory-gb", type=float, default=16.0,
                    help="CPU: address-space cap per measurement, so a runaway length fails alone (0 = none)")
     p.add_argument("--out", type=Path, help="results directory (default runs/scale-<device>)")
@@ -440,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=3, help="untimed calls first, per measurement (default 3)")
     p.add_argument("--step", choices=["eager", "graph", "both"], default=None,
                    help="eager, graph (CUDA) or both (default: both on CUDA, eager on CPU)")
-    add_execution_options(p, several_subnormals=True)
+    add_execution_options(p, several_subnormals=True, scan_kernel=True)
     p.add_argument("--out", type=Path, help="results directory (default runs/speed-<device>)")
     p.set_defaults(func=cmd_speed)
     return parser

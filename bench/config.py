@@ -20,9 +20,15 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Callable
 
 __all__ = ["RunConfig", "ConfigError", "field_problem", "MAX_JOBS", "PRESETS", "preset", "SECTIONS", "PAPER_UNITS",
-           "PRECISIONS", "DATASETS", "STEP_MODES", "DEVICE_HELP", "SUBNORMALS"]
+           "MODERN_UNITS", "UNIT_GROUPS", "PRECISIONS", "DATASETS", "STEP_MODES", "DEVICE_HELP", "SUBNORMALS",
+           "READOUTS", "SCAN_KERNELS"]
 
 PAPER_UNITS = ("rnn", "lstm", "gru", "indrnn")  # what "--units all" means (= models.PAPER_UNITS, tested)
+MODERN_UNITS = ("mingru", "minlstm", "lru", "mamba")  # what "--units modern" means (= models.MODERN_UNITS, tested)
+# The named unit lists of every --units option ("registered", every unit, is the registry's own list).
+UNIT_GROUPS = {"all": PAPER_UNITS, "modern": MODERN_UNITS}
+READOUTS = ("last", "mean")  # = models.config.READOUTS (tested)
+SCAN_KERNELS = ("auto", "numba", "triton", "logspace", "reference")  # = models.config.SCAN_KERNEL_CHOICES (tested)
 PRECISIONS = ("fp32", "tf32", "bf16")
 SUBNORMALS = ("flush", "keep")  # = bench.subnormals.SUBNORMAL_POLICIES (tested)
 DATASETS = ("synthetic", "gtzan", "folder")  # = features.pipeline.DATASETS (tested)
@@ -72,6 +78,7 @@ def _number_in(lo: float, hi: float | None = None, lo_open: bool = False, hi_ope
 
 
 _positive = _int_in(1)
+_positive_or_none = _int_in(1)  # None passes every check: unset
 _non_negative = _int_in(0)
 _positive_float = _number_in(0, lo_open=True)
 _non_negative_float = _number_in(0)
@@ -103,6 +110,14 @@ def type_problem(hint, value) -> str | None:
     return None
 
 
+def _radius(v) -> str | None:
+    return None if isinstance(v, (int, float)) and 0 <= v < 1 else "must be in [0, 1)"
+
+
+def _phase(v) -> str | None:
+    return None if isinstance(v, (int, float)) and 0 < v <= math.tau else "must be in (0, 2 pi]"
+
+
 def _choice(*allowed) -> Callable[[Any], str | None]:
     return lambda v: None if v in allowed else f"must be one of {', '.join(map(str, allowed))}"
 
@@ -120,8 +135,8 @@ class RunConfig:
     preset: str = opt("quick", "protocol", "the preset these values started from", cli=False)
     # protocol
     units: tuple[str, ...] = opt(PAPER_UNITS, "protocol",
-                                 "units to train: 'all' (rnn,lstm,gru,indrnn), 'registered' (every registered "
-                                 "unit) or a comma list, e.g. indrnn,lstm,rnn_relu")
+                                 "units to train: 'all' (rnn,lstm,gru,indrnn), 'modern' (mingru,minlstm,lru,mamba), "
+                                 "'registered' (every registered unit) or a comma list, e.g. indrnn,lstm,mingru")
     baseline: bool = opt(True, "protocol", "also fit the scattering + logistic-regression baseline on the same folds")
     protocol: str = opt("cv", "protocol", "cv: repeated stratified k-fold (the paper's); filtered: the "
                                           "artist-filtered GTZAN split file shipped with the project; file: "
@@ -154,6 +169,21 @@ class RunConfig:
     dropout: float = opt(0.5, "model", "dropout between layers and before the classifier", _fraction)
     batch_norm: bool = opt(True, "model", "IndRNN: batch normalisation after each layer (Li et al. always use it; "
                                           "the paper does not say)")
+    readout: str = opt("last", "model", "what the classifier reads: last = the state at each clip's last valid frame "
+                                        "(the paper's); mean = the average over its valid frames", choices=READOUTS)
+    param_budget: int | None = opt(None, "model", "compare at an equal parameter budget: each unit's width (--hidden) "
+                                                  "is chosen so its parameter count is closest to this (default: "
+                                                  "equal width)", _positive_or_none)
+    scan_kernel: str = opt("auto", "model", "minGRU, minLSTM, LRU, Mamba: back end of their linear scan (auto: the "
+                                            "fastest for the device)", choices=SCAN_KERNELS)
+    lru_r_min: float = opt(0.9, "model", "LRU: inner radius of the ring its eigenvalues start on (Orvieto et al.)",
+                           _radius)
+    lru_r_max: float = opt(0.999, "model", "LRU: outer radius of that ring", _radius)
+    lru_max_phase: float = opt(math.tau, "model", "LRU: largest initial eigenvalue phase, radians (2 pi: the "
+                                                           "whole ring; the paper uses pi/10 on its longest tasks)", _phase)
+    mamba_d_state: int = opt(16, "model", "Mamba: state size per inner channel (Gu & Dao)", _positive)
+    mamba_expand: int = opt(2, "model", "Mamba: inner width = expand x hidden", _positive)
+    mamba_d_conv: int = opt(4, "model", "Mamba: width of the causal depthwise convolution", _positive)
     # training
     epochs: int = opt(30, "training", "maximum epochs per fold", _int_in(1, 100_000))
     patience: int = opt(10, "training", "stop after this many epochs without a better validation loss (0 = never)",
@@ -201,6 +231,8 @@ class RunConfig:
         if self.dataset == "synthetic" and self.data_dir:
             raise ConfigError(f"--data-dir {self.data_dir} was given with the synthetic corpus, which is generated "
                               "under --cache-dir and never in a data folder: add --dataset gtzan or --dataset folder")
+        if not self.lru_r_min < self.lru_r_max:
+            raise ConfigError(f"--lru-r-min {self.lru_r_min} must be below --lru-r-max {self.lru_r_max}")
         if self.protocol == "file" and not self.split_file:
             raise ConfigError("--protocol file needs --split-file FILE")
 
@@ -225,7 +257,9 @@ class RunConfig:
                     step=self.step, precision=self.precision, fused_adam=self.fused_adam)
 
     def model_options(self) -> dict:
-        return dict(hidden=self.hidden, layers=self.layers, dropout=self.dropout, batch_norm=self.batch_norm)
+        """The fields of ``models.ModelConfig`` this run sets (every model-section field but the budget)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.metadata["section"] == "model" and f.name != "param_budget"}
 
 
 _HINTS = typing.get_type_hints(RunConfig)

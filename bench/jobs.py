@@ -4,7 +4,7 @@ so that any executor (the local loop, Dask workers) runs it the same way.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from .splits import Split
 from .timing import IterationTimer
 from .trainer import FoldData, TrainConfig, train_fold
 
-__all__ = ["Job", "JobData", "job_seed", "run_job", "format_kernels"]
+__all__ = ["Job", "JobData", "job_seed", "run_job", "unit_config", "format_kernels"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,18 @@ class JobData:
 def job_seed(seed: int, split: Split) -> int:
     """The seed of a (repeat, fold): model init and batch order; the same for every unit."""
     return seed * 1_000_003 + split.repeat * 1_009 + split.fold
+
+
+def unit_config(cfg: RunConfig, unit: str, input_dim: int, n_classes: int, frames: int) -> models.ModelConfig:
+    """The architecture ``unit`` trains with in this run: the run's model options, the IndRNN's bound set
+    from the sequence length (ignored by the other units), and with ``--param-budget`` the unit's own
+    width (:func:`models.budget.width_for_budget`)."""
+    from models.budget import width_for_budget
+
+    mcfg = models.ModelConfig(**cfg.model_options(), max_len=frames)
+    if cfg.param_budget:
+        mcfg = replace(mcfg, hidden=width_for_budget(unit, input_dim, n_classes, mcfg, cfg.param_budget))
+    return mcfg
 
 
 def _tables(job: Job, row: dict, epochs: list[dict], timer: IterationTimer | None, pred: list[int],
@@ -81,12 +93,11 @@ def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> 
         acc, pred, _, fit_s = fit_baseline(clip_statistics(data.x, data.lengths), data.labels, split, seed=seed)
         row = dict(test_acc=acc, test_auc=np.nan, epochs=0, best_epoch=0, median_iter_s=np.nan, q1_iter_s=np.nan,
                    q3_iter_s=np.nan, timed_iters=0, params=2 * data.x.shape[2] * data.n_classes + data.n_classes,
-                   diverged=False, note="", train_s=fit_s, kernels="", **sizes)
+                   hidden=0, diverged=False, note="", train_s=fit_s, kernels="", **sizes)
         return _tables(job, row, [], None, pred, data, env)
 
+    mcfg = unit_config(cfg, job.unit, data.x.shape[2], data.n_classes, data.x.shape[1])  # before seeding
     torch.manual_seed(seed)
-    # the IndRNN's recurrent-weight bound is set from the sequence length (ignored by the other units)
-    mcfg = models.ModelConfig(**cfg.model_options(), max_len=data.x.shape[1])
     model = models.build(job.unit, data.x.shape[2], data.n_classes, mcfg)
     model = model.to(cfg.device)
     fold_data = FoldData.build(data.x, data.lengths, data.labels, split.train, data.n_classes, cfg.device)
@@ -99,8 +110,8 @@ def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> 
     t = timer.summary()
     row = dict(test_acc=out.test_acc, test_auc=out.test_auc, epochs=len(out.epochs), best_epoch=out.best_epoch,
                median_iter_s=t.median, q1_iter_s=t.q1, q3_iter_s=t.q3, timed_iters=t.n,
-               params=sum(p.numel() for p in model.parameters()), diverged=out.diverged, note=out.note,
-               train_s=train_s, kernels=format_kernels(ran), **sizes)
+               params=sum(p.numel() for p in model.parameters()), hidden=mcfg.hidden, diverged=out.diverged,
+               note=out.note, train_s=train_s, kernels=format_kernels(ran), **sizes)
     return _tables(job, row, out.epochs, timer, out.test_pred, data, env)
 
 

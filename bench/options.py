@@ -15,7 +15,7 @@ import typing
 from dataclasses import fields
 from pathlib import Path
 
-from .config import PAPER_UNITS, PRESETS, SECTIONS, ConfigError, RunConfig, field_problem, flag, preset
+from .config import PRESETS, SECTIONS, UNIT_GROUPS, ConfigError, RunConfig, field_problem, flag, preset
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -24,23 +24,23 @@ else:  # pragma: no cover
 
 __all__ = ["parse_units", "add_config_flags", "resolve", "read_toml", "write_toml", "UNITS_HELP"]
 
-UNITS_HELP = ("'all' (the paper's four: rnn,lstm,gru,indrnn), 'registered' (every registered unit) "
-              "or a comma list, e.g. indrnn,lstm,rnn_relu")
+UNITS_HELP = ("'all' (the paper's four: rnn,lstm,gru,indrnn), 'modern' (mingru,minlstm,lru,mamba), "
+              "'registered' (every registered unit) or a comma list of units and groups, e.g. indrnn,lstm,modern")
 
 
 def parse_units(text: str) -> tuple[str, ...]:
-    """The one ``--units`` syntax of every command: commas, 'all' = the paper's four, 'registered' = every unit."""
+    """The one ``--units`` syntax of every command: a comma list of unit names and groups ('all' = the
+    paper's four, 'modern' = the diagonal linear recurrences, 'registered' = every unit), in the order
+    given, each unit once."""
     import models  # only when a unit list is actually given (keeps --help fast)
 
-    if text.strip() == "all":
-        return PAPER_UNITS
-    if text.strip() == "registered":
-        return tuple(models.available())
-    units = tuple(u.strip() for u in text.split(",") if u.strip())
+    groups = {**UNIT_GROUPS, "registered": tuple(models.available())}
+    names = [u.strip() for u in text.split(",") if u.strip()]
+    units = tuple(dict.fromkeys(u for name in names for u in groups.get(name, (name,))))
     unknown = [u for u in units if u not in models.available()]
     if unknown or not units:
-        raise argparse.ArgumentTypeError(f"unknown unit(s) {', '.join(unknown) or repr(text)}; "
-                                         f"choose 'all', 'registered' or from: {', '.join(models.available())}")
+        raise argparse.ArgumentTypeError(f"unknown unit(s) {', '.join(unknown) or repr(text)}; choose "
+                                         f"{', '.join(map(repr, groups))} or from: {', '.join(models.available())}")
     return units
 
 

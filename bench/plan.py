@@ -32,7 +32,7 @@ from features import GTZAN_GENRES, FeatureConfig, Scatterer, folder_clips, gtzan
 
 from .baseline import BASELINE
 from .config import MAX_JOBS, ConfigError, RunConfig
-from .jobs import Job
+from .jobs import Job, unit_config
 from .splits import Split
 from .store import ResultsStore
 from .timing import IterationTimer
@@ -146,7 +146,7 @@ def probe_unit(unit: str, cfg: RunConfig, shape: DataShape, iters: int = 3) -> t
     y = torch.randint(0, shape.classes, (cfg.batch_size,), generator=gen).to(dev)
     lengths = torch.full((cfg.batch_size,), shape.frames, dtype=torch.long, device=dev)
     state = torch.get_rng_state()
-    mcfg = models.ModelConfig(**cfg.model_options(), max_len=shape.frames)
+    mcfg = unit_config(cfg, unit, shape.channels, shape.classes, shape.frames)
     model = models.build(unit, shape.channels, shape.classes, mcfg).to(dev)
     from .step import TrainStep, make_optimizer
 

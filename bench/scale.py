@@ -54,6 +54,7 @@ class ScaleConfig:
     layers: int = 5
     dropout: float = _paper("dropout")  # bench run's model and step, at the paper preset's values
     batch_norm: bool = _paper("batch_norm")
+    scan_kernel: str = _paper("scan_kernel")  # the modern units' scan back end
     lr: float = _paper("lr")
     clip_grad: float = _paper("clip_grad")
     iters: int = 3  # timed iterations per cell
@@ -81,7 +82,7 @@ def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
     torch.manual_seed(0)
     dev = torch.device(cfg.device)
     mcfg = models.ModelConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=cfg.dropout, batch_norm=cfg.batch_norm,
-                              max_len=length)
+                              max_len=length, scan_kernel=cfg.scan_kernel)
     model = models.build(unit, cfg.features, 10, mcfg).to(dev)
     step = TrainStep(model, make_optimizer(model, lr=cfg.lr), cfg.clip_grad, "fp32", "eager", cfg.batch)
     x = torch.randn(cfg.batch, length, cfg.features, device=dev)

@@ -47,6 +47,7 @@ class SpeedConfig:
     layers: int = 5
     dropout: float = 0.5
     batch_norm: bool = True  # IndRNN only, as in bench run
+    scan_kernel: str = "auto"  # the modern units' scan back end (models.kernels.linear_scan)
     classes: int = 10
     lr: float = 1e-5
     clip_grad: float = 1.0
@@ -75,7 +76,7 @@ class _Case:
         dev = torch.device(cfg.device)
         torch.manual_seed(cfg.seed)
         mcfg = models.ModelConfig(hidden=cfg.hidden, layers=cfg.layers, dropout=cfg.dropout,
-                                  batch_norm=cfg.batch_norm, max_len=cfg.frames)
+                                  batch_norm=cfg.batch_norm, max_len=cfg.frames, scan_kernel=cfg.scan_kernel)
         self.model = models.build(unit, cfg.features, cfg.classes, mcfg).to(dev).train()
         self.opt = make_optimizer(self.model, cfg.lr, step=mode)
         gen = torch.Generator().manual_seed(cfg.seed)

@@ -1,7 +1,8 @@
-"""``python -m bench units``: every registered unit's output shape and parameter count.
+"""``python -m bench units``: every registered unit's width, output shape and parameter count.
 
-Builds each unit at the given size, runs a dummy batch through it (eval mode, no gradients) and
-prints one row per unit. Wired into the CLI by ``add_parser(subparsers)``.
+Builds each unit at the given size (or, with ``--param-budget N``, at the width whose parameter count
+is closest to N), runs a dummy batch through it (eval mode, no gradients) and prints one row per unit.
+Wired into the CLI by ``add_parser(subparsers)``.
 """
 from __future__ import annotations
 
@@ -14,19 +15,27 @@ __all__ = ["add_parser", "describe_units", "cmd_units"]
 
 
 def describe_units(names: list[str], input_dim: int = 374, frames: int = 449, n_classes: int = 10,
-                   config=None, batch: int = 2) -> list[dict]:
-    """One row per unit: name, input and output shapes, trainable parameters."""
+                   config=None, batch: int = 2, budget: int | None = None) -> list[dict]:
+    """One row per unit: name, width (``hidden``), input and output shapes, trainable parameters.
+
+    With ``budget``, each unit's width is the one whose parameter count is closest to it.
+    """
+    from dataclasses import replace
+
     import torch
 
     import models
+    from models.budget import width_for_budget
 
+    config = config or models.ModelConfig()
     rows = []
     x = torch.randn(batch, frames, input_dim)
     for name in names:
-        model = models.build(name, input_dim, n_classes, config).eval()
+        cfg = replace(config, hidden=width_for_budget(name, input_dim, n_classes, config, budget)) if budget else config
+        model = models.build(name, input_dim, n_classes, cfg).eval()
         with torch.no_grad():
             out = model(x)
-        rows.append({"unit": name, "input": (batch, frames, input_dim), "output": tuple(out.shape),
+        rows.append({"unit": name, "hidden": cfg.hidden, "input": (batch, frames, input_dim), "output": tuple(out.shape),
                      "params": sum(p.numel() for p in model.parameters() if p.requires_grad)})
     return rows
 
@@ -42,12 +51,16 @@ def cmd_units(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.param_budget is not None and args.param_budget < 1:
+        print(f"error: --param-budget must be a positive integer, got {args.param_budget}", file=sys.stderr)
+        return 2
     names = list(args.units)
-    print(f"{args.layers} layers x {args.hidden} hidden, dropout {args.dropout}, "
+    width = f"width chosen per unit for {args.param_budget:,} parameters" if args.param_budget else f"{args.hidden} hidden"
+    print(f"{args.layers} layers x {width}, dropout {args.dropout}, "
           f"input (batch, {args.frames} frames, {args.input_dim} features), {args.classes} classes")
-    print(f"{'unit':<14}{'input':>18}{'output':>10}{'params':>11}")
-    for row in describe_units(names, args.input_dim, args.frames, args.classes, config):
-        print(f"{row['unit']:<14}{str(row['input']):>18}{str(row['output']):>10}{row['params']:>11,}")
+    print(f"{'unit':<14}{'hidden':>7}{'input':>18}{'output':>10}{'params':>11}")
+    for row in describe_units(names, args.input_dim, args.frames, args.classes, config, budget=args.param_budget):
+        print(f"{row['unit']:<14}{row['hidden']:>7}{str(row['input']):>18}{str(row['output']):>10}{row['params']:>11,}")
     return 0
 
 
@@ -62,5 +75,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--input-dim", type=int, default=374, help="features per frame (default 374)")
     p.add_argument("--frames", type=int, default=449, help="frames per sequence (default 449: a 30 s clip's valid frames)")
     p.add_argument("--classes", type=int, default=10, help="classes (default 10)")
+    p.add_argument("--param-budget", type=int, default=None,
+                   help="choose each unit's width so its parameter count is closest to this (default: --hidden for all)")
     p.set_defaults(func=cmd_units)
     return p

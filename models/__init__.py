@@ -1,8 +1,11 @@
 """Recurrent units behind one registry: ``models.build(name, input_dim, n_classes, config)``.
 
 - :mod:`models.registry`: the unit table (``rnn``, ``rnn_relu``, ``lstm``, ``gru``, ``indrnn``,
-  and the ``indrnn_norec`` cost baseline); ``PAPER_UNITS`` is the set the paper compares.
-- :mod:`models.classifier`: the shared head (last valid frame -> dropout -> linear).
+  the ``indrnn_norec`` cost baseline, and ``mingru``, ``minlstm``, ``lru``, ``mamba``);
+  ``PAPER_UNITS`` is the set the paper compares, ``MODERN_UNITS`` the diagonal linear recurrences.
+- :mod:`models.classifier`: the shared head (last valid frame or mean of valid frames -> dropout -> linear).
+- :mod:`models.mingru`, :mod:`models.minlstm` (Feng et al. 2024), :mod:`models.lru` (Orvieto et al.
+  2023), :mod:`models.mamba` (Gu & Dao 2023): one unit per file, on :mod:`models.residual`'s stack.
 - :mod:`models.torch_units`: PyTorch's RNN/LSTM/GRU layers.
 - :mod:`models.indrnn`: the IndRNN layer and stack (Li et al. 2018).
 - :mod:`models.kernels`: the IndRNN recurrence (fused CPU and CUDA kernels, reference loop).
@@ -11,6 +14,7 @@
 """
 from .config import ModelConfig
 from .constraints import project_, project_after_step
-from .registry import PAPER_UNITS, UNITS, available, build
+from .registry import MODERN_UNITS, PAPER_UNITS, UNITS, available, build
 
-__all__ = ["ModelConfig", "PAPER_UNITS", "UNITS", "available", "build", "project_", "project_after_step"]
+__all__ = ["ModelConfig", "PAPER_UNITS", "MODERN_UNITS", "UNITS", "available", "build", "project_",
+           "project_after_step"]

@@ -1,4 +1,5 @@
-"""The head every unit shares: read each sequence at its last valid frame, dropout, linear -> logits."""
+"""The head every unit shares: read each sequence (its last valid frame, or the mean of its valid
+frames), dropout, linear -> logits."""
 from __future__ import annotations
 
 import torch
@@ -10,9 +11,14 @@ __all__ = ["SequenceClassifier"]
 class SequenceClassifier(nn.Module):
     """Wraps an encoder ``(batch, time, features) -> (batch, time, hidden)`` into a classifier.
 
-    The logits come from the encoder's state at each sequence's own last valid frame
-    (``lengths - 1``). Features are padded at the end and every encoder here is causal, so the state
-    at that frame never depends on the padding. Softmax is left to the loss
+    The logits come from the encoder's states read one of two ways (``readout``):
+
+    - ``"last"`` (the paper's): the state at each sequence's own last valid frame (``lengths - 1``);
+    - ``"mean"``: the average of the states over each sequence's valid frames only (as the LRU and
+      Mamba papers pool for classification), a weighted sum with static shapes (no masked copy).
+
+    Features are padded at the end and every encoder here is causal (and any norm in it per frame,
+    or masked), so neither reading depends on the padding. Softmax is left to the loss
     (``nn.CrossEntropyLoss`` takes logits).
 
     Args:
@@ -21,11 +27,14 @@ class SequenceClassifier(nn.Module):
             mixes frames (the IndRNN's batch-norm statistics).
         n_classes: number of genres.
         dropout: dropout on the selected state before the linear layer.
+        readout: ``"last"`` or ``"mean"``.
     """
 
-    def __init__(self, encoder: nn.Module, n_classes: int, dropout: float = 0.0):
+    def __init__(self, encoder: nn.Module, n_classes: int, dropout: float = 0.0, readout: str = "last"):
         super().__init__()
-        self.encoder = encoder
+        if readout not in ("last", "mean"):
+            raise ValueError(f"readout must be 'last' or 'mean', got {readout!r}")
+        self.encoder, self.readout = encoder, readout
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(encoder.output_size, n_classes)
 
@@ -44,11 +53,27 @@ class SequenceClassifier(nn.Module):
             raise ValueError(f"expected input of shape (batch, time, features), got {tuple(x.shape)}")
         idx = None if lengths is None else self._last_index(lengths, x.shape[0], x.shape[1]).to(x.device)  # (batch,)
         states = self.encoder(x, None if idx is None else idx + 1)  # (batch, time, hidden)
+        if self.readout == "mean":
+            return self.head(self.dropout(self._mean(states, idx)))  # (batch, n_classes)
         if idx is None:
             last = states[:, -1]  # (batch, hidden)
         else:
             last = states[torch.arange(states.shape[0], device=states.device), idx]  # (batch, hidden)
         return self.head(self.dropout(last))  # (batch, n_classes)
+
+    def extra_repr(self) -> str:
+        return f"readout={self.readout!r}"
+
+    @staticmethod
+    def _mean(states: torch.Tensor, idx: torch.Tensor | None) -> torch.Tensor:
+        """Average of ``states`` over each sequence's valid frames ``0..idx`` (every frame when None)."""
+        if idx is None:
+            return states.mean(dim=1)  # (batch, hidden)
+        steps = torch.arange(states.shape[1], device=states.device)  # (time,)
+        valid = (steps[None, :] <= idx[:, None]).unsqueeze(-1)  # (batch, time, 1) True = valid frame
+        # a select, not a product with a 0/1 mask: even an inf or NaN in a padded state cannot leak in
+        total = torch.where(valid, states, states.new_zeros(())).sum(dim=1)  # (batch, hidden)
+        return total / (idx + 1).to(states.dtype)[:, None]  # (batch, hidden)
 
     @staticmethod
     def _last_index(lengths: torch.Tensor, batch: int, steps: int) -> torch.Tensor:

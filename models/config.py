@@ -1,16 +1,22 @@
-"""One dataclass for every unit's architecture: depth, width, dropout, and the IndRNN's extras.
+"""One dataclass for every unit's architecture: depth, width, dropout, readout, and each unit's extras.
 
 Defaults follow the paper (Wu et al.: 5 layers, dropout 0.5) where it says something, and
 Li et al. (2018) for the IndRNN details it leaves open. The paper gives no hidden size; we use 128
-(small enough for a 2-core CPU, the width of Li et al.'s pixel-MNIST IndRNN).
+(small enough for a 2-core CPU, the width of Li et al.'s pixel-MNIST IndRNN). The modern units'
+fields (``lru_*``, ``mamba_*``) take their defaults from their own papers (see :mod:`models.lru`,
+:mod:`models.mamba`).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 __all__ = ["ModelConfig"]
 
 KERNEL_CHOICES = ("auto", "numba", "triton", "triton_loop", "reference")
+# back ends of the diagonal linear scan (models.kernels.linear_scan) the modern units may ask for
+SCAN_KERNEL_CHOICES = ("auto", "numba", "triton", "logspace", "reference")
+READOUTS = ("last", "mean")
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,17 @@ class ModelConfig:
             ``indrnn_norec``.
         kernel: IndRNN only: recurrence implementation, see :mod:`models.kernels` ("auto" picks the
             fused kernel for the tensor's device).
+        readout: what the shared head reads: ``"last"``, the state at each sequence's last valid
+            frame (the paper's), or ``"mean"``, the average over its valid frames (as the LRU and
+            Mamba papers classify). Padding reaches neither.
+        scan_kernel: minGRU, minLSTM, LRU and Mamba: back end of their linear scan
+            (:func:`models.kernels.linear_scan`; "auto" picks the fastest for the tensor's device).
+        lru_r_min: LRU: inner radius of the ring its eigenvalues start on (Orvieto et al.: 0.9).
+        lru_r_max: LRU: outer radius of that ring (0.999).
+        lru_max_phase: LRU: largest initial eigenvalue phase, radians (2 pi: the whole ring).
+        mamba_d_state: Mamba: state size N per channel (Gu & Dao: 16).
+        mamba_expand: Mamba: inner width = ``mamba_expand * hidden`` (2).
+        mamba_d_conv: Mamba: width of the causal depthwise convolution (4).
     """
 
     hidden: int = 128
@@ -51,6 +68,14 @@ class ModelConfig:
     time_shared_dropout: bool = True
     recurrent: bool = True
     kernel: str = "auto"
+    readout: str = "last"
+    scan_kernel: str = "auto"
+    lru_r_min: float = 0.9
+    lru_r_max: float = 0.999
+    lru_max_phase: float = math.tau
+    mamba_d_state: int = 16
+    mamba_expand: int = 2
+    mamba_d_conv: int = 4
 
     def __post_init__(self) -> None:
         problems = []
@@ -66,6 +91,18 @@ class ModelConfig:
             problems.append(f"u_magnitude must be > 1, got {self.u_magnitude!r}")
         if self.kernel not in KERNEL_CHOICES:
             problems.append(f"kernel must be one of {', '.join(KERNEL_CHOICES)}, got {self.kernel!r}")
+        if self.readout not in READOUTS:
+            problems.append(f"readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
+        if self.scan_kernel not in SCAN_KERNEL_CHOICES:
+            problems.append(f"scan_kernel must be one of {', '.join(SCAN_KERNEL_CHOICES)}, got {self.scan_kernel!r}")
+        if not 0.0 <= self.lru_r_min < self.lru_r_max < 1.0:
+            problems.append(f"need 0 <= lru_r_min < lru_r_max < 1, got {self.lru_r_min!r} and {self.lru_r_max!r}")
+        if not 0.0 < self.lru_max_phase <= math.tau:
+            problems.append(f"lru_max_phase must be in (0, 2 pi], got {self.lru_max_phase!r}")
+        for name in ("mamba_d_state", "mamba_expand", "mamba_d_conv"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"{name} must be a positive integer, got {value!r}")
         if problems:
             raise ValueError("invalid ModelConfig: " + "; ".join(problems))
 

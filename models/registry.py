@@ -10,9 +10,13 @@ from torch import nn
 from .classifier import SequenceClassifier
 from .config import ModelConfig
 from .indrnn import IndRNN
+from .lru import LRU
+from .mamba import Mamba
+from .mingru import MinGRU
+from .minlstm import MinLSTM
 from .torch_units import TorchRecurrent
 
-__all__ = ["UNITS", "PAPER_UNITS", "available", "build"]
+__all__ = ["UNITS", "PAPER_UNITS", "MODERN_UNITS", "available", "build"]
 
 # name -> (input_dim, config) -> encoder: encoder(x, lengths) maps (batch, time, input_dim) to (batch, time, hidden)
 UNITS: dict[str, Callable[[int, ModelConfig], nn.Module]] = {
@@ -23,10 +27,17 @@ UNITS: dict[str, Callable[[int, ModelConfig], nn.Module]] = {
     "indrnn": IndRNN,
     # Baseline, not a recurrent model: the IndRNN stack without u * h_{t-1} (the cost floor).
     "indrnn_norec": lambda input_dim, config: IndRNN(input_dim, replace(config, recurrent=False)),
+    # Diagonal linear recurrences, run by models.kernels.linear_scan (issue 20)
+    "mingru": MinGRU,  # Feng et al. 2024
+    "minlstm": MinLSTM,  # Feng et al. 2024
+    "lru": LRU,  # Orvieto et al. 2023
+    "mamba": Mamba,  # Gu & Dao 2023, the S6 block
 }
 
 # The units the paper compares (what "--units all" means).
 PAPER_UNITS: tuple[str, ...] = ("rnn", "lstm", "gru", "indrnn")
+# The modern diagonal linear recurrences (what "--units modern" means).
+MODERN_UNITS: tuple[str, ...] = ("mingru", "minlstm", "lru", "mamba")
 
 
 def available() -> list[str]:
@@ -51,4 +62,4 @@ def build(name: str, input_dim: int, n_classes: int, config: ModelConfig | None 
     if input_dim < 1 or n_classes < 2:
         raise ValueError(f"need input_dim >= 1 and n_classes >= 2, got {input_dim} and {n_classes}")
     config = ModelConfig() if config is None else config
-    return SequenceClassifier(UNITS[name](input_dim, config), n_classes, config.dropout)
+    return SequenceClassifier(UNITS[name](input_dim, config), n_classes, config.dropout, config.readout)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .load import Run, load_run
 from .page import markdown_table, md_escape
+from .paper import group, label
 from .stats import corrected_resampled_ttest
 from .tables import timing_table
 
@@ -116,7 +117,10 @@ def _figure(table: pd.DataFrame, names: list[str]):
     import seaborn as sns
 
     units = list(dict.fromkeys(table["unit"]))
-    fig, axes = plt.subplots(1, 2, figsize=(4 + 1.6 * len(units) * len(names) / 2, 4.2))
+    if len(units) > 6:  # many units: accuracy above time, each across the page, names slanted
+        fig, axes = plt.subplots(2, 1, figsize=(max(10.0, 3 + 0.55 * len(units) * len(names)), 8.5))
+    else:
+        fig, axes = plt.subplots(1, 2, figsize=(4 + 1.6 * len(units) * len(names) / 2, 4.2))
     palette = dict(zip(names, sns.color_palette(n_colors=len(names))))
     width = 0.8 / len(names)
     for j, name in enumerate(names):
@@ -129,7 +133,15 @@ def _figure(table: pd.DataFrame, names: list[str]):
         axes[1].bar(x, 1e3 * t["median_s"], width, yerr=[lo, hi], capsize=2, color=palette[name], label=name)
     for ax, ylabel in zip(axes, ("mean test accuracy (%), bars: std over folds",
                                  "median ms per training iteration (bars: IQR)")):
-        ax.set_xticks(np.arange(len(units)), units)
+        if len(units) > 6:
+            ax.set_xticks(np.arange(len(units)), [label(u) for u in units], rotation=35, ha="right",
+                          rotation_mode="anchor")
+        else:
+            ax.set_xticks(np.arange(len(units)), [label(u) for u in units])
+        groups = [group(u) for u in units]
+        for i in range(1, len(units)):  # a dotted line where the paper's units end and the modern ones begin
+            if groups[i] != groups[i - 1]:
+                ax.axvline(i - 0.5, color="0.4", ls=":", lw=1)
         ax.set_ylabel(ylabel)
         ax.grid(True, axis="y", alpha=0.3)
     if (table["median_s"] > 0).any():  # no steady iteration timed (every batch partial): no log axis to draw

@@ -27,7 +27,7 @@ REQUIRED_COLUMNS: dict[str, list[str]] = {
     "predictions": KEYS + ["true", "pred"],
 }
 # Order in which units appear everywhere (unknown units follow, in the order of folds.csv).
-UNIT_ORDER = ["rnn", "rnn_relu", "lstm", "gru", "indrnn", BASELINE]
+UNIT_ORDER = ["rnn", "rnn_relu", "lstm", "gru", "indrnn", "indrnn_norec", "mingru", "minlstm", "lru", "mamba", BASELINE]
 
 
 class ReportError(Exception):
@@ -84,6 +84,21 @@ class Run:
     @property
     def threads(self):
         return self.environment.get("torch_threads", self.config.get("threads"))
+
+    @property
+    def readout(self) -> str:
+        """How the classifier read each clip's states (runs before the option: the last valid frame)."""
+        if self.config.get("readout", "last") == "mean":
+            return "mean of the states over each clip's valid frames"
+        return "state at each clip's last valid frame (the paper's)"
+
+    @property
+    def width_rule(self) -> str:
+        """Equal width (the paper's comparison) or an equal parameter budget."""
+        budget = self.config.get("param_budget")
+        if budget:
+            return f"equal parameter budget: each unit's width chosen for the count closest to {int(budget):,}"
+        return f"equal width: {self.config.get('layers', '?')} layers x {self.config.get('hidden', '?')} for every unit"
 
     @property
     def subnormals(self) -> str:

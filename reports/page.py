@@ -55,6 +55,13 @@ def _f(x, fmt: str = ".1f", none: str = "–") -> str:
 
 
 # -- tables as strings ---------------------------------------------------------------------------
+def _size_cells(r) -> dict:
+    """Group, width and parameter count of a row of Table 1 or the timing table (– where there is none)."""
+    hidden, params = getattr(r, "hidden", math.nan), getattr(r, "params", math.nan)
+    return {"group": getattr(r, "group", ""), "width": _f(hidden, ".0f"),
+            "parameters": _f(params, ",.0f")}
+
+
 def table1_display(t1: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in t1.itertuples():
@@ -65,7 +72,8 @@ def table1_display(t1: pd.DataFrame) -> pd.DataFrame:
             ci = f"[{_f(r.ci_low_pct)}, {_f(r.ci_high_pct)}]" if not math.isnan(r.ci_low_pct) else "–"
             n = f"{int(r.folds)}" + (f" ({int(r.diverged)} diverged)" if r.diverged else "")
             done = (f"{_f(r.finished_mean_pct)} over {int(r.finished_folds)}" if r.diverged else "same")
-        rows.append({"method": r.method, "test accuracy (%)": acc, "95 % interval (corrected)": ci, "folds": n,
+        size = {"group": "", "width": "", "parameters": ""} if r.quoted else _size_cells(r)
+        rows.append({"method": r.method, **size, "test accuracy (%)": acc, "95 % interval (corrected)": ci, "folds": n,
                      "finished folds only (%)": done,
                      "source": "quoted, not rerun" if r.quoted else r.source})
     return pd.DataFrame(rows)
@@ -73,8 +81,12 @@ def table1_display(t1: pd.DataFrame) -> pd.DataFrame:
 
 def timing_display(tt: pd.DataFrame) -> pd.DataFrame:
     ref = f"ratio_to_{REFERENCE_UNIT}"
+    sizes = pd.DataFrame([_size_cells(r) for r in tt.itertuples()], columns=["group", "width", "parameters"])
     return pd.DataFrame({
         "unit": tt["method"],
+        "group": sizes["group"].to_numpy(),
+        "width": sizes["width"].to_numpy(),
+        "parameters": sizes["parameters"].to_numpy(),
         "median (ms/iter)": [_f(1e3 * v, ".2f") for v in tt["median_s"]],
         "IQR (ms)": [f"{_f(1e3 * a, '.2f')}–{_f(1e3 * b, '.2f')}" for a, b in zip(tt["q1_s"], tt["q3_s"])],
         f"ratio to {label(REFERENCE_UNIT)}": [_f(v, ".2f") for v in tt[ref]],
@@ -138,7 +150,8 @@ def method_line(run: Run) -> str:
     else:
         acc = (f"Test accuracy of each of the {c.get('repeats', '?')} × {c.get('folds', '?')}-fold stratified "
                f"cross-validation folds (protocol cv)")
-    return (f"{acc}, with the weights of the epoch of lowest validation loss; time = median seconds per training "
+    return (f"{acc}, with the weights of the epoch of lowest validation loss; the classifier reads the "
+            f"{run.readout}; {run.width_rule}; time = median seconds per training "
             f"iteration (forward + backward + Adam step on a batch of {c.get('batch_size', '?')} already on the "
             f"device; {run.execution}) after {c.get('warmup_iters', '?')} warm-up iterations, partial batches "
             f"left out, on {run.device_name} with {run.threads} threads.{_compute_dtypes(run)}")
@@ -242,7 +255,9 @@ def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, 
     b.append(("p", "Δ = accuracy of A minus accuracy of B on the same folds (percentage points, mean ± std over "
                    "folds). Folds of repeated cross-validation share training data, so the test is the corrected "
                    "resampled t-test of Nadeau & Bengio (2003): t = mean / sqrt((1/n + n_test/n_train) · var), "
-                   "df = n − 1; the interval uses the same corrected variance. A fold on which a unit diverged enters "
+                   f"df = n − 1; the interval uses the same corrected variance. All {len(pw)} pairs of the "
+                   f"{len(run.units)} methods are tested (paper units, modern units and the baseline alike). "
+                   "A fold on which a unit diverged enters "
                    "as chance accuracy for that unit (counted in the folds column). p (Holm): the p value after "
                    "Holm's step-down adjustment over every tested pair of this table; the verdict uses it. Time "
                    "A/B: ratio of the two units' median time per iteration on each fold."))

@@ -7,7 +7,8 @@ rerun here: every table and figure marks them as quoted.
 """
 from __future__ import annotations
 
-__all__ = ["BASELINE", "REFERENCE_UNIT", "PAPER_FIGURE5", "LITERATURE", "UNIT_LABELS", "label", "PAPER_NAME"]
+__all__ = ["BASELINE", "REFERENCE_UNIT", "PAPER_FIGURE5", "LITERATURE", "UNIT_LABELS", "label", "PAPER_NAME",
+           "MODERN_UNITS", "GROUPS", "group"]
 
 BASELINE = "scat+logreg"  # the harness's name for the non-recurrent reference
 REFERENCE_UNIT = "indrnn"  # time ratios are taken to this unit, as in the paper
@@ -35,10 +36,26 @@ UNIT_LABELS = {
     "lstm": "LSTM",
     "gru": "GRU",
     "indrnn": "IndRNN",
+    "indrnn_norec": "IndRNN (no rec.)",
+    "mingru": "minGRU",
+    "minlstm": "minLSTM",
+    "lru": "LRU",
+    "mamba": "Mamba",
     BASELINE: "scat+logreg",
 }
+
+# The diagonal linear recurrences (issue 20): minGRU, minLSTM (Feng et al. 2024), LRU (Orvieto et al.
+# 2023), Mamba's S6 (Gu & Dao 2023). Every other unit is the paper's or a variant of one (RNN with
+# ReLU, the IndRNN without its recurrence).
+MODERN_UNITS = ("mingru", "minlstm", "lru", "mamba")
+GROUPS = ("paper", "modern", "baseline")  # display order of the groups
 
 
 def label(unit: str) -> str:
     """Display name of a unit; unknown units keep their registry name."""
     return UNIT_LABELS.get(unit, unit)
+
+
+def group(unit: str) -> str:
+    """``"paper"`` (the paper's units and their variants), ``"modern"`` or ``"baseline"``."""
+    return "baseline" if unit == BASELINE else "modern" if unit in MODERN_UNITS else "paper"

@@ -17,6 +17,9 @@ REPORT_TABLES: dict[str, Table] = {t.name: t for t in (
     Table("table1", "`report/table1.csv` (and `table1.md`)", "unit of this run, then each result the paper quotes", (
         Column("method", "str", "the unit's display name, or the quoted work"),
         Column("unit", "str", "the unit's registry name (empty for a quoted row)"),
+        Column("group", "str", "paper (the paper's units and their variants), modern, baseline, or quoted"),
+        Column("hidden", "float", "the width the unit trained at, median over its jobs (empty: baseline, quoted)"),
+        Column("params", "float", "its parameter count, median over its jobs (empty for a quoted row)"),
         Column("source", "str", "measured in this run, generated (a rehearsal store), or quoted from the paper"),
         Column("quoted", "bool", "a row quoted from the paper's Table 1, not rerun"),
         Column("folds", "int", "folds counted: every fold, a diverged one at chance accuracy"),
@@ -32,6 +35,9 @@ REPORT_TABLES: dict[str, Table] = {t.name: t for t in (
     Table("timing", "`report/timing.csv`", "recurrent unit (and environment, in a run resumed with --allow-mixed)", (
         Column("unit", "str", "the unit's registry name"),
         Column("method", "str", "its display name"),
+        Column("group", "str", "paper (the paper's units and their variants) or modern"),
+        Column("hidden", "float", "the width the unit trained at, median over its jobs"),
+        Column("params", "float", "its parameter count, median over its jobs"),
         Column("timed_iters", "int", "steady full iterations pooled (warm-up and partial batches excluded)"),
         Column("folds", "int", "the unit's jobs"),
         Column("median_s", "float", "median seconds per training iteration"),
@@ -52,6 +58,7 @@ REPORT_TABLES: dict[str, Table] = {t.name: t for t in (
     Table("pairwise", "`report/pairwise.csv`", "pair of units (a before b in display order)", (
         Column("unit_a", "str", "the first unit"),
         Column("unit_b", "str", "the second unit"),
+        Column("groups", "str", "their groups, `a / b` (paper, modern, baseline)"),
         Column("folds", "int", "folds both scored (a diverged fold at chance accuracy)"),
         Column("diverged_a", "int", "of those, folds where a diverged"),
         Column("diverged_b", "int", "and where b diverged"),

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .load import Run
-from .paper import LITERATURE, PAPER_FIGURE5, PAPER_NAME, REFERENCE_UNIT, label
+from .paper import LITERATURE, PAPER_FIGURE5, PAPER_NAME, REFERENCE_UNIT, group, label
 from .stats import corrected_interval, corrected_resampled_ttest, holm, quartiles
 
 __all__ = ["chance_accuracy", "fold_scores", "table1", "timing_table", "fold_times", "pairwise_table", "confusion_counts", "confusion_matrix"]
@@ -47,8 +47,10 @@ def fold_scores(run: Run) -> pd.DataFrame:
 def table1(run: Run) -> pd.DataFrame:
     """Table 1: measured units first (this run), then the paper's quoted rows.
 
-    Columns: ``method, unit, source, quoted, folds, diverged, accuracy_mean_pct, accuracy_std_pct,
-    ci_low_pct, ci_high_pct, finished_folds, finished_mean_pct, finished_std_pct``. The mean, std and
+    Columns: ``method, unit, group, hidden, params, source, quoted, folds, diverged, accuracy_mean_pct,
+    accuracy_std_pct, ci_low_pct, ci_high_pct, finished_folds, finished_mean_pct, finished_std_pct``;
+    ``group`` is paper / modern / baseline, ``hidden`` the width the unit trained at (its own under an
+    equal parameter budget) and ``params`` its parameter count (medians over its jobs). The mean, std and
     95 % interval (Nadeau-Bengio corrected resampled variance) are over every fold, a diverged one
     at chance accuracy; ``finished_*`` is the mean over the folds that did not diverge.
     """
@@ -59,16 +61,32 @@ def table1(run: Run) -> pd.DataFrame:
         ratio = float(s["test_train_ratio"].mean())
         every = corrected_interval(100.0 * s["acc"], ratio)
         done = corrected_interval(100.0 * s.loc[s["finished"], "acc"], ratio)
-        rows.append(dict(method=label(unit), unit=unit, source=run.provenance, quoted=False, folds=every.n,
+        rows.append(dict(method=label(unit), unit=unit, group=group(unit), **_size(run, unit), source=run.provenance,
+                         quoted=False, folds=every.n,
                          diverged=int((~s["finished"]).sum()), accuracy_mean_pct=every.mean,
                          accuracy_std_pct=every.std, ci_low_pct=float(np.clip(every.low, 0, 100)),
                          ci_high_pct=float(np.clip(every.high, 0, 100)),  # an accuracy lies in [0, 100] %
                          finished_folds=done.n, finished_mean_pct=done.mean, finished_std_pct=done.std))
     for method, acc in LITERATURE:
-        rows.append(dict(method=method, unit="", source=QUOTED, quoted=True, folds=np.nan, diverged=np.nan,
+        rows.append(dict(method=method, unit="", group="quoted", hidden=np.nan, params=np.nan, source=QUOTED,
+                         quoted=True, folds=np.nan, diverged=np.nan,
                          accuracy_mean_pct=acc, accuracy_std_pct=np.nan, ci_low_pct=np.nan, ci_high_pct=np.nan,
                          finished_folds=np.nan, finished_mean_pct=np.nan, finished_std_pct=np.nan))
     return pd.DataFrame(rows)
+
+
+def _size(run: Run, unit: str) -> dict:
+    """``hidden`` (width; runs before it was recorded: the run's ``hidden``; the baseline: none) and
+    ``params`` of ``unit``, medians over its jobs."""
+    f = run.folds[run.folds["unit"] == unit]
+    if group(unit) == "baseline":
+        hidden = np.nan
+    elif "hidden" in f and f["hidden"].notna().any():
+        hidden = float(f["hidden"].median())
+    else:
+        hidden = float(run.config.get("hidden", np.nan))
+    params = float(f["params"].median()) if "params" in f and f["params"].notna().any() else np.nan
+    return dict(hidden=hidden, params=params)
 
 
 def _timed(run: Run) -> pd.DataFrame:
@@ -101,7 +119,7 @@ def timing_table(run: Run, reference: str = REFERENCE_UNIT) -> pd.DataFrame:
         q1, med, q3 = quartiles(s)
         paper = PAPER_FIGURE5.get(unit)
         ref_paper = PAPER_FIGURE5.get(reference)
-        rows.append(dict(unit=unit, method=label(unit), timed_iters=len(s),
+        rows.append(dict(unit=unit, method=label(unit), group=group(unit), **_size(run, unit), timed_iters=len(s),
                          folds=len(run.folds[run.folds["unit"] == unit]),
                          median_s=med, q1_s=q1, q3_s=q3, iqr_s=q3 - q1,
                          paper_s=paper[1] if paper else np.nan,
@@ -109,13 +127,13 @@ def timing_table(run: Run, reference: str = REFERENCE_UNIT) -> pd.DataFrame:
                          device=env.get("device", run.config.get("device")), device_name=run.device_name,
                          threads=run.threads, execution=run.execution, kernel=run.kernels(unit),
                          env_id=env_id or (run.env_ids or [""])[0], source=run.provenance))
-    out = pd.DataFrame(rows, columns=["unit", "method", "timed_iters", "folds", "median_s", "q1_s", "q3_s", "iqr_s",
-                                      "paper_s", "paper_ratio", "device", "device_name", "threads", "execution",
-                                      "kernel", "env_id", "source"])
-    num = ["median_s", "q1_s", "q3_s", "iqr_s", "paper_s", "paper_ratio"]
+    out = pd.DataFrame(rows, columns=["unit", "method", "group", "hidden", "params", "timed_iters", "folds", "median_s",
+                                      "q1_s", "q3_s", "iqr_s", "paper_s", "paper_ratio", "device", "device_name",
+                                      "threads", "execution", "kernel", "env_id", "source"])
+    num = ["hidden", "params", "median_s", "q1_s", "q3_s", "iqr_s", "paper_s", "paper_ratio"]
     out[num] = out[num].astype(float)  # also when empty (a run of the baseline alone)
     ref = out[out["unit"] == reference].set_index("env_id")["median_s"]  # the reference in the same environment
-    out.insert(8, ref_col, out["median_s"] / out["env_id"].map(ref).astype(float))
+    out.insert(11, ref_col, out["median_s"] / out["env_id"].map(ref).astype(float))
     return out.rename(columns={"paper_ratio": f"paper_ratio_to_{reference}"})
 
 
@@ -151,12 +169,13 @@ def pairwise_table(run: Run) -> pd.DataFrame:
         else:
             ratio, (tq1, tmed, tq3) = [], (np.nan,) * 3
         div_a, div_b = (int(failed[u].reindex(d.index).sum()) if len(d) else 0 for u in (a, b))
-        rows.append(dict(unit_a=a, unit_b=b, folds=test.n, diverged_a=div_a, diverged_b=div_b, diff_pp=test.mean,
+        rows.append(dict(unit_a=a, unit_b=b, groups=f"{group(a)} / {group(b)}", folds=test.n, diverged_a=div_a,
+                         diverged_b=div_b, diff_pp=test.mean,
                          diff_std_pp=test.std, t=test.t, df=test.df, p=test.p, ci_low_pp=test.ci_low,
                          ci_high_pp=test.ci_high, test_train_ratio=test.test_train_ratio, time_ratio_median=tmed,
                          time_ratio_q1=tq1, time_ratio_q3=tq3, time_folds=len(ratio), note=test.note,
                          source=run.provenance))
-    out = pd.DataFrame(rows, columns=["unit_a", "unit_b", "folds", "diverged_a", "diverged_b", "diff_pp",
+    out = pd.DataFrame(rows, columns=["unit_a", "unit_b", "groups", "folds", "diverged_a", "diverged_b", "diff_pp",
                                       "diff_std_pp", "t", "df", "p", "ci_low_pp", "ci_high_pp",
                                       "test_train_ratio", "time_ratio_median", "time_ratio_q1", "time_ratio_q3",
                                       "time_folds", "note", "source"])

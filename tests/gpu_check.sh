@@ -56,7 +56,8 @@ failed=() skipped=()
 pytest_cmd=(python3 -m pytest -q -p no:cacheprovider)
 parallel=()
 python3 -c "import xdist" 2>/dev/null && parallel=(-n 8)
-cuda_tests=(tests/test_cuda_step.py tests/test_indrnn_kernel.py tests/test_scale.py::test_scale_on_cuda_writes_its_table_and_plot)
+cuda_tests=(tests/test_cuda_step.py tests/test_indrnn_kernel.py tests/test_scan_kernel.py
+            tests/test_scale.py::test_scale_on_cuda_writes_its_table_and_plot)
 
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
@@ -67,12 +68,12 @@ cuda_tests=(tests/test_cuda_step.py tests/test_indrnn_kernel.py tests/test_scale
     exit 1
   fi
   stage "CUDA tests" 75 "${pytest_cmd[@]}" "${cuda_tests[@]}"
-  stage "kernels" 75 "${pytest_cmd[@]}" tests/benchmarks/test_bench_kernels.py --benchmark-enable \
+  stage "kernels" 75 "${pytest_cmd[@]}" tests/benchmarks/test_bench_kernels.py tests/benchmarks/test_bench_scan.py --benchmark-enable \
     --benchmark-columns=median,iqr,rounds --benchmark-json "$OUT/kernels.json"
-  stage "bench speed" 75 python3 -m bench speed --device cuda --rounds 20 --out "$OUT/speed"
+  stage "bench speed" 75 python3 -m bench speed --device cuda --units registered --rounds 20 --out "$OUT/speed"
   stage "bench scale" 120 python3 -m bench scale --device cuda --units all --lengths 250,500,1000,2000,5000 \
     --iters 5 --out "$OUT/scale"
-  deselect=(--ignore "${cuda_tests[0]}" --ignore "${cuda_tests[1]}" --deselect "${cuda_tests[2]}")
+  deselect=(--ignore "${cuda_tests[0]}" --ignore "${cuda_tests[1]}" --ignore "${cuda_tests[2]}" --deselect "${cuda_tests[3]}")
   stage "the rest of the suite" 150 "${pytest_cmd[@]}" "${parallel[@]}" "${deselect[@]}" tests
   stage "launch-shape sweep" 120 env BENCH_KERNEL_SWEEP=1 "${pytest_cmd[@]}" -s \
     tests/benchmarks/test_bench_kernels.py -k sweep

@@ -13,7 +13,7 @@ from bench.timing import IterationTimer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-UNITS = ["rnn", "rnn_relu", "lstm", "gru", "indrnn", "indrnn_norec"]
+UNITS = models.available()  # every registered unit
 
 
 def _losses(unit: str, mode: str, steps: int = 9, batch: int = 4, dropout: float = 0.0):

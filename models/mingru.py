@@ -1,0 +1,98 @@
+"""minGRU (Feng, Tung, Ahmed, Bengio, Hajimirsadeghi 2024, "Were RNNs All We Needed?", Section 3.1).
+
+The GRU with its gate and candidate computed from the input alone, so that the recurrence is a
+diagonal *linear* one and every step can be computed at once by a scan. One layer::
+
+    z_t  = sigmoid(k_t)              k_t  = W_z x_t + b_z      (update gate, from x_t only)
+    h~_t = g(W_h x_t + b_h)                                    (candidate, from x_t only, no tanh)
+    h_t  = (1 - z_t) * h_{t-1} + z_t * h~_t                    h_0 = 0
+
+i.e. ``h_t = a_t * h_{t-1} + b_t`` with ``a_t = 1 - z_t = sigmoid(-k_t)`` and ``b_t = z_t * h~_t``,
+run by :func:`models.kernels.linear_scan` (the back end is ``config.scan_kernel``).
+
+Choices, and where the paper is silent:
+
+- **Positivity** ``g(x) = x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` otherwise: the paper's log-space
+  version (Section 3.1.3 and its appendix code) needs a positive candidate and applies this ``g``
+  to it. We apply it always, whatever back end runs the scan, so the unit computes the same
+  function on every back end (including the log-space one) and matches the paper's log-space model.
+  ``1 - z_t`` is computed as ``sigmoid(-k_t)``, the form the log-space code takes (no cancellation).
+- **Initial state** zero (the paper's code starts from a given ``h_0``; a classifier has none).
+- **Parameters**: one ``Linear(hidden, 2 * hidden)`` gives ``k`` and the candidate (the paper's
+  ``Linear_dh`` twice, ``2 d_h d_x`` weights); PyTorch's default initialisation (the paper gives none).
+  The state width equals ``hidden`` (no expansion, no output projection).
+- **Stacking** (:class:`models.residual.ResidualStack`): a linear encoder to ``hidden``, then per
+  layer ``x + dropout(minGRU(LayerNorm(x)))``, then a last LayerNorm. The paper stacks its minimal
+  RNNs with residual connections and normalisation between layers (its experiments' appendix) but
+  does not fix one block for classification; this is the plainest such block, with no MLP, so the
+  unit's cost and parameters are the recurrence's own. LayerNorm normalises each frame alone, so
+  padding never reaches a valid frame.
+- **Precision**: under bf16 autocast the scan inputs and the scan are float32
+  (:func:`models.residual.scan_dtype`), as for the IndRNN's recurrence.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .kernels import linear_scan
+from .residual import ResidualStack, scan_dtype
+
+__all__ = ["MinGRULayer", "MinGRU", "positive"]
+
+
+def positive(x: torch.Tensor) -> torch.Tensor:
+    """Feng et al.'s ``g``: ``x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` below; continuous, always > 0.
+
+    Computed as ``relu(x) + sigmoid(min(x, 0))``, the same numbers (``sigmoid(0) = 0.5``) in two
+    cheap passes: ``torch.where`` with its backward is about twice as slow on the CPU.
+    """
+    return torch.relu(x) + torch.sigmoid(x.clamp(max=0))
+
+
+class MinGRULayer(nn.Module):
+    """One minGRU layer, ``(batch, time, hidden)`` -> ``(batch, time, hidden)``.
+
+    Args:
+        hidden: input and state width.
+        kernel: back end of :func:`models.kernels.linear_scan`.
+    """
+
+    def __init__(self, hidden: int, kernel: str = "auto"):
+        super().__init__()
+        self.kernel = kernel
+        self.proj = nn.Linear(hidden, 2 * hidden)  # gate pre-activation k and candidate, from the input only
+
+    def _coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k, cand = scan_dtype(self.proj(x)).chunk(2, dim=-1)  # (..., hidden) each
+        return torch.sigmoid(-k), torch.sigmoid(k) * positive(cand)  # a = 1 - z, b = z * g(h~)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self._coefficients(x)  # (batch, time, hidden) each
+        return linear_scan(a, b, None, self.kernel)  # (batch, time, hidden)
+
+    def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One frame ``(batch, hidden)``: ``h_t = (1 - z_t) h_{t-1} + z_t g(h~_t)``; ``h`` None = zeros.
+
+        Written as the paper's equations (``1 - z``), so comparing it with ``forward`` checks the
+        coefficients as well as the scan.
+        """
+        k, cand = self.proj(x_t).chunk(2, dim=-1)  # (batch, hidden) each
+        z = torch.sigmoid(k)
+        h = z * positive(cand) if h is None else (1 - z) * h + z * positive(cand)  # (batch, hidden)
+        return h, h
+
+
+class MinGRU(ResidualStack):
+    """minGRU layers in pre-norm residual blocks (LayerNorm), ``config.layers`` deep at ``config.hidden``.
+
+    Shape:
+        ``(batch, time, input_size)`` -> ``(batch, time, config.hidden)``.
+    """
+
+    def __init__(self, input_size: int, config: ModelConfig):
+        super().__init__(input_size, config.hidden, config.layers, config.dropout,
+                         lambda i: MinGRULayer(config.hidden, config.scan_kernel),
+                         lambda: nn.LayerNorm(config.hidden))
+
