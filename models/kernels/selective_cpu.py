@@ -1,0 +1,166 @@
+"""Fused CPU selective scan (Mamba's S6 recurrence, numba): ``y = C . h`` without materialising ``h``.
+
+Per sequence, inner channel ``e`` and state ``n`` (``E * N`` chains), with ``h_0 = 0``::
+
+    a_t[e,n] = exp(delta_t[e] A[e,n])        b_t[e,n] = delta_t[e] B_t[n] x_t[e]
+    h_t[e,n] = a_t[e,n] h_{t-1}[e,n] + b_t[e,n]
+    y_t[e]   = sum_n C_t[n] h_t[e,n]
+
+The unfused form (:func:`models.kernels.selective_scan_unfused`) builds ``a``, ``b``, ``h`` and the
+gradients of each as ``(batch, time, E * N)`` tensors, 32x an IndRNN layer's width at Mamba's
+defaults, a score of passes over hundreds of megabytes per layer. Here the state of a sequence is one
+``(E, N)`` buffer that the loop updates in place; only ``(batch, time, E)`` and ``(batch, time, N)``
+tensors are read or written. The forward also keeps the state at the start of every chunk of
+:data:`CHUNK` steps (``(batch, time / CHUNK, E, N)``), all the backward needs.
+
+Backward, with ``g_t = dL/dh_t`` in total (``dy`` from above, then through ``h_{t+1}``)::
+
+    g_t      = dy_t[e] C_t[n] + a_{t+1} g_{t+1}
+    dC_t[n]  = sum_e dy_t[e] h_t[e,n]
+    ddelta_t[e] = sum_n g_t (h_{t-1} a_t A[e,n] + B_t[n] x_t[e])
+    dx_t[e]  = delta_t[e] sum_n g_t B_t[n]        dB_t[n] = sum_e g_t delta_t[e] x_t[e]
+    dA[e,n]  = sum_{batch, t} g_t h_{t-1} a_t delta_t[e]
+
+It walks the chunks last to first: from a chunk's saved start state it recomputes the chunk's ``a``
+and ``h`` into a per-sequence buffer (``CHUNK`` steps of ``(E, N)``, in cache), then runs the chunk
+in reverse. Recomputing costs one more ``exp`` per element; storing ``a`` and ``h`` for every step is
+what made the unfused form slow. ``dA`` is summed per sequence (one row per thread) and reduced after.
+
+Parallel over the batch (``prange``), as the other CPU kernels; the innermost loop runs over the
+``N`` contiguous states. Compiled like them (:data:`.cpu.JIT`); :func:`warm_up` loads both dtypes.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit, prange
+from torch.autograd.function import once_differentiable
+
+from .cpu import JIT, as_numpy
+
+__all__ = ["CHUNK", "selective_scan_cpu", "warm_up"]
+
+CHUNK = 16  # steps recomputed at once in the backward: 2 x 16 x (E, N) floats per thread stay in L2
+
+
+@njit(**JIT)
+def _forward(x, delta, A, B, C, y, starts, chunk):  # pragma: no cover - compiled
+    batch, steps, inner = x.shape
+    nstate = A.shape[1]
+    zero = x.dtype.type(0)
+    for i in prange(batch):
+        h = np.zeros((inner, nstate), x.dtype)
+        for t in range(steps):
+            if t % chunk == 0:
+                starts[i, t // chunk] = h  # the state before step t
+            for e in range(inner):
+                dl = delta[i, t, e]
+                bx = dl * x[i, t, e]
+                acc = zero
+                for n in range(nstate):
+                    v = np.exp(dl * A[e, n]) * h[e, n] + bx * B[i, t, n]
+                    h[e, n] = v
+                    acc += v * C[i, t, n]
+                y[i, t, e] = acc
+
+
+@njit(**JIT)
+def _backward(dy, x, delta, A, B, C, starts, chunk, dx, ddelta, dA_rows, dB, dC):  # pragma: no cover - compiled
+    batch, steps, inner = x.shape
+    nstate = A.shape[1]
+    zero = x.dtype.type(0)
+    for i in prange(batch):
+        carry = np.zeros((inner, nstate), x.dtype)  # a_{t+1} g_{t+1}: what reaches h_t through the next step
+        hs = np.empty((chunk + 1, inner, nstate), x.dtype)  # hs[k] = state before step t0 + k
+        avals = np.empty((chunk, inner, nstate), x.dtype)
+        dA = np.zeros((inner, nstate), x.dtype)
+        dBt = np.empty(nstate, x.dtype)
+        dCt = np.empty(nstate, x.dtype)
+        for c in range((steps + chunk - 1) // chunk - 1, -1, -1):
+            t0 = c * chunk
+            t1 = min(t0 + chunk, steps)
+            hs[0] = starts[i, c]
+            for k in range(t1 - t0):  # recompute the chunk's decays and states
+                t = t0 + k
+                for e in range(inner):
+                    dl = delta[i, t, e]
+                    bx = dl * x[i, t, e]
+                    for n in range(nstate):
+                        av = np.exp(dl * A[e, n])
+                        avals[k, e, n] = av
+                        hs[k + 1, e, n] = av * hs[k, e, n] + bx * B[i, t, n]
+            for k in range(t1 - t0 - 1, -1, -1):  # and walk it backwards
+                t = t0 + k
+                for n in range(nstate):
+                    dBt[n] = zero
+                    dCt[n] = zero
+                for e in range(inner):
+                    dl = delta[i, t, e]
+                    xv = x[i, t, e]
+                    d = dy[i, t, e]
+                    s_a = zero  # sum_n g h_{t-1} a A
+                    s_b = zero  # sum_n g B
+                    for n in range(nstate):
+                        g = d * C[i, t, n] + carry[e, n]
+                        av = avals[k, e, n]
+                        ga = g * hs[k, e, n] * av
+                        s_a += ga * A[e, n]
+                        s_b += g * B[i, t, n]
+                        dA[e, n] += ga * dl
+                        dBt[n] += g * (dl * xv)
+                        dCt[n] += d * hs[k + 1, e, n]
+                        carry[e, n] = av * g
+                    ddelta[i, t, e] = s_a + s_b * xv
+                    dx[i, t, e] = s_b * dl
+                for n in range(nstate):
+                    dB[i, t, n] = dBt[n]
+                    dC[i, t, n] = dCt[n]
+        dA_rows[i] = dA
+
+
+class SelectiveScan(torch.autograd.Function):
+    """``y = C . h`` of the selective scan with the hand-written, recomputing backward above."""
+
+    @staticmethod
+    def forward(ctx, x, delta, A, B, C):
+        x, delta, A, B, C = (t.contiguous() for t in (x, delta, A, B, C))
+        batch, steps, inner = x.shape
+        y = torch.empty_like(x)  # (batch, time, E)
+        starts = x.new_empty(batch, -(-steps // CHUNK), *A.shape)  # (batch, chunks, E, N)
+        _forward(as_numpy(x), as_numpy(delta), as_numpy(A), as_numpy(B), as_numpy(C), y.numpy(), starts.numpy(), CHUNK)
+        ctx.save_for_backward(x, delta, A, B, C, starts)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, delta, A, B, C, starts = ctx.saved_tensors
+        dx, ddelta = torch.empty_like(x), torch.empty_like(x)  # (batch, time, E)
+        dB, dC = torch.empty_like(B), torch.empty_like(C)  # (batch, time, N)
+        dA_rows = x.new_empty(x.shape[0], *A.shape)  # (batch, E, N): one row per sequence
+        _backward(as_numpy(dy), as_numpy(x), as_numpy(delta), as_numpy(A), as_numpy(B), as_numpy(C),
+                  as_numpy(starts), CHUNK, dx.numpy(), ddelta.numpy(), dA_rows.numpy(), dB.numpy(), dC.numpy())
+        return dx, ddelta, dA_rows.sum(0), dB, dC
+
+
+def selective_scan_cpu(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                       C: torch.Tensor) -> torch.Tensor:
+    """Fused selective scan; same contract as :func:`models.kernels.selective_scan_unfused`."""
+    return SelectiveScan.apply(x, delta, A, B, C)
+
+
+_WARM = False
+
+
+def warm_up() -> None:
+    """Compile (first run) or load from the on-disk cache both dtype versions of both loops."""
+    global _WARM
+    if _WARM:
+        return
+    gen = torch.Generator().manual_seed(0)  # its own generator: warming up must not shift the global RNG
+    for dtype in (torch.float32, torch.float64):
+        x, delta, B, C = (torch.rand(2, 3, *s, dtype=dtype, generator=gen, requires_grad=True)
+                          for s in ((4,), (4,), (2,), (2,)))
+        A = -torch.rand(4, 2, dtype=dtype, generator=gen, requires_grad=True)
+        selective_scan_cpu(x, delta, A, B, C).sum().backward()
+    _WARM = True
