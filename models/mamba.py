@@ -12,10 +12,13 @@ One block on a stream of width ``D`` (``hidden``), inner width ``E = expand * D`
     y      = C . h_t + D_skip * x                            (E,)
     out    = W_out (y * SiLU(z))                             (D,)
 
-The selective scan is :func:`models.kernels.linear_scan` over ``E * N`` channels (the ``(E, N)`` state
-flattened), with ``a_t = exp(Delta A)`` (zero-order hold of ``A``) and ``b_t = Delta B x`` (the
-simplified, Euler-like discretisation of ``B`` that the paper's reference implementation uses,
-Section 3.5.2 / ``selective_scan_ref``); back end ``config.scan_kernel``.
+The selective scan is :func:`models.kernels.selective_scan`: a diagonal linear scan over ``E * N``
+channels (the ``(E, N)`` state flattened), with ``a_t = exp(Delta A)`` (zero-order hold of ``A``) and
+``b_t = Delta B x`` (the simplified, Euler-like discretisation of ``B`` that the paper's reference
+implementation uses, Section 3.5.2 / ``selective_scan_ref``), read out as ``C . h``; back end
+``config.scan_kernel``. On the CPU (``numba``, what ``auto`` means there) one fused kernel does all
+of it and keeps the state in a per-sequence buffer (:mod:`models.kernels.selective_cpu`); every other
+back end materialises ``a`` and ``b`` and runs :func:`models.kernels.linear_scan`.
 
 Following the paper and its reference code:
 
@@ -37,8 +40,9 @@ Where the paper is silent, or we differ:
   each block's output before the residual add.
 - **Precision**: under bf16 autocast the scan's inputs (Delta, B, C, x), the scan and ``C . h`` run in
   float32 (the reference CUDA kernel also computes the scan in float32).
-- **Memory**: ``a_t`` and ``b_t`` are materialised, ``(batch, time, E * N)`` each, 32x the width of an
-  IndRNN layer at the defaults (the paper's fused kernel keeps them in SRAM instead).
+- **Memory**: outside the fused CPU kernel, ``a_t`` and ``b_t`` are materialised, ``(batch, time, E * N)``
+  each, 32x the width of an IndRNN layer at the defaults (the paper's fused CUDA kernel keeps them in
+  SRAM instead; ours keeps them in a per-sequence buffer on the CPU).
 """
 from __future__ import annotations
 
@@ -49,7 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .kernels import linear_scan
+from .kernels import selective_scan, warm_up
 from .residual import ResidualStack, no_autocast, scan_dtype
 
 __all__ = ["MambaMixer", "Mamba"]
@@ -66,7 +70,7 @@ class MambaMixer(nn.Module):
         expand: inner width ``E = expand * D``.
         d_conv: causal convolution width.
         layers: depth of the stack (for the output projection's rescaling).
-        kernel: back end of :func:`models.kernels.linear_scan`.
+        kernel: back end of :func:`models.kernels.selective_scan`.
     """
 
     def __init__(self, hidden: int, d_state: int = 16, expand: int = 2, d_conv: int = 4, layers: int = 1,
@@ -87,26 +91,32 @@ class MambaMixer(nn.Module):
             dt = dt.clamp(min=DT_FLOOR)
             self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))  # softplus(bias) = dt
             self.out_proj.weight.div_(math.sqrt(layers))
+        if kernel in ("auto", "numba"):
+            warm_up("selective_scan")  # JIT compile (or cache load) now, not inside the first timed step
+
+    def _projections(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``Delta`` ``(..., E)``, ``B``, ``C`` ``(..., N)`` and ``x`` ``(..., E)``, in float32 or wider."""
+        dt, B, C = self.x_proj(x).split([self.rank, self.d_state, self.d_state], dim=-1)  # (..., R), (..., N) x2
+        delta = F.softplus(scan_dtype(self.dt_proj(dt)))  # (..., E)
+        return delta, scan_dtype(B), scan_dtype(C), scan_dtype(x)
 
     def _selective(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``exp(Delta A)`` and ``Delta B x`` ``(..., E, N)``, ``C`` ``(..., N)`` and ``x`` ``(..., E)``, in float32 or wider."""
-        dt, B, C = self.x_proj(x).split([self.rank, self.d_state, self.d_state], dim=-1)  # (..., R), (..., N) x2
-        delta = F.softplus(scan_dtype(self.dt_proj(dt)))  # (..., E)
-        x, B, C = scan_dtype(x), scan_dtype(B), scan_dtype(C)
+        delta, B, C, x = self._projections(x)
         A = -torch.exp(self.A_log.to(x.dtype))  # (E, N)
         a = torch.exp(delta.unsqueeze(-1) * A)  # (..., E, N)
         b = (delta * x).unsqueeze(-1) * B.unsqueeze(-2)  # (..., E, N)
         return a, b, C, x
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        batch, steps, _ = u.shape
+        steps = u.shape[1]
         x, z = self.in_proj(u).chunk(2, dim=-1)  # (batch, time, E) each
         x = self.conv(x.transpose(1, 2))[..., :steps].transpose(1, 2)  # (batch, time, E): causal, first `steps` outputs
         x = F.silu(x)  # (batch, time, E)
-        a, b, C, x = self._selective(x)  # (batch, time, E, N) x2, (batch, time, N), (batch, time, E)
+        delta, B, C, x = self._projections(x)  # (batch, time, E), (batch, time, N) x2, (batch, time, E)
         with no_autocast(u):  # the scan and C . h in float32 under bf16 autocast
-            h = linear_scan(a.reshape(batch, steps, -1), b.reshape(batch, steps, -1), None, self.kernel)  # (batch, time, E*N)
-            y = torch.einsum("bten,btn->bte", h.view(batch, steps, self.inner, self.d_state), C)  # (batch, time, E)
+            A = -torch.exp(self.A_log.to(x.dtype))  # (E, N)
+            y = selective_scan(x, delta, A, B, C, self.kernel)  # (batch, time, E): C . h, fused on CPU
             y = y + self.D.to(y.dtype) * x  # (batch, time, E)
         return self.out_proj(y * F.silu(scan_dtype(z)))  # (batch, time, hidden)
 

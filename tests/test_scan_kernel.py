@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -260,3 +261,73 @@ def test_cuda_back_end_equals_reference_loop(kernel, steps, dtype):
     ins, grad = inputs(3, steps, 37, dtype, seed=steps, device="cuda")
     assert resolve_scan("auto", "cuda", dtype) == "triton"
     assert_matches_reference(kernel, ins, grad, *TOL64[kernel])
+
+
+# --- Mamba's fused selective scan (models.kernels.selective_cpu) against the unfused form ------------
+
+def selective_inputs(batch, steps, inner, nstate, dtype=torch.float64, seed=0):
+    """``x, delta, A, B, C`` as a Mamba layer makes them (``delta > 0``, ``A < 0``), requiring grad, and a ``dy``."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, steps, inner, generator=gen, dtype=dtype)
+    delta = torch.nn.functional.softplus(torch.randn(batch, steps, inner, generator=gen, dtype=dtype))
+    A = -torch.exp(torch.randn(inner, nstate, generator=gen, dtype=dtype))
+    B, C = (torch.randn(batch, steps, nstate, generator=gen, dtype=dtype) for _ in range(2))
+    dy = torch.randn(batch, steps, inner, generator=gen, dtype=dtype)
+    return [t.requires_grad_() for t in (x, delta, A, B, C)], dy
+
+
+@pytest.mark.parametrize("steps", [1, 15, 16, 17, 449])
+def test_selective_scan_fused_equals_unfused_float64(steps):
+    """Values and all five gradients; step counts below, at and across the backward's chunk length."""
+    from models.kernels import selective_scan, selective_scan_unfused
+
+    ins, dy = selective_inputs(3, steps, 7, 5, seed=steps)
+    with kernels.recording() as ran:
+        fused = run_with_grads(lambda *t: selective_scan(*t, kernel="numba"), ins, dy)
+    assert ran == {("selective_scan", "numba", "float64")}
+    with kernels.recording() as ran:
+        ref = run_with_grads(lambda *t: selective_scan_unfused(*t, kernel="reference"), ins, dy)
+    assert ran == {("scan", "reference", "float64")}
+    for name, x, y in zip(("y", "x", "delta", "A", "B", "C"), fused, ref):
+        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12, msg=lambda m: f"{name}: {m}")
+
+
+def test_selective_scan_fused_float32_and_auto():
+    from models.kernels import selective_scan, selective_scan_unfused
+
+    ins, dy = selective_inputs(2, 100, 9, 16, dtype=torch.float32, seed=1)
+    with kernels.recording() as ran:
+        fused = run_with_grads(lambda *t: selective_scan(*t), ins, dy)
+    assert ran == {("selective_scan", "numba", "float32")}
+    ref = run_with_grads(lambda *t: selective_scan_unfused(*t, kernel="numba"), ins, dy)
+    for x, y in zip(fused, ref):
+        torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
+
+
+def test_selective_scan_gradcheck():
+    from models.kernels import selective_scan
+
+    ins, _ = selective_inputs(2, 5, 3, 2, seed=2)
+    assert torch.autograd.gradcheck(lambda *t: selective_scan(*t, kernel="numba"), ins)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float32, 3e-7), (np.float64, 5e-16)])
+def test_selective_scan_vector_exp_is_libm_exp_to_rounding(dtype, rtol):
+    """The kernel's vectorisable exp against NumPy's (within 2.5 units in the last place), over the whole
+    normal range; clamped outside it."""
+    from numba import njit
+
+    from models.kernels.selective_cpu import _EXP, _exp_row
+
+    @njit
+    def run(x, c, bits_type, bias, shift):
+        out, bits = np.empty_like(x), np.empty(x.shape[0], bits_type)
+        _exp_row(x, out, bits, bits.view(x.dtype), c, bias, shift)
+        return out
+
+    c = _EXP[dtype][0]
+    x = np.concatenate([np.linspace(c[3], c[4], 200001), np.random.default_rng(0).uniform(-20, 1, 100000)]).astype(dtype)
+    np.testing.assert_allclose(run(x, *_EXP[dtype]), np.exp(x), rtol=rtol, atol=0)
+    low = run(np.array([c[3] - 50, -np.inf], dtype), *_EXP[dtype])
+    np.testing.assert_allclose(low, np.exp(c[3]), rtol=rtol, atol=0)
+    assert (low >= np.finfo(dtype).tiny).all()

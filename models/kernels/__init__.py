@@ -35,6 +35,11 @@ name          implementation                                                  us
 ``reference`` Python loop of tensor ops, autograd backward                    (never: asked by name)
 ============  ==============================================================  ======================
 
+Mamba's selective scan (``h_t = exp(Delta_t A) h_{t-1} + Delta_t B_t x_t``, ``y_t = C_t . h_t``) is one
+such scan over ``E * N`` channels; :func:`selective_scan` runs it fused on the CPU (``numba``: the
+states never leave a per-sequence buffer, :mod:`.selective_cpu`) and otherwise, for every other back
+end, as :func:`selective_scan_unfused`: ``a``, ``b`` materialised and scanned by :func:`linear_scan`.
+
 Scan dtypes: float32, float64, complex64, complex128 run as they are; bfloat16/float16 (autocast) run
 in float32 and the result stays float32, as the IndRNN's recurrence does (complex32: complex64).
 """
@@ -51,7 +56,7 @@ from .reference import recurrence_reference
 from .scan_reference import linear_scan_reference
 
 __all__ = ["KERNELS", "SCAN_KERNELS", "SCAN_DTYPES", "recurrence", "resolve", "linear_scan", "resolve_scan",
-           "scan_dtype", "warm_up", "recording", "note_ran"]
+           "scan_dtype", "selective_scan", "selective_scan_unfused", "warm_up", "recording", "note_ran"]
 
 Recurrence = Callable[..., torch.Tensor]
 KERNELS = KERNEL_CHOICES
@@ -223,13 +228,50 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
     return linear_scan_reference(a, b, h0)
 
 
+def selective_scan_unfused(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                           C: torch.Tensor, kernel: str = "auto") -> torch.Tensor:
+    """The selective scan with ``a``, ``b`` and ``h`` materialised, scanned by :func:`linear_scan`
+    (back end ``kernel``); autograd does the rest. The reference the fused kernel is tested against."""
+    batch, steps, inner = x.shape
+    a = torch.exp(delta.unsqueeze(-1) * A)  # (batch, time, E, N)
+    b = (delta * x).unsqueeze(-1) * B.unsqueeze(-2)  # (batch, time, E, N)
+    h = linear_scan(a.reshape(batch, steps, -1), b.reshape(batch, steps, -1), None, kernel)  # (batch, time, E*N)
+    return torch.einsum("bten,btn->bte", h.view(batch, steps, inner, -1), C)  # (batch, time, E)
+
+
+def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                   kernel: str = "auto") -> torch.Tensor:
+    """Mamba's selective scan from ``h_0 = 0``: ``y_t[e] = sum_n C_t[n] h_t[e, n]`` with
+    ``h_t[e, n] = exp(delta_t[e] A[e, n]) h_{t-1}[e, n] + delta_t[e] B_t[n] x_t[e]``.
+
+    Args:
+        x, delta: ``(batch, time, E)``.
+        A: ``(E, N)``.
+        B, C: ``(batch, time, N)``; all five of one real dtype.
+        kernel: one of :data:`SCAN_KERNELS`; ``numba`` (``auto`` on CPU) runs the fused kernel
+            (:mod:`.selective_cpu`), every other back end :func:`selective_scan_unfused`.
+
+    Returns:
+        ``(batch, time, E)``, differentiable in all five inputs.
+    """
+    name = resolve_scan(kernel, x.device, x.dtype)
+    if name != "numba" or x.dtype not in _FUSED_DTYPES or x.shape[1] == 0:
+        return selective_scan_unfused(x, delta, A, B, C, name)  # linear_scan notes what ran
+    note_ran("selective_scan", name, x.dtype)
+    from .selective_cpu import selective_scan_cpu
+
+    return selective_scan_cpu(x, delta, A, B, C)
+
+
 def warm_up(op: str = "indrnn") -> None:
-    """Compile or load the CPU kernels of ``op`` (``"indrnn"`` or ``"scan"``) now, so their first call
-    never lands in a timed step."""
+    """Compile or load the CPU kernels of ``op`` (``"indrnn"``, ``"scan"`` or ``"selective_scan"``) now,
+    so their first call never lands in a timed step."""
     if op == "indrnn":
         from .cpu import warm_up as _warm
     elif op == "scan":
         from .scan_cpu import warm_up as _warm
+    elif op == "selective_scan":
+        from .selective_cpu import warm_up as _warm
     else:
-        raise ValueError(f"warm_up: unknown op {op!r}; 'indrnn' or 'scan'")
+        raise ValueError(f"warm_up: unknown op {op!r}; 'indrnn', 'scan' or 'selective_scan'")
     _warm()

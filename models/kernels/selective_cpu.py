@@ -1,0 +1,224 @@
+"""Fused CPU selective scan (Mamba's S6 recurrence, numba): ``y = C . h`` without materialising ``h``.
+
+Per sequence, inner channel ``e`` and state ``n`` (``E * N`` chains), with ``h_0 = 0``::
+
+    a_t[e,n] = exp(delta_t[e] A[e,n])        b_t[e,n] = delta_t[e] B_t[n] x_t[e]
+    h_t[e,n] = a_t[e,n] h_{t-1}[e,n] + b_t[e,n]
+    y_t[e]   = sum_n C_t[n] h_t[e,n]
+
+The unfused form (:func:`models.kernels.selective_scan_unfused`) builds ``a``, ``b``, ``h`` and the
+gradients of each as ``(batch, time, E * N)`` tensors, 32x an IndRNN layer's width at Mamba's
+defaults, a score of passes over hundreds of megabytes per layer. Here the state of a sequence is one
+``(E, N)`` buffer that the loop updates in place; only ``(batch, time, E)`` and ``(batch, time, N)``
+tensors are read or written. The forward also keeps the state at the start of every chunk of
+:data:`CHUNK` steps (``(batch, time / CHUNK, E, N)``), all the backward needs.
+
+Backward, with ``g_t = dL/dh_t`` in total (``dy`` from above, then through ``h_{t+1}``)::
+
+    g_t      = dy_t[e] C_t[n] + a_{t+1} g_{t+1}
+    dC_t[n]  = sum_e dy_t[e] h_t[e,n]
+    ddelta_t[e] = sum_n g_t (h_{t-1} a_t A[e,n] + B_t[n] x_t[e])
+    dx_t[e]  = delta_t[e] sum_n g_t B_t[n]        dB_t[n] = sum_e g_t delta_t[e] x_t[e]
+    dA[e,n]  = sum_{batch, t} g_t h_{t-1} a_t delta_t[e]
+
+It walks the chunks last to first: from a chunk's saved start state it recomputes the chunk's ``a``
+and ``h`` into a per-sequence buffer (``CHUNK`` steps of ``(E, N)``, in cache), then runs the chunk
+in reverse. Recomputing costs one more ``exp`` per element; storing ``a`` and ``h`` for every step is
+what made the unfused form slow. ``dA`` is summed per sequence (one row per thread) and reduced after.
+
+Parallel over the batch (``prange``), as the other CPU kernels; the innermost loop runs over the
+``N`` contiguous states. Compiled like them (:data:`.cpu.JIT`); :func:`warm_up` loads both dtypes.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from numba import njit, prange
+from torch.autograd.function import once_differentiable
+
+from .cpu import JIT, as_numpy
+
+__all__ = ["CHUNK", "selective_scan_cpu", "warm_up"]
+
+CHUNK = 16  # steps recomputed at once in the backward: 2 x 16 x (E, N) floats per thread stay in L2
+
+# exp by range reduction, x = k ln2 + r with |r| <= ln2 / 2, exp(x) = 2^k p(r), p the Taylor polynomial
+# of degree 12 (truncation < 2e-16 relative), 2^k written as exponent bits. libm's exp is a scalar call
+# that LLVM cannot vectorise (numba has no vector math library here); this form vectorises and measured
+# 6x faster. Arguments are clamped to the normal range, [log(smallest normal), log(largest)]: below it
+# libm would return a subnormal (or 0 once subnormals are flushed), this the smallest normal number.
+_COEF = [1.0 / math.factorial(i) for i in range(13)]
+_EXP = {  # dtype: (log2 e, ln2 hi, ln2 lo, lowest, highest), exponent bits' integer type, bias, shift
+    np.float32: (np.array([1.4426950408889634, 0.693145751953125, 1.4286068203094173e-06, -87.0, 88.0] + _COEF,
+                          np.float32), np.int32, np.int32(127), np.int32(23)),
+    np.float64: (np.array([1.4426950408889634, 6.93147180369123816490e-01, 1.90821492927058770002e-10,
+                           -708.0, 709.0] + _COEF, np.float64), np.int64, np.int64(1023), np.int64(52)),
+}
+
+
+@njit(inline="always")
+def _exp_row(x, out, bits, scale, c, bias, shift):  # pragma: no cover - compiled
+    """``out[:] = exp(x)`` for one row; ``bits`` and ``scale`` are integer and float views of one scratch row."""
+    log2e, hi, lo, lowest, highest = c[0], c[1], c[2], c[3], c[4]
+    c0, c1, c2, c3, c4, c5, c6 = c[5], c[6], c[7], c[8], c[9], c[10], c[11]
+    c7, c8, c9, c10, c11, c12 = c[12], c[13], c[14], c[15], c[16], c[17]
+    half = c[7]
+    for n in range(x.shape[0]):
+        v = min(max(x[n], lowest), highest)
+        k = np.floor(v * log2e + half)
+        r = (v - k * hi) - k * lo
+        p = c12
+        p = p * r + c11
+        p = p * r + c10
+        p = p * r + c9
+        p = p * r + c8
+        p = p * r + c7
+        p = p * r + c6
+        p = p * r + c5
+        p = p * r + c4
+        p = p * r + c3
+        p = p * r + c2
+        p = p * r + c1
+        p = p * r + c0
+        out[n] = p
+        bits[n] = (bits.dtype.type(k) + bias) << shift
+    for n in range(x.shape[0]):
+        out[n] *= scale[n]
+
+
+@njit(**JIT)
+def _forward(x, delta, A, B, C, y, starts, chunk, c, bits_type, bias, shift):  # pragma: no cover - compiled
+    batch, steps, inner = x.shape
+    nstate = A.shape[1]
+    zero = x.dtype.type(0)
+    for i in prange(batch):
+        h = np.zeros((inner, nstate), x.dtype)
+        arg, a = np.empty(nstate, x.dtype), np.empty(nstate, x.dtype)
+        bits = np.empty(nstate, bits_type)
+        scale = bits.view(x.dtype)
+        for t in range(steps):
+            if t % chunk == 0:
+                starts[i, t // chunk] = h  # the state before step t
+            for e in range(inner):
+                dl = delta[i, t, e]
+                bx = dl * x[i, t, e]
+                for n in range(nstate):
+                    arg[n] = dl * A[e, n]
+                _exp_row(arg, a, bits, scale, c, bias, shift)
+                acc = zero
+                for n in range(nstate):
+                    v = a[n] * h[e, n] + bx * B[i, t, n]
+                    h[e, n] = v
+                    acc += v * C[i, t, n]
+                y[i, t, e] = acc
+
+
+@njit(**JIT)
+def _backward(dy, x, delta, A, B, C, starts, chunk, c, bits_type, bias, shift,
+              dx, ddelta, dA_rows, dB, dC):  # pragma: no cover - compiled
+    batch, steps, inner = x.shape
+    nstate = A.shape[1]
+    zero = x.dtype.type(0)
+    for i in prange(batch):
+        arg = np.empty(nstate, x.dtype)
+        bits = np.empty(nstate, bits_type)
+        scale = bits.view(x.dtype)
+        carry = np.zeros((inner, nstate), x.dtype)  # a_{t+1} g_{t+1}: what reaches h_t through the next step
+        hs = np.empty((chunk + 1, inner, nstate), x.dtype)  # hs[k] = state before step t0 + k
+        avals = np.empty((chunk, inner, nstate), x.dtype)
+        dA = np.zeros((inner, nstate), x.dtype)
+        dBt = np.empty(nstate, x.dtype)
+        dCt = np.empty(nstate, x.dtype)
+        for q in range((steps + chunk - 1) // chunk - 1, -1, -1):  # chunk q: steps t0 .. t1 - 1
+            t0 = q * chunk
+            t1 = min(t0 + chunk, steps)
+            hs[0] = starts[i, q]
+            for k in range(t1 - t0):  # recompute the chunk's decays and states
+                t = t0 + k
+                for e in range(inner):
+                    dl = delta[i, t, e]
+                    bx = dl * x[i, t, e]
+                    for n in range(nstate):
+                        arg[n] = dl * A[e, n]
+                    _exp_row(arg, avals[k, e], bits, scale, c, bias, shift)
+                    for n in range(nstate):
+                        hs[k + 1, e, n] = avals[k, e, n] * hs[k, e, n] + bx * B[i, t, n]
+            for k in range(t1 - t0 - 1, -1, -1):  # and walk it backwards
+                t = t0 + k
+                for n in range(nstate):
+                    dBt[n] = zero
+                    dCt[n] = zero
+                for e in range(inner):
+                    dl = delta[i, t, e]
+                    xv = x[i, t, e]
+                    d = dy[i, t, e]
+                    s_a = zero  # sum_n g h_{t-1} a A
+                    s_b = zero  # sum_n g B
+                    for n in range(nstate):
+                        g = d * C[i, t, n] + carry[e, n]
+                        av = avals[k, e, n]
+                        ga = g * hs[k, e, n] * av
+                        s_a += ga * A[e, n]
+                        s_b += g * B[i, t, n]
+                        dA[e, n] += ga * dl
+                        dBt[n] += g * (dl * xv)
+                        dCt[n] += d * hs[k + 1, e, n]
+                        carry[e, n] = av * g
+                    ddelta[i, t, e] = s_a + s_b * xv
+                    dx[i, t, e] = s_b * dl
+                for n in range(nstate):
+                    dB[i, t, n] = dBt[n]
+                    dC[i, t, n] = dCt[n]
+        dA_rows[i] = dA
+
+
+class SelectiveScan(torch.autograd.Function):
+    """``y = C . h`` of the selective scan with the hand-written, recomputing backward above."""
+
+    @staticmethod
+    def forward(ctx, x, delta, A, B, C):
+        x, delta, A, B, C = (t.contiguous() for t in (x, delta, A, B, C))
+        batch, steps, inner = x.shape
+        y = torch.empty_like(x)  # (batch, time, E)
+        starts = x.new_empty(batch, -(-steps // CHUNK), *A.shape)  # (batch, chunks, E, N)
+        _forward(as_numpy(x), as_numpy(delta), as_numpy(A), as_numpy(B), as_numpy(C), y.numpy(), starts.numpy(), CHUNK,
+                 *_EXP[y.numpy().dtype.type])
+        ctx.save_for_backward(x, delta, A, B, C, starts)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, dy):
+        x, delta, A, B, C, starts = ctx.saved_tensors
+        dx, ddelta = torch.empty_like(x), torch.empty_like(x)  # (batch, time, E)
+        dB, dC = torch.empty_like(B), torch.empty_like(C)  # (batch, time, N)
+        dA_rows = x.new_empty(x.shape[0], *A.shape)  # (batch, E, N): one row per sequence
+        _backward(as_numpy(dy), as_numpy(x), as_numpy(delta), as_numpy(A), as_numpy(B), as_numpy(C),
+                  as_numpy(starts), CHUNK, *_EXP[dx.numpy().dtype.type], dx.numpy(), ddelta.numpy(), dA_rows.numpy(),
+                  dB.numpy(), dC.numpy())
+        return dx, ddelta, dA_rows.sum(0), dB, dC
+
+
+def selective_scan_cpu(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                       C: torch.Tensor) -> torch.Tensor:
+    """Fused selective scan; same contract as :func:`models.kernels.selective_scan_unfused`."""
+    return SelectiveScan.apply(x, delta, A, B, C)
+
+
+_WARM = False
+
+
+def warm_up() -> None:
+    """Compile (first run) or load from the on-disk cache both dtype versions of both loops."""
+    global _WARM
+    if _WARM:
+        return
+    gen = torch.Generator().manual_seed(0)  # its own generator: warming up must not shift the global RNG
+    for dtype in (torch.float32, torch.float64):
+        x, delta, B, C = (torch.rand(2, 3, *s, dtype=dtype, generator=gen, requires_grad=True)
+                          for s in ((4,), (4,), (2,), (2,)))
+        A = -torch.rand(4, 2, dtype=dtype, generator=gen, requires_grad=True)
+        selective_scan_cpu(x, delta, A, B, C).sum().backward()
+    _WARM = True
