@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .kernels import linear_scan
+from .kernels import linear_scan, warm_up
 from .residual import Dropout, ResidualStack, no_autocast, scan_dtype
 
 __all__ = ["LRULayer", "LRUBlock", "LRU"]
@@ -71,6 +71,8 @@ class LRULayer(nn.Module):
                  max_phase: float = math.tau, kernel: str = "auto"):
         super().__init__()
         self.kernel = kernel
+        if kernel in ("auto", "numba"):
+            warm_up("scan")  # JIT compile (or cache load) now, not inside the first timed step
         u1, u2 = torch.rand(state), torch.rand(state)
         nu = -0.5 * torch.log(u1 * (r_max ** 2 - r_min ** 2) + r_min ** 2)  # (state,) -log|lambda|
         self.nu_log = nn.Parameter(torch.log(nu))

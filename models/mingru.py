@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .kernels import linear_scan
+from .kernels import linear_scan, warm_up
 from .residual import ResidualStack, scan_dtype
 
 __all__ = ["MinGRULayer", "MinGRU", "positive"]
@@ -62,6 +62,8 @@ class MinGRULayer(nn.Module):
     def __init__(self, hidden: int, kernel: str = "auto"):
         super().__init__()
         self.kernel = kernel
+        if kernel in ("auto", "numba"):
+            warm_up("scan")  # JIT compile (or cache load) now, not inside the first timed step
         self.proj = nn.Linear(hidden, 2 * hidden)  # gate pre-activation k and candidate, from the input only
 
     def _coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

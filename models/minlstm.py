@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .kernels import linear_scan
+from .kernels import linear_scan, warm_up
 from .mingru import positive
 from .residual import ResidualStack, scan_dtype
 
@@ -53,6 +53,8 @@ class MinLSTMLayer(nn.Module):
     def __init__(self, hidden: int, kernel: str = "auto"):
         super().__init__()
         self.kernel = kernel
+        if kernel in ("auto", "numba"):
+            warm_up("scan")  # JIT compile (or cache load) now, not inside the first timed step
         self.proj = nn.Linear(hidden, 3 * hidden)  # forget, input gate pre-activations and candidate
 
     def _coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
