@@ -17,13 +17,16 @@ compiles (or loads) both float32 and float64 versions, so no JIT compile lands i
 """
 from __future__ import annotations
 
+from functools import wraps
+from typing import Callable
+
 import numpy as np
 import torch
 from numba import njit, prange
 
 from .fused import fused_recurrence
 
-__all__ = ["JIT", "NumbaBackend", "as_numpy", "recurrence_cpu", "warm_up"]
+__all__ = ["JIT", "NumbaBackend", "as_numpy", "recurrence_cpu", "warm_once", "warm_up"]
 
 # How every numba kernel of the package compiles (the IndRNN's here, the linear scan's in
 # :mod:`.scan_cpu`): parallel loops on numba's thread pool (sized by ``--threads``, see
@@ -100,18 +103,27 @@ def recurrence_cpu(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor,
     return fused_recurrence(NumbaBackend, z, u, b, h0)
 
 
-_WARM = False
+def warm_once(compile_all: Callable[[torch.Generator], None]) -> Callable[[], None]:
+    """A kernel module's ``warm_up()``: ``compile_all(gen)`` runs every compiled version once (a first
+    run compiles, later processes load numba's disk cache), once per process, drawing its inputs from
+    its own generator so warming up never shifts the global RNG."""
+    done = False
+
+    @wraps(compile_all)
+    def warm_up() -> None:
+        nonlocal done
+        if not done:
+            compile_all(torch.Generator().manual_seed(0))
+            done = True
+
+    return warm_up
 
 
-def warm_up() -> None:
+@warm_once
+def warm_up(gen: torch.Generator) -> None:
     """Compile (first run) or load from the on-disk cache both dtype versions of both kernels."""
-    global _WARM
-    if _WARM:
-        return
-    gen = torch.Generator().manual_seed(0)  # its own generator: warming up must not shift the global RNG
     for dtype in (torch.float32, torch.float64):
         z = torch.randn(2, 3, 4, dtype=dtype, generator=gen, requires_grad=True)
         u = torch.rand(4, dtype=dtype, generator=gen, requires_grad=True)
         b = torch.zeros(4, dtype=dtype, requires_grad=True)
         recurrence_cpu(z, u, b).sum().backward()
-    _WARM = True

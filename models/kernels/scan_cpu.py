@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from .cpu import JIT, as_numpy
+from .cpu import JIT, as_numpy, warm_once
 from .fused import fused_scan
 
 __all__ = ["NumbaScan", "linear_scan_cpu", "warm_up", "DTYPES"]
@@ -84,18 +84,11 @@ def linear_scan_cpu(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = 
     return fused_scan(NumbaScan, a, b, h0)
 
 
-_WARM = False
-
-
-def warm_up() -> None:
+@warm_once
+def warm_up(gen: torch.Generator) -> None:
     """Compile (first run) or load from the on-disk cache every dtype version of both loops."""
-    global _WARM
-    if _WARM:
-        return
-    gen = torch.Generator().manual_seed(0)  # its own generator: warming up must not shift the global RNG
     for dtype in DTYPES:
         a = torch.rand(2, 3, 4, dtype=dtype, generator=gen, requires_grad=True)
         b = torch.randn(2, 3, 4, dtype=dtype, generator=gen, requires_grad=True)
         h0 = torch.randn(2, 4, dtype=dtype, generator=gen, requires_grad=True)
         linear_scan_cpu(a, b, h0).abs().sum().backward()
-    _WARM = True

@@ -38,7 +38,7 @@ import torch
 from numba import njit, prange
 from torch.autograd.function import once_differentiable
 
-from .cpu import JIT, as_numpy
+from .cpu import JIT, as_numpy, warm_once
 
 __all__ = ["CHUNK", "selective_scan_cpu", "warm_up"]
 
@@ -207,18 +207,11 @@ def selective_scan_cpu(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B:
     return SelectiveScan.apply(x, delta, A, B, C)
 
 
-_WARM = False
-
-
-def warm_up() -> None:
+@warm_once
+def warm_up(gen: torch.Generator) -> None:
     """Compile (first run) or load from the on-disk cache both dtype versions of both loops."""
-    global _WARM
-    if _WARM:
-        return
-    gen = torch.Generator().manual_seed(0)  # its own generator: warming up must not shift the global RNG
     for dtype in (torch.float32, torch.float64):
         x, delta, B, C = (torch.rand(2, 3, *s, dtype=dtype, generator=gen, requires_grad=True)
                           for s in ((4,), (4,), (2,), (2,)))
         A = -torch.rand(4, 2, dtype=dtype, generator=gen, requires_grad=True)
         selective_scan_cpu(x, delta, A, B, C).sum().backward()
-    _WARM = True
