@@ -244,8 +244,8 @@ def test_first_build_in_a_process_initialises_like_any_later_build(monkeypatch):
     import models.kernels.cpu as cpu
 
     def params_after_seed(first: bool):
-        if first:
-            monkeypatch.setattr(cpu, "_WARM", False)
+        if first:  # a warm-up that has not run yet in this process, as in a fresh worker
+            monkeypatch.setattr(cpu, "warm_up", cpu.warm_once(cpu.warm_up.__wrapped__))
         torch.manual_seed(5)
         m = models.build("indrnn", 6, 3, models.ModelConfig(hidden=4, layers=2))
         return torch.cat([p.detach().flatten() for p in m.parameters()])
