@@ -54,7 +54,18 @@ def load_features(dataset: str, data_dir, cache_dir: Path, device: str = "cpu", 
     if clips_per_genre:
         synth["clips_per_genre"] = clips_per_genre
     clips = dataset_clips(dataset, data_dir, cache_dir, synth, progress)
-    return build_features(clips, cfg, cache_dir, device, progress=progress, tag=f"features-{dataset}", policy=policy)
+    processes, init = 1, None
+    if policy is not None:  # on the CPU, a large data set is shared among single-threaded processes
+        from functools import partial
+
+        from features.processes import processes_for
+
+        from .policy import apply_policy
+
+        processes = processes_for(len(clips), cfg, policy["torch_threads"], device)
+        init = partial(apply_policy, 1, policy["subnormals"])
+    return build_features(clips, cfg, cache_dir, device, progress=progress, tag=f"features-{dataset}", policy=policy,
+                          processes=processes, init=init)
 
 
 def cmd_features(args) -> int:
@@ -74,7 +85,8 @@ def cmd_features(args) -> int:
     print(f"valid frames per clip: min {fs.lengths.min()}, median {int(sorted(fs.lengths)[n // 2])}, max {fs.lengths.max()}")
     ex = fs.extraction
     per_clip = "" if cached or "seconds" not in ex else (
-        f" (scattering {ex['seconds']:.1f} s, {ex['seconds_per_clip']:.3f} s per clip)")
+        f" (scattering {ex['seconds']:.1f} s, {ex['seconds_per_clip']:.3f} s per clip"
+        f"{', in {} processes of {} thread(s)'.format(ex['processes'], ex['threads_per_process']) if ex.get('processes', 1) > 1 else ''})")
     print(f"{'loaded from cache' if cached else 'computed'} in {dt:.1f} s{per_clip}: {fs.path}")
     print(f"skipped clips: {len(fs.skipped)}")
     from reports.page import visible  # composition root: a file name's newline shown as \n, not obeyed
@@ -231,10 +243,16 @@ def _run_locked(args, cfg: RunConfig, executor, run_dir: Path) -> int:
     if not args.no_report:
         rc = cmd_report(argparse.Namespace(run_dir=run_dir, out=None))
     print(f"where the time went: {data_s - scatter_s:.0f} s listing{' and writing' if cfg.dataset == 'synthetic' else ''} "
-          f"the clips, {scatter_s:.0f} s scattering{' (cached)' if cached else ''}, {run_s:.0f} s training the jobs "
+          f"the clips, {scatter_s:.0f} s scattering{' (cached)' if cached else _in_processes(fs.extraction)}, "
+          f"{run_s:.0f} s training the jobs "
           f"(plan and probe included), {time.perf_counter() - t_report:.0f} s the report; "
           f"{time.perf_counter() - t0:.0f} s in all")
     return rc
+
+
+def _in_processes(extraction: dict) -> str:
+    n = extraction.get("processes", 1)
+    return f" in {n} processes of {extraction.get('threads_per_process')} thread(s)" if n > 1 else ""
 
 
 def cmd_report(args) -> int:

@@ -1,8 +1,10 @@
 import os
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pytest
+import torch
 
 import features.pipeline as pipeline
 from features import DatasetError, FeatureConfig, Scatterer, build_features, dataset_clips, gtzan_clips
@@ -117,3 +119,33 @@ def test_gtzan_dataset_needs_a_data_dir(tmp_path):
         dataset_clips("gtzan", None, tmp_path)
     with pytest.raises(DatasetError, match="unknown dataset 'mnist'"):
         dataset_clips("mnist", None, tmp_path)
+
+
+def test_clips_shared_among_single_threaded_processes_give_the_one_thread_features_in_order(tmp_path):
+    """The default run scatters in N spawned processes of one thread: the table (values, order, lengths,
+    skipped clips) is bit for bit the one a single thread computes here, and the workers report 1 thread."""
+    from bench.policy import apply_policy
+    from features.processes import CHUNK, processes_for
+
+    root = write_gtzan(tmp_path / "d", genres=("blues", "rock", "jazz"), per_genre=7, seconds=1.0)
+    (root / "genres_original" / "jazz" / "jazz.00003.wav").write_bytes(b"not audio at all")  # in the 3rd chunk
+    clips = gtzan_clips(root)
+    cfg = FeatureConfig(duration=1.0, J=6, Q=4)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one, _ = build_features(clips, cfg, tmp_path / "c1", progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    many, _ = build_features(clips, cfg, tmp_path / "c2", progress=False, processes=2, init=partial(apply_policy, 1, "flush"))
+    assert len(clips) == 21 > 2 * CHUNK and len(many) == 20
+    np.testing.assert_array_equal(many.x, one.x)
+    np.testing.assert_array_equal(many.lengths, one.lengths)
+    assert many.clip_ids == one.clip_ids and many.skipped == one.skipped and "jazz.00003.wav" in many.skipped[0][0]
+    assert many.frames == one.frames
+    assert (one.extraction["processes"], many.extraction["processes"], many.extraction["threads_per_process"]) == (1, 2, 1)
+    # who runs in processes: only a CPU data set of at least MIN_AUDIO_SECONDS of audio, never more than a chunk each
+    assert processes_for(21, cfg, 2) == 1  # 21 s of audio: this process
+    assert processes_for(200, FeatureConfig(duration=5.0), 2) == 2  # the quick preset's corpus
+    assert processes_for(200, FeatureConfig(duration=5.0), 2, "cuda") == 1
+    assert processes_for(1000, FeatureConfig(duration=30.0), 16) == 16 and processes_for(12, FeatureConfig(duration=30.0), 4) == 2
