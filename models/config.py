@@ -37,9 +37,10 @@ class ModelConfig:
         u_last_long: IndRNN only: initialise the last layer's ``u`` in
             ``[gamma^(-1/T), gamma^(1/T)]`` instead of ``[0, gamma^(1/T)]`` so it starts with long
             memory (Li et al.'s ``u_lastlayer_ini``). Off by default.
-        time_shared_dropout: IndRNN only: one dropout mask per sequence shared by all time steps,
-            as Li et al.'s code does (``Dropout_overtime``); False = a fresh mask per element,
-            like PyTorch's RNN/LSTM/GRU.
+        time_shared_dropout: IndRNN and the modern units' residual blocks (minGRU, minLSTM, LRU,
+            Mamba): one dropout mask per sequence shared by all time steps, as Li et al.'s IndRNN code
+            (``Dropout_overtime``) and the LRU's reference code do; False = a fresh mask per element,
+            like PyTorch's RNN/LSTM/GRU (whose built-in dropout between layers is always per element).
         recurrent: IndRNN only: False drops the recurrence (``h_t = relu(W x_t + b)``), giving the
             "no recurrence" stack that measures the matrix-product floor. Registered as
             ``indrnn_norec``.

@@ -126,7 +126,7 @@ class LRUBlock(nn.Module):
         self.lru = LRULayer(hidden, hidden, config.lru_r_min, config.lru_r_max, config.lru_max_phase,
                             config.scan_kernel)
         self.glu = nn.Linear(hidden, 2 * hidden)  # W_1 and W_2 of GLU(v) = W_1 v * sigmoid(W_2 v)
-        self.dropout = Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout, config.time_shared_dropout)
 
     def _mlp(self, y: torch.Tensor) -> torch.Tensor:
         value, gate = self.glu(self.dropout(F.gelu(y))).chunk(2, dim=-1)  # (..., hidden) each
@@ -150,4 +150,4 @@ class LRU(ResidualStack):
     def __init__(self, input_size: int, config: ModelConfig):
         super().__init__(input_size, config.hidden, config.layers, config.dropout,
                          lambda i: LRUBlock(config.hidden, config), lambda: nn.LayerNorm(config.hidden),
-                         final_norm=False)
+                         final_norm=False, time_shared_dropout=config.time_shared_dropout)

@@ -37,7 +37,8 @@ Following the paper and its reference code:
 Where the paper is silent, or we differ:
 
 - **Dropout**: Mamba uses none; the benchmark's one dropout option applies to every unit, here on
-  each block's output before the residual add.
+  each block's output before the residual add, one mask per sequence shared over time (as the
+  IndRNN's; :class:`models.residual.Dropout`).
 - **Precision**: under bf16 autocast the scan's inputs (Delta, B, C, x), the scan and ``C . h`` run in
   float32 (the reference CUDA kernel also computes the scan in float32).
 - **Memory**: outside the fused CPU kernel, ``a_t`` and ``b_t`` are materialised, ``(batch, time, E * N)``
@@ -148,4 +149,4 @@ class Mamba(ResidualStack):
         super().__init__(input_size, config.hidden, config.layers, config.dropout,
                          lambda i: MambaMixer(config.hidden, config.mamba_d_state, config.mamba_expand,
                                               config.mamba_d_conv, config.layers, config.scan_kernel),
-                         lambda: nn.RMSNorm(config.hidden, eps=1e-5))
+                         lambda: nn.RMSNorm(config.hidden, eps=1e-5), time_shared_dropout=config.time_shared_dropout)

@@ -8,7 +8,8 @@ diagonal *linear* one and every step can be computed at once by a scan. One laye
     h_t  = (1 - z_t) * h_{t-1} + z_t * h~_t                    h_0 = 0
 
 i.e. ``h_t = a_t * h_{t-1} + b_t`` with ``a_t = 1 - z_t = sigmoid(-k_t)`` and ``b_t = z_t * h~_t``,
-run by :func:`models.kernels.linear_scan` (the back end is ``config.scan_kernel``).
+run by :func:`models.kernels.gated_scan` (the back end is ``config.scan_kernel``; on the CPU the gates
+and the scan run in one fused kernel, :mod:`models.kernels.gated_cpu`).
 
 Choices, and where the paper is silent:
 
@@ -36,19 +37,11 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .kernels import linear_scan, warm_up
+from .kernels import gated_scan, warm_up
+from .kernels.gates import positive
 from .residual import ResidualStack, scan_dtype
 
-__all__ = ["MinGRULayer", "MinGRU", "positive"]
-
-
-def positive(x: torch.Tensor) -> torch.Tensor:
-    """Feng et al.'s ``g``: ``x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` below; continuous, always > 0.
-
-    Computed as ``relu(x) + sigmoid(min(x, 0))``, the same numbers (``sigmoid(0) = 0.5``) in two
-    cheap passes: ``torch.where`` with its backward is about twice as slow on the CPU.
-    """
-    return torch.relu(x) + torch.sigmoid(x.clamp(max=0))
+__all__ = ["MinGRULayer", "MinGRU", "positive"]  # positive: from models.kernels.gates
 
 
 class MinGRULayer(nn.Module):
@@ -63,16 +56,11 @@ class MinGRULayer(nn.Module):
         super().__init__()
         self.kernel = kernel
         if kernel in ("auto", "numba"):
-            warm_up("scan")  # JIT compile (or cache load) now, not inside the first timed step
+            warm_up("gated_scan")  # JIT compile (or cache load) now, not inside the first timed step
         self.proj = nn.Linear(hidden, 2 * hidden)  # gate pre-activation k and candidate, from the input only
 
-    def _coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        k, cand = scan_dtype(self.proj(x)).chunk(2, dim=-1)  # (..., hidden) each
-        return torch.sigmoid(-k), torch.sigmoid(k) * positive(cand)  # a = 1 - z, b = z * g(h~)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = self._coefficients(x)  # (batch, time, hidden) each
-        return linear_scan(a, b, None, self.kernel)  # (batch, time, hidden)
+        return gated_scan("mingru", scan_dtype(self.proj(x)), self.kernel)  # (batch, time, hidden)
 
     def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame ``(batch, hidden)``: ``h_t = (1 - z_t) h_{t-1} + z_t g(h~_t)``; ``h`` None = zeros.
@@ -96,5 +84,5 @@ class MinGRU(ResidualStack):
     def __init__(self, input_size: int, config: ModelConfig):
         super().__init__(input_size, config.hidden, config.layers, config.dropout,
                          lambda i: MinGRULayer(config.hidden, config.scan_kernel),
-                         lambda: nn.LayerNorm(config.hidden))
+                         lambda: nn.LayerNorm(config.hidden), time_shared_dropout=config.time_shared_dropout)
 

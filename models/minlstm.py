@@ -9,7 +9,8 @@ split, and the two gates normalised to sum to one (the paper's length-independen
     h_t  = f'_t * h_{t-1} + i'_t * h~_t                                h_0 = 0
 
 i.e. ``h_t = a_t * h_{t-1} + b_t`` with ``a_t = f'_t``, ``b_t = i'_t * h~_t``, run by
-:func:`models.kernels.linear_scan` (back end ``config.scan_kernel``).
+:func:`models.kernels.gated_scan` (back end ``config.scan_kernel``; on the CPU one fused kernel of gates
+and scan, :mod:`models.kernels.gated_cpu`).
 
 Choices, and where the paper is silent:
 
@@ -31,12 +32,11 @@ Choices, and where the paper is silent:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .kernels import linear_scan, warm_up
-from .mingru import positive
+from .kernels import gated_scan, warm_up
+from .kernels.gates import positive
 from .residual import ResidualStack, scan_dtype
 
 __all__ = ["MinLSTMLayer", "MinLSTM"]
@@ -54,17 +54,11 @@ class MinLSTMLayer(nn.Module):
         super().__init__()
         self.kernel = kernel
         if kernel in ("auto", "numba"):
-            warm_up("scan")  # JIT compile (or cache load) now, not inside the first timed step
+            warm_up("gated_scan")  # JIT compile (or cache load) now, not inside the first timed step
         self.proj = nn.Linear(hidden, 3 * hidden)  # forget, input gate pre-activations and candidate
 
-    def _coefficients(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        kf, ki, cand = scan_dtype(self.proj(x)).chunk(3, dim=-1)  # (..., hidden) each
-        d = F.softplus(-kf) - F.softplus(-ki)  # log i - log f
-        return torch.sigmoid(-d), torch.sigmoid(d) * positive(cand)  # a = f', b = i' * g(h~)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = self._coefficients(x)  # (batch, time, hidden) each
-        return linear_scan(a, b, None, self.kernel)  # (batch, time, hidden)
+        return gated_scan("minlstm", scan_dtype(self.proj(x)), self.kernel)  # (batch, time, hidden)
 
     def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame ``(batch, hidden)``: ``h_t = f'_t h_{t-1} + i'_t g(h~_t)``; ``h`` None = zeros.
@@ -89,4 +83,4 @@ class MinLSTM(ResidualStack):
     def __init__(self, input_size: int, config: ModelConfig):
         super().__init__(input_size, config.hidden, config.layers, config.dropout,
                          lambda i: MinLSTMLayer(config.hidden, config.scan_kernel),
-                         lambda: nn.LayerNorm(config.hidden))
+                         lambda: nn.LayerNorm(config.hidden), time_shared_dropout=config.time_shared_dropout)

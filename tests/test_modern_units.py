@@ -169,7 +169,7 @@ def test_bf16_autocast_runs_the_scan_in_float32(name):
     with recording() as ran, torch.autocast("cpu", dtype=torch.bfloat16):
         loss = model(x, torch.tensor([6, 3])).float().sum()
     loss.backward()
-    dtypes = {dtype for op, _, dtype in ran if op in ("scan", "selective_scan")}  # Mamba's is fused on CPU
+    dtypes = {dtype for op, _, dtype in ran if op in ("scan", "selective_scan", "gated_scan")}  # fused on CPU
     assert dtypes == ({"complex64"} if name == "lru" else {"float32"}), ran
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
@@ -307,3 +307,26 @@ def test_speed_times_the_modern_units_with_the_chosen_scan(tmp_path):
     summary = pd.read_csv(out / "speed.csv")
     assert set(summary["unit"]) == set(models.MODERN_UNITS) and (summary["median_s"] > 0).all()
     assert json.loads((out / "speed.json").read_text())["config"]["scan_kernel"] == "reference"
+
+
+@pytest.mark.parametrize("name", models.MODERN_UNITS)
+def test_block_dropout_is_one_mask_per_sequence_shared_over_time(name):
+    """The stack's dropout (and the LRU's GLU dropout) draws one mask per (sequence, channel), as the
+    IndRNN's; time_shared_dropout=False gives a fresh mask per element; eval mode is the identity."""
+    from dataclasses import replace
+
+    from models.residual import Dropout
+
+    config = replace(TINY, dropout=0.5)
+    stack = models.build(name, 5, 3, config).encoder.train()
+    drops = [m for m in stack.modules() if isinstance(m, Dropout)]
+    assert drops and all(d.time_shared and d.p == 0.5 for d in drops)
+    x = torch.ones(8, 30, 16)
+    for drop in drops:
+        out = drop(x)
+        assert ((out == 0).all(1) | (out == 2).all(1)).all() and (out == 0).any() and (out == 2).any()
+    per_element = models.build(name, 5, 3, replace(config, time_shared_dropout=False)).encoder.train()
+    for drop in (m for m in per_element.modules() if isinstance(m, Dropout)):
+        out = drop(x)
+        assert not drop.time_shared and not ((out == 0).all(1) | (out == 2).all(1)).all()
+        assert torch.equal(drop.eval()(x), x)

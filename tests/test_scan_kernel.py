@@ -313,17 +313,18 @@ def test_selective_scan_gradcheck():
 
 
 @pytest.mark.parametrize("dtype,rtol", [(np.float32, 3e-7), (np.float64, 5e-16)])
-def test_selective_scan_vector_exp_is_libm_exp_to_rounding(dtype, rtol):
-    """The kernel's vectorisable exp against NumPy's (within 2.5 units in the last place), over the whole
-    normal range; clamped outside it."""
+def test_vector_exp_of_the_cpu_kernels_is_libm_exp_to_rounding(dtype, rtol):
+    """The kernels' vectorisable exp (selective and gated scans) against NumPy's (within 2.5 units in
+    the last place), over the whole normal range; clamped outside it."""
     from numba import njit
 
-    from models.kernels.selective_cpu import _EXP, _exp_row
+    from models.kernels.cpu import EXP as _EXP
+    from models.kernels.cpu import exp_row
 
     @njit
     def run(x, c, bits_type, bias, shift):
         out, bits = np.empty_like(x), np.empty(x.shape[0], bits_type)
-        _exp_row(x, out, bits, bits.view(x.dtype), c, bias, shift)
+        exp_row(x, out, bits, bits.view(x.dtype), c, bias, shift)
         return out
 
     c = _EXP[dtype][0]
@@ -332,3 +333,89 @@ def test_selective_scan_vector_exp_is_libm_exp_to_rounding(dtype, rtol):
     low = run(np.array([c[3] - 50, -np.inf], dtype), *_EXP[dtype])
     np.testing.assert_allclose(low, np.exp(c[3]), rtol=rtol, atol=0)
     assert (low >= np.finfo(dtype).tiny).all()
+
+
+def gated_inputs(kind, batch, steps, width, dtype=torch.float64, scale=1.0, seed=0):
+    from models.kernels.gates import GATED
+
+    gen = torch.Generator().manual_seed(seed)
+    p = (torch.randn(batch, steps, GATED[kind][0] * width, dtype=dtype, generator=gen) * scale).requires_grad_()
+    return [p], torch.randn(batch, steps, width, dtype=dtype, generator=gen)
+
+
+def gated_unfused(kind, kernel):
+    from models.kernels.gates import GATED
+
+    def run(p):
+        a, b = GATED[kind][1](p)
+        return linear_scan(a, b, None, kernel)
+    return run
+
+
+@pytest.mark.parametrize("scale,tol", [(1.0, 1e-12), (30.0, 1e-8)], ids=["unit", "saturated"])
+@pytest.mark.parametrize("steps", [1, 2, 17, 449])
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_gated_scan_fused_equals_gates_then_reference_loop_float64(kind, steps, scale, tol):
+    """The fused minGRU/minLSTM layer (gates and scan in one numba pass, own backward) against the tensor
+    gates of models.kernels.gates scanned by the reference loop: states and dL/dp. At logits of +-30s
+    the tolerance is PyTorch's: its softplus returns x itself above 20 (an error of log1p(e^-20), 2e-9)."""
+    from models.kernels import gated_scan
+
+    ins, dh = gated_inputs(kind, 3, steps, 6, scale=scale, seed=steps)
+    with kernels.recording() as ran:
+        fused = run_with_grads(lambda p: gated_scan(kind, p, "numba"), ins, dh)
+    assert ran == {("gated_scan", "numba", "float64")}
+    ref = run_with_grads(gated_unfused(kind, "reference"), ins, dh)
+    for name, x, y in zip(("h", "dp"), fused, ref):
+        torch.testing.assert_close(x, y, rtol=tol, atol=tol, msg=lambda m: f"{kind} {name}: {m}")
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_gated_scan_gradcheck_and_long_sequences(kind):
+    from models.kernels import gated_scan
+
+    ins, _ = gated_inputs(kind, 2, 6, 3, seed=4)
+    assert torch.autograd.gradcheck(lambda p: gated_scan(kind, p, "numba"), ins)
+    ins, dh = gated_inputs(kind, 2, 5000, 8, seed=5)
+    fused = run_with_grads(lambda p: gated_scan(kind, p, "numba"), ins, dh)
+    ref = run_with_grads(gated_unfused(kind, "numba"), ins, dh)  # the plain scan kernel, tested above to 5000
+    for x, y in zip(fused, ref):
+        torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["mingru", "minlstm"])
+def test_gated_scan_float32_auto_and_the_other_back_ends(kind):
+    from models.kernels import gated_scan
+
+    ins, dh = gated_inputs(kind, 4, 300, 16, dtype=torch.float32, seed=6)
+    with kernels.recording() as ran:
+        fused = run_with_grads(lambda p: gated_scan(kind, p), ins, dh)
+    assert ran == {("gated_scan", "numba", "float32")}
+    exact = run_with_grads(gated_unfused(kind, "reference"), [ins[0].detach().double().requires_grad_()], dh.double())
+    for x, y in zip(fused, exact):
+        torch.testing.assert_close(x, y.float(), rtol=1e-4, atol=1e-5)
+    for kernel in ("logspace", "reference"):  # no fused layer there: gates as tensors, then that scan
+        with kernels.recording() as ran:
+            gated_scan(kind, ins[0], kernel)
+        assert ran == {("scan", kernel, "float32")}
+    with pytest.raises(ValueError, match=r"must be \(batch, time, "):
+        gated_scan(kind, torch.zeros(2, 3, 7))
+    with pytest.raises(ValueError, match="unknown kind"):
+        gated_scan("gru", torch.zeros(2, 3, 6))
+
+
+def test_gated_scan_saturated_gates_stay_finite():
+    """Logits of +-200: every sigmoid saturates; minLSTM's f + i underflows when both gates are shut,
+    and its f / (f + i) must still be the limit (1/2 when k_f = k_i), never 0/0."""
+    from models.kernels import gated_scan
+
+    for kind, blocks in (("mingru", 2), ("minlstm", 3)):
+        p = torch.tensor([200.0, -200.0, 0.0, -200.0])[torch.arange(blocks * 4) % 4].reshape(1, 1, -1).repeat(1, 3, 1)
+        p.requires_grad_()
+        h = gated_scan(kind, p)
+        h.sum().backward()
+        assert torch.isfinite(h).all() and torch.isfinite(p.grad).all(), kind
+    p = torch.full((1, 4, 3), -100.0)  # minLSTM, H = 1: k_f = k_i = -100, candidate -100
+    p[..., 2] = 1.0  # g(1) = 1.5
+    h = gated_scan("minlstm", p)
+    torch.testing.assert_close(h[0, :, 0], torch.tensor([0.75, 1.125, 1.3125, 1.40625]))

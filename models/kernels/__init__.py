@@ -39,6 +39,8 @@ Mamba's selective scan (``h_t = exp(Delta_t A) h_{t-1} + Delta_t B_t x_t``, ``y_
 such scan over ``E * N`` channels; :func:`selective_scan` runs it fused on the CPU (``numba``: the
 states never leave a per-sequence buffer, :mod:`.selective_cpu`) and otherwise, for every other back
 end, as :func:`selective_scan_unfused`: ``a``, ``b`` materialised and scanned by :func:`linear_scan`.
+minGRU's and minLSTM's layers are likewise :func:`gated_scan`: on the CPU (``numba``) gates and scan in
+one fused kernel (:mod:`.gated_cpu`), otherwise the gates of :mod:`.gates` and :func:`linear_scan`.
 
 Scan dtypes: float32, float64, complex64, complex128 run as they are; bfloat16/float16 (autocast) run
 in float32 and the result stays float32, as the IndRNN's recurrence does (complex32: complex64).
@@ -56,7 +58,7 @@ from .reference import recurrence_reference
 from .scan_reference import linear_scan_reference
 
 __all__ = ["KERNELS", "SCAN_KERNELS", "SCAN_DTYPES", "recurrence", "resolve", "linear_scan", "resolve_scan",
-           "scan_dtype", "selective_scan", "selective_scan_unfused", "warm_up", "recording", "note_ran"]
+           "scan_dtype", "selective_scan", "selective_scan_unfused", "gated_scan", "warm_up", "recording", "note_ran"]
 
 Recurrence = Callable[..., torch.Tensor]
 KERNELS = KERNEL_CHOICES
@@ -263,8 +265,40 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     return selective_scan_cpu(x, delta, A, B, C)
 
 
+def gated_scan(kind: str, p: torch.Tensor, kernel: str = "auto") -> torch.Tensor:
+    """A minGRU (``kind="mingru"``) or minLSTM (``"minlstm"``) layer's states from its input projection.
+
+    Args:
+        kind: ``"mingru"`` (``p = [k, h~]``, ``2 H`` wide) or ``"minlstm"`` (``p = [k_f, k_i, h~]``, ``3 H``).
+        p: ``(batch, time, blocks * H)`` projection of the layer's input.
+        kernel: one of :data:`SCAN_KERNELS`; ``numba`` (``auto`` on CPU) runs the gates and the scan
+            in one fused kernel (:mod:`.gated_cpu`), every other back end computes ``a``, ``b`` as
+            tensor operations (:mod:`.gates`) and scans them with :func:`linear_scan`.
+
+    Returns:
+        ``(batch, time, H)`` states from ``h_0 = 0``, in :func:`scan_dtype` of ``p``'s dtype.
+    """
+    from .gates import GATED
+
+    if kind not in GATED:
+        raise ValueError(f"gated_scan: unknown kind {kind!r}; choose one of {', '.join(GATED)}")
+    blocks, coefficients = GATED[kind]
+    if p.dim() != 3 or p.shape[2] % blocks:
+        raise ValueError(f"gated_scan {kind}: p must be (batch, time, {blocks} * H), got {tuple(p.shape)}")
+    dtype = scan_dtype(p.dtype)
+    name = resolve_scan(kernel, p.device, dtype)
+    p = p.to(dtype)
+    if name != "numba" or dtype not in _FUSED_DTYPES or p.shape[1] == 0:
+        a, b = coefficients(p)
+        return linear_scan(a, b, None, name)  # linear_scan notes what ran
+    note_ran("gated_scan", name, dtype)
+    from .gated_cpu import gated_scan_cpu
+
+    return gated_scan_cpu(kind, p)
+
+
 def warm_up(op: str = "indrnn") -> None:
-    """Compile or load the CPU kernels of ``op`` (``"indrnn"``, ``"scan"`` or ``"selective_scan"``) now,
+    """Compile or load the CPU kernels of ``op`` (``"indrnn"``, ``"scan"``, ``"selective_scan"`` or ``"gated_scan"``) now,
     so their first call never lands in a timed step."""
     if op == "indrnn":
         from .cpu import warm_up as _warm
@@ -272,6 +306,8 @@ def warm_up(op: str = "indrnn") -> None:
         from .scan_cpu import warm_up as _warm
     elif op == "selective_scan":
         from .selective_cpu import warm_up as _warm
+    elif op == "gated_scan":
+        from .gated_cpu import warm_up as _warm
     else:
-        raise ValueError(f"warm_up: unknown op {op!r}; 'indrnn', 'scan' or 'selective_scan'")
+        raise ValueError(f"warm_up: unknown op {op!r}; 'indrnn', 'scan', 'selective_scan' or 'gated_scan'")
     _warm()

@@ -31,62 +31,16 @@ Parallel over the batch (``prange``), as the other CPU kernels; the innermost lo
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 from numba import njit, prange
 from torch.autograd.function import once_differentiable
 
-from .cpu import JIT, as_numpy, warm_once
+from .cpu import EXP, JIT, as_numpy, exp_row, warm_once
 
 __all__ = ["CHUNK", "selective_scan_cpu", "warm_up"]
 
 CHUNK = 16  # steps recomputed at once in the backward: 2 x 16 x (E, N) floats per thread stay in L2
-
-# exp by range reduction, x = k ln2 + r with |r| <= ln2 / 2, exp(x) = 2^k p(r), p the Taylor polynomial
-# of degree 12 (truncation < 2e-16 relative), 2^k written as exponent bits. libm's exp is a scalar call
-# that LLVM cannot vectorise (numba has no vector math library here); this form vectorises and measured
-# 6x faster. Arguments are clamped to the normal range, [log(smallest normal), log(largest)]: below it
-# libm would return a subnormal (or 0 once subnormals are flushed), this the smallest normal number.
-_COEF = [1.0 / math.factorial(i) for i in range(13)]
-_EXP = {  # dtype: (log2 e, ln2 hi, ln2 lo, lowest, highest), exponent bits' integer type, bias, shift
-    np.float32: (np.array([1.4426950408889634, 0.693145751953125, 1.4286068203094173e-06, -87.0, 88.0] + _COEF,
-                          np.float32), np.int32, np.int32(127), np.int32(23)),
-    np.float64: (np.array([1.4426950408889634, 6.93147180369123816490e-01, 1.90821492927058770002e-10,
-                           -708.0, 709.0] + _COEF, np.float64), np.int64, np.int64(1023), np.int64(52)),
-}
-
-
-@njit(inline="always")
-def _exp_row(x, out, bits, scale, c, bias, shift):  # pragma: no cover - compiled
-    """``out[:] = exp(x)`` for one row; ``bits`` and ``scale`` are integer and float views of one scratch row."""
-    log2e, hi, lo, lowest, highest = c[0], c[1], c[2], c[3], c[4]
-    c0, c1, c2, c3, c4, c5, c6 = c[5], c[6], c[7], c[8], c[9], c[10], c[11]
-    c7, c8, c9, c10, c11, c12 = c[12], c[13], c[14], c[15], c[16], c[17]
-    half = c[7]
-    for n in range(x.shape[0]):
-        v = min(max(x[n], lowest), highest)
-        k = np.floor(v * log2e + half)
-        r = (v - k * hi) - k * lo
-        p = c12
-        p = p * r + c11
-        p = p * r + c10
-        p = p * r + c9
-        p = p * r + c8
-        p = p * r + c7
-        p = p * r + c6
-        p = p * r + c5
-        p = p * r + c4
-        p = p * r + c3
-        p = p * r + c2
-        p = p * r + c1
-        p = p * r + c0
-        out[n] = p
-        bits[n] = (bits.dtype.type(k) + bias) << shift
-    for n in range(x.shape[0]):
-        out[n] *= scale[n]
-
 
 @njit(**JIT)
 def _forward(x, delta, A, B, C, y, starts, chunk, c, bits_type, bias, shift):  # pragma: no cover - compiled
@@ -106,7 +60,7 @@ def _forward(x, delta, A, B, C, y, starts, chunk, c, bits_type, bias, shift):  #
                 bx = dl * x[i, t, e]
                 for n in range(nstate):
                     arg[n] = dl * A[e, n]
-                _exp_row(arg, a, bits, scale, c, bias, shift)
+                exp_row(arg, a, bits, scale, c, bias, shift)
                 acc = zero
                 for n in range(nstate):
                     v = a[n] * h[e, n] + bx * B[i, t, n]
@@ -142,7 +96,7 @@ def _backward(dy, x, delta, A, B, C, starts, chunk, c, bits_type, bias, shift,
                     bx = dl * x[i, t, e]
                     for n in range(nstate):
                         arg[n] = dl * A[e, n]
-                    _exp_row(arg, avals[k, e], bits, scale, c, bias, shift)
+                    exp_row(arg, avals[k, e], bits, scale, c, bias, shift)
                     for n in range(nstate):
                         hs[k + 1, e, n] = avals[k, e, n] * hs[k, e, n] + bx * B[i, t, n]
             for k in range(t1 - t0 - 1, -1, -1):  # and walk it backwards
@@ -184,7 +138,7 @@ class SelectiveScan(torch.autograd.Function):
         y = torch.empty_like(x)  # (batch, time, E)
         starts = x.new_empty(batch, -(-steps // CHUNK), *A.shape)  # (batch, chunks, E, N)
         _forward(as_numpy(x), as_numpy(delta), as_numpy(A), as_numpy(B), as_numpy(C), y.numpy(), starts.numpy(), CHUNK,
-                 *_EXP[y.numpy().dtype.type])
+                 *EXP[y.numpy().dtype.type])
         ctx.save_for_backward(x, delta, A, B, C, starts)
         return y
 
@@ -196,7 +150,7 @@ class SelectiveScan(torch.autograd.Function):
         dB, dC = torch.empty_like(B), torch.empty_like(C)  # (batch, time, N)
         dA_rows = x.new_empty(x.shape[0], *A.shape)  # (batch, E, N): one row per sequence
         _backward(as_numpy(dy), as_numpy(x), as_numpy(delta), as_numpy(A), as_numpy(B), as_numpy(C),
-                  as_numpy(starts), CHUNK, *_EXP[dx.numpy().dtype.type], dx.numpy(), ddelta.numpy(), dA_rows.numpy(),
+                  as_numpy(starts), CHUNK, *EXP[dx.numpy().dtype.type], dx.numpy(), ddelta.numpy(), dA_rows.numpy(),
                   dB.numpy(), dC.numpy())
         return dx, ddelta, dA_rows.sum(0), dB, dC
 
