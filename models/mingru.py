@@ -28,8 +28,8 @@ Choices, and where the paper is silent:
   does not fix one block for classification; this is the plainest such block, with no MLP, so the
   unit's cost and parameters are the recurrence's own. LayerNorm normalises each frame alone, so
   padding never reaches a valid frame.
-- **Precision**: under bf16 autocast the scan inputs and the scan are float32
-  (:func:`models.residual.scan_dtype`), as for the IndRNN's recurrence.
+- **Precision**: under bf16 autocast the gates and the scan are float32 (:func:`models.kernels.gated_scan`
+  widens the projection), as for the IndRNN's recurrence.
 """
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ from torch import nn
 from .config import ModelConfig
 from .kernels import gated_scan, warm_up
 from .kernels.gates import positive
-from .residual import ResidualStack, scan_dtype
+from .residual import ResidualStack
 
 __all__ = ["MinGRULayer", "MinGRU", "positive"]  # positive: from models.kernels.gates
 
@@ -60,7 +60,7 @@ class MinGRULayer(nn.Module):
         self.proj = nn.Linear(hidden, 2 * hidden)  # gate pre-activation k and candidate, from the input only
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return gated_scan("mingru", scan_dtype(self.proj(x)), self.kernel)  # (batch, time, hidden)
+        return gated_scan("mingru", self.proj(x), self.kernel)  # (batch, time, hidden)
 
     def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame ``(batch, hidden)``: ``h_t = (1 - z_t) h_{t-1} + z_t g(h~_t)``; ``h`` None = zeros.

@@ -37,7 +37,7 @@ from torch import nn
 from .config import ModelConfig
 from .kernels import gated_scan, warm_up
 from .kernels.gates import positive
-from .residual import ResidualStack, scan_dtype
+from .residual import ResidualStack
 
 __all__ = ["MinLSTMLayer", "MinLSTM"]
 
@@ -58,7 +58,7 @@ class MinLSTMLayer(nn.Module):
         self.proj = nn.Linear(hidden, 3 * hidden)  # forget, input gate pre-activations and candidate
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return gated_scan("minlstm", scan_dtype(self.proj(x)), self.kernel)  # (batch, time, hidden)
+        return gated_scan("minlstm", self.proj(x), self.kernel)  # (batch, time, hidden)
 
     def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame ``(batch, hidden)``: ``h_t = f'_t h_{t-1} + i'_t g(h~_t)``; ``h`` None = zeros.

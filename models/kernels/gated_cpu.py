@@ -50,28 +50,41 @@ def _positive(x, e, zero, one, half):  # pragma: no cover - compiled
     return (x + half, one) if x >= zero else (s, s * (one - s))
 
 
+@njit(inline="always")
+def _mingru_exps(p, i, t, width, zero, arg, e, bits, scale, c, bias, shift):  # pragma: no cover - compiled
+    """Step ``t``'s exponentials: ``e[0] = exp(-|k|)``, ``e[1] = exp(min(c, 0))``."""
+    for j in range(width):
+        arg[0, j] = -abs(p[i, t, j])
+    for j in range(width):
+        arg[1, j] = min(p[i, t, width + j], zero)
+    for r in range(2):
+        exp_row(arg[r], e[r], bits, scale, c, bias, shift)
+
+
+@njit(inline="always")
+def _mingru_gates(p, i, t, j, width, e, zero, one, half):  # pragma: no cover - compiled
+    """``a = 1 - z``, ``z = sigmoid(k)``, ``g(c)`` and ``g'(c)`` of channel ``j`` at step ``t``."""
+    inv = one / (one + e[0, j])
+    up = p[i, t, j] >= zero
+    z = inv if up else e[0, j] * inv
+    a = e[0, j] * inv if up else inv
+    g, dg = _positive(p[i, t, width + j], e[1, j], zero, one, half)
+    return a, z, g, dg
+
+
 @njit(**JIT)
 def _mingru_forward(p, h, c, bits_type, bias, shift):  # pragma: no cover - compiled
     batch, steps, width = h.shape
     zero, one, half = h.dtype.type(0), h.dtype.type(1), h.dtype.type(0.5)
     for i in prange(batch):
-        arg, ek, ec = np.empty(width, h.dtype), np.empty(width, h.dtype), np.empty(width, h.dtype)
+        arg, e = np.empty((2, width), h.dtype), np.empty((2, width), h.dtype)
         bits = np.empty(width, bits_type)
         scale = bits.view(h.dtype)
         prev = np.zeros(width, h.dtype)
         for t in range(steps):
+            _mingru_exps(p, i, t, width, zero, arg, e, bits, scale, c, bias, shift)
             for j in range(width):
-                arg[j] = -abs(p[i, t, j])
-            exp_row(arg, ek, bits, scale, c, bias, shift)  # exp(-|k|)
-            for j in range(width):
-                arg[j] = min(p[i, t, width + j], zero)
-            exp_row(arg, ec, bits, scale, c, bias, shift)  # exp(min(c, 0))
-            for j in range(width):
-                inv = one / (one + ek[j])
-                up = p[i, t, j] >= zero
-                z = inv if up else ek[j] * inv
-                a = ek[j] * inv if up else inv
-                g, _ = _positive(p[i, t, width + j], ec[j], zero, one, half)
+                a, z, g, _ = _mingru_gates(p, i, t, j, width, e, zero, one, half)
                 v = a * prev[j] + z * g
                 prev[j] = v
                 h[i, t, j] = v
@@ -82,24 +95,15 @@ def _mingru_backward(dh, p, h, dp, c, bits_type, bias, shift):  # pragma: no cov
     batch, steps, width = h.shape
     zero, one, half = h.dtype.type(0), h.dtype.type(1), h.dtype.type(0.5)
     for i in prange(batch):
-        arg, ek, ec = np.empty(width, h.dtype), np.empty(width, h.dtype), np.empty(width, h.dtype)
+        arg, e = np.empty((2, width), h.dtype), np.empty((2, width), h.dtype)
         bits = np.empty(width, bits_type)
         scale = bits.view(h.dtype)
         carry = np.zeros(width, h.dtype)  # a_{t+1} G_{t+1}
         for t in range(steps - 1, -1, -1):
             before, live = max(t - 1, 0), one if t > 0 else zero  # h_{t-1}, and h_0 = 0
+            _mingru_exps(p, i, t, width, zero, arg, e, bits, scale, c, bias, shift)
             for j in range(width):
-                arg[j] = -abs(p[i, t, j])
-            exp_row(arg, ek, bits, scale, c, bias, shift)
-            for j in range(width):
-                arg[j] = min(p[i, t, width + j], zero)
-            exp_row(arg, ec, bits, scale, c, bias, shift)
-            for j in range(width):
-                inv = one / (one + ek[j])
-                up = p[i, t, j] >= zero
-                z = inv if up else ek[j] * inv
-                a = ek[j] * inv if up else inv
-                g, dg = _positive(p[i, t, width + j], ec[j], zero, one, half)
+                a, z, g, dg = _mingru_gates(p, i, t, j, width, e, zero, one, half)
                 G = dh[i, t, j] + carry[j]
                 dp[i, t, j] = G * a * z * (g - live * h[i, before, j])
                 dp[i, t, width + j] = G * z * dg
@@ -107,13 +111,27 @@ def _mingru_backward(dh, p, h, dp, c, bits_type, bias, shift):  # pragma: no cov
 
 
 @njit(inline="always")
-def _minlstm_args(p, i, t, j, width, zero, arg):  # pragma: no cover - compiled
-    kf, ki = p[i, t, j], p[i, t, width + j]
-    m = max(max(-ki, -kf), zero)
-    arg[0, j] = -m
-    arg[1, j] = -ki - m
-    arg[2, j] = -kf - m
-    arg[3, j] = min(p[i, t, 2 * width + j], zero)
+def _minlstm_exps(p, i, t, width, zero, arg, e, bits, scale, c, bias, shift):  # pragma: no cover - compiled
+    """Step ``t``'s exponentials, with ``m = max(-k_i, -k_f, 0)``: ``e[0] = e^{-m}``,
+    ``e[1] = e^{-k_i - m}``, ``e[2] = e^{-k_f - m}``, ``e[3] = exp(min(c, 0))``."""
+    for j in range(width):
+        kf, ki = p[i, t, j], p[i, t, width + j]
+        m = max(max(-ki, -kf), zero)
+        arg[0, j] = -m
+        arg[1, j] = -ki - m
+        arg[2, j] = -kf - m
+        arg[3, j] = min(p[i, t, 2 * width + j], zero)
+    for r in range(4):
+        exp_row(arg[r], e[r], bits, scale, c, bias, shift)
+
+
+@njit(inline="always")
+def _minlstm_gates(p, i, t, j, width, e, zero, one, half):  # pragma: no cover - compiled
+    """``A`` (~ 1 / i), ``B`` (~ 1 / f), ``f' = A / (A + B)``, ``g(c)`` and ``g'(c)`` of channel ``j``."""
+    A = e[0, j] + e[1, j]
+    B = e[0, j] + e[2, j]
+    g, dg = _positive(p[i, t, 2 * width + j], e[3, j], zero, one, half)
+    return A, B, A / (A + B), g, dg
 
 
 @njit(**JIT)
@@ -126,15 +144,9 @@ def _minlstm_forward(p, h, c, bits_type, bias, shift):  # pragma: no cover - com
         scale = bits.view(h.dtype)
         prev = np.zeros(width, h.dtype)
         for t in range(steps):
+            _minlstm_exps(p, i, t, width, zero, arg, e, bits, scale, c, bias, shift)
             for j in range(width):
-                _minlstm_args(p, i, t, j, width, zero, arg)
-            for r in range(4):
-                exp_row(arg[r], e[r], bits, scale, c, bias, shift)
-            for j in range(width):
-                A = e[0, j] + e[1, j]  # ~ 1 / i
-                B = e[0, j] + e[2, j]  # ~ 1 / f
-                fp = A / (A + B)
-                g, _ = _positive(p[i, t, 2 * width + j], e[3, j], zero, one, half)
+                _, _, fp, g, _ = _minlstm_gates(p, i, t, j, width, e, zero, one, half)
                 v = fp * prev[j] + (one - fp) * g
                 prev[j] = v
                 h[i, t, j] = v
@@ -151,16 +163,10 @@ def _minlstm_backward(dh, p, h, dp, c, bits_type, bias, shift):  # pragma: no co
         carry = np.zeros(width, h.dtype)  # f'_{t+1} G_{t+1}
         for t in range(steps - 1, -1, -1):
             before, live = max(t - 1, 0), one if t > 0 else zero
+            _minlstm_exps(p, i, t, width, zero, arg, e, bits, scale, c, bias, shift)
             for j in range(width):
-                _minlstm_args(p, i, t, j, width, zero, arg)
-            for r in range(4):
-                exp_row(arg[r], e[r], bits, scale, c, bias, shift)
-            for j in range(width):
-                A = e[0, j] + e[1, j]
-                B = e[0, j] + e[2, j]
-                fp = A / (A + B)
+                A, B, fp, g, dg = _minlstm_gates(p, i, t, j, width, e, zero, one, half)
                 ip = one - fp
-                g, dg = _positive(p[i, t, 2 * width + j], e[3, j], zero, one, half)
                 G = dh[i, t, j] + carry[j]
                 D = G * fp * ip * (g - live * h[i, before, j])
                 dp[i, t, j] = -D * e[2, j] / B  # 1 - f = e^{-k_f - m} / B
