@@ -112,6 +112,37 @@ def test_conjugate_and_strided_views_are_read_as_values():
             torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.complex128], ids=["float64", "complex128"])
+@pytest.mark.parametrize("steps", [1, 2, 449, 5000])
+@pytest.mark.parametrize("kernel", CPU_KERNELS + ["reference"])
+def test_one_decay_for_every_step_equals_the_expanded_loop(kernel, steps, dtype):
+    """``a`` of shape ``(channels,)`` (the LRU's lambda) gives the states and gradients of the same
+    decay expanded to every sequence and step, scanned by the reference loop: ``da`` summed over the
+    batch and time."""
+    gen = torch.Generator().manual_seed(steps)
+    batch, width = (3, 5) if steps < 1000 else (2, 3)
+    lam = decays((width,), dtype, gen, low=0.5).requires_grad_()
+    (_, b, h0), grad = inputs(batch, steps, width, dtype, seed=steps + 1)
+    fast = run_with_grads(lambda lam, b, h0: linear_scan(lam, b, h0, kernel=kernel), [lam, b, h0], grad)
+    ref = run_with_grads(lambda lam, b, h0: linear_scan_reference(lam.expand_as(b), b, h0), [lam, b, h0], grad)
+    assert fast[1].shape == (width,)
+    for name, x, y in zip(("out", "lambda", "b", "h0"), fast, ref):
+        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-9, msg=lambda m: f"{kernel} {name}: {m}")
+
+
+def test_one_decay_for_every_step_gradcheck_and_float32():
+    gen = torch.Generator().manual_seed(7)
+    lam = decays((3,), torch.complex128, gen, low=0.5).requires_grad_()
+    (_, b, h0), grad = inputs(2, 6, 3, torch.complex128, seed=8)
+    assert torch.autograd.gradcheck(lambda lam, b, h0: linear_scan(lam, b, h0, kernel="numba"), [lam, b, h0])
+    lam32 = lam.detach().to(torch.complex64).requires_grad_()
+    b32, grad32 = b.detach().to(torch.complex64).requires_grad_(), grad.to(torch.complex64)
+    fast = run_with_grads(lambda lam, b: linear_scan(lam, b), [lam32, b32], grad32)
+    ref = run_with_grads(lambda lam, b: linear_scan_reference(lam.expand_as(b), b), [lam32, b32], grad32)
+    for x, y in zip(fast, ref):
+        torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-5)
+
+
 # --- the log-space scan's range, measured --------------------------------------------------------
 
 def magnitude_bound(a, b, h0):
@@ -211,6 +242,8 @@ def test_dispatcher_rejects_what_cannot_run():
         linear_scan(ins[0], ins[1], ins[2][:, :2])
     with pytest.raises(ValueError, match="batch, time, channels"):
         linear_scan(ins[0], ins[1][:, :3])
+    with pytest.raises(ValueError, match=r"a \(channels,\)"):
+        linear_scan(ins[0][0, 0, :2], ins[1])  # a per-channel decay of the wrong width
 
 
 def test_auto_never_falls_back_to_the_loop(monkeypatch):

@@ -193,7 +193,9 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
     """``h_t = a_t * h_{t-1} + b_t`` elementwise over ``(batch, time, channels)``; real or complex.
 
     Args:
-        a: ``(batch, time, channels)`` decays.
+        a: ``(batch, time, channels)`` decays, or ``(channels,)``: one decay for every sequence and
+            step (the LRU's ``lambda``), which the ``numba`` kernel reads once per sequence, summing
+            its gradient as it goes (every other back end scans it expanded).
         b: ``(batch, time, channels)`` inputs, the dtype of ``a`` (if they differ, both are promoted
             to their common dtype).
         h0: ``(batch, channels)`` initial state, or ``None`` for zeros.
@@ -204,17 +206,21 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
         dtype, except bfloat16/float16 inputs, which give float32); differentiable in ``a``, ``b``
         and ``h0``.
     """
-    if a.shape != b.shape or a.dim() != 3:
-        raise ValueError(f"a and b must both be (batch, time, channels), got {tuple(a.shape)} and {tuple(b.shape)}")
-    if h0 is not None and h0.shape != (a.shape[0], a.shape[2]):
-        raise ValueError(f"h0 must be (batch, channels) = {(a.shape[0], a.shape[2])}, got {tuple(h0.shape)}")
+    if b.dim() != 3 or a.shape not in (b.shape, b.shape[2:]):
+        raise ValueError("a and b must both be (batch, time, channels), or a (channels,) with b (batch, time, "
+                         f"channels); got {tuple(a.shape)} and {tuple(b.shape)}")
+    batch, steps, channels = b.shape
+    if h0 is not None and h0.shape != (batch, channels):
+        raise ValueError(f"h0 must be (batch, channels) = {(batch, channels)}, got {tuple(h0.shape)}")
     dtype = scan_dtype(torch.promote_types(a.dtype, b.dtype))
-    name = resolve_scan(kernel, a.device, dtype)
+    name = resolve_scan(kernel, b.device, dtype)
     a, b = a.to(dtype), b.to(dtype)  # no copy when the dtype is already right
     h0 = None if h0 is None else h0.to(dtype)
     note_ran("scan", name, dtype)
-    if a.shape[1] == 0:
-        return a.new_empty(a.shape)
+    if steps == 0:
+        return b.new_empty(b.shape)
+    if a.dim() == 1:  # one decay for all: numba reads a row per sequence, the others the full tensor
+        a = a.expand(batch, 1 if name == "numba" else steps, channels)
     if name == "numba":
         from .scan_cpu import linear_scan_cpu
 

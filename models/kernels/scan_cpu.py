@@ -6,7 +6,10 @@ innermost loop runs over all contiguous channels, which LLVM vectorises. (Splitt
 channels into blocks of 64 as extra parallel tasks measured 5x slower on a 2-core machine: variable
 loop bounds stopped the vectorisation; the batch alone keeps any CPU of up to ``batch`` cores busy.)
 Real (float32, float64) and complex (complex64, complex128: the LRU's state) tensors take the same
-code; numba compiles one version per dtype.
+code; numba compiles one version per dtype. ``a`` may hold one row per sequence, ``(batch, 1,
+channels)``, for a decay that never changes over time (the LRU's ``lambda``): the kernels read that row
+at every step and add its gradient up over time, so neither the forward's copy of ``a`` nor a full
+``(batch, time, channels)`` gradient is ever made.
 
 Backward (the reverse scan). With ``g_t = dL/dh_t`` in total (from above and through ``h_{t+1}``)::
 
@@ -37,32 +40,38 @@ DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
 
 @njit(**JIT)
 def _scan_forward(a, b, h0, out):  # pragma: no cover - compiled
-    batch, steps, width = a.shape
+    # a is (batch, time, width), or (batch, 1, width): one decay for every step (the LRU's lambda)
+    batch, steps, width = b.shape
+    per_step = 1 if a.shape[1] == steps else 0
     for i in prange(batch):
         for j in range(width):
             out[i, 0, j] = a[i, 0, j] * h0[i, j] + b[i, 0, j]
         for t in range(1, steps):
+            ta = t * per_step
             for j in range(width):
-                out[i, t, j] = a[i, t, j] * out[i, t - 1, j] + b[i, t, j]
+                out[i, t, j] = a[i, ta, j] * out[i, t - 1, j] + b[i, t, j]
 
 
 @njit(**JIT)
 def _scan_backward(grad, a, out, h0, da, db, dh0):  # pragma: no cover - compiled
     # carry = conj(a_{t+1}) g_{t+1}, what reaches h_t through the next step; one row per sequence,
     # as in the IndRNN's backward (measured 1.4x faster for complex64 than reading g back from db).
-    batch, steps, width = a.shape
+    # da has a's shape and starts at zero: with one decay for every step it sums over time.
+    batch, steps, width = grad.shape
+    per_step = 1 if a.shape[1] == steps else 0
     for i in prange(batch):
         carry = np.zeros(width, a.dtype)
         for t in range(steps - 1, 0, -1):
+            ta = t * per_step
             for j in range(width):
                 g = grad[i, t, j] + carry[j]  # g_t = dL/dh_t
                 db[i, t, j] = g
-                da[i, t, j] = g * out[i, t - 1, j].conjugate()
-                carry[j] = a[i, t, j].conjugate() * g
+                da[i, ta, j] += g * out[i, t - 1, j].conjugate()
+                carry[j] = a[i, ta, j].conjugate() * g
         for j in range(width):  # t = 0 reads the initial state
             g = grad[i, 0, j] + carry[j]
             db[i, 0, j] = g
-            da[i, 0, j] = g * h0[i, j].conjugate()
+            da[i, 0, j] += g * h0[i, j].conjugate()
             dh0[i, j] = a[i, 0, j].conjugate() * g
 
 
@@ -80,7 +89,8 @@ class NumbaScan:
 
 
 def linear_scan_cpu(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
-    """Fused CPU scan; same contract as :func:`models.kernels.scan_reference.linear_scan_reference`."""
+    """Fused CPU scan; the contract of :func:`models.kernels.scan_reference.linear_scan_reference`, and
+    ``a`` may also be ``(batch, 1, channels)``: one decay for every step (its gradient summed over time)."""
     return fused_scan(NumbaScan, a, b, h0)
 
 
