@@ -27,7 +27,9 @@ in reverse. Recomputing costs one more ``exp`` per element; storing ``a`` and ``
 what made the unfused form slow. ``dA`` is summed per sequence (one row per thread) and reduced after.
 
 Parallel over the batch (``prange``), as the other CPU kernels; the innermost loop runs over the
-``N`` contiguous states. Compiled like them (:data:`.cpu.JIT`); :func:`warm_up` loads both dtypes.
+``N`` contiguous states, except for the decays: a step's ``E * N`` exponentials are one call of
+:func:`.cpu.exp_row` on one row (one long vectorised loop rather than ``E`` loops of ``N = 16``,
+measured 1.8x faster forward and 1.6x backward at Mamba's shapes). Compiled like them (:data:`.cpu.JIT`); :func:`warm_up` loads both dtypes.
 """
 from __future__ import annotations
 
@@ -49,24 +51,34 @@ def _forward(x, delta, A, B, C, y, starts, chunk, c, bits_type, bias, shift):  #
     zero = x.dtype.type(0)
     for i in prange(batch):
         h = np.zeros((inner, nstate), x.dtype)
-        arg, a = np.empty(nstate, x.dtype), np.empty(nstate, x.dtype)
-        bits = np.empty(nstate, bits_type)
+        # one step's E * N decays in one exp_row call: one long vectorised loop, not E loops of N
+        arg, a = np.empty(inner * nstate, x.dtype), np.empty(inner * nstate, x.dtype)
+        bits = np.empty(inner * nstate, bits_type)
         scale = bits.view(x.dtype)
+        a2 = a.reshape((inner, nstate))
         for t in range(steps):
             if t % chunk == 0:
                 starts[i, t // chunk] = h  # the state before step t
+            _decay_args(delta[i, t], A, arg)
+            exp_row(arg, a, bits, scale, c, bias, shift)
             for e in range(inner):
-                dl = delta[i, t, e]
-                bx = dl * x[i, t, e]
-                for n in range(nstate):
-                    arg[n] = dl * A[e, n]
-                exp_row(arg, a, bits, scale, c, bias, shift)
+                bx = delta[i, t, e] * x[i, t, e]
                 acc = zero
                 for n in range(nstate):
-                    v = a[n] * h[e, n] + bx * B[i, t, n]
+                    v = a2[e, n] * h[e, n] + bx * B[i, t, n]
                     h[e, n] = v
                     acc += v * C[i, t, n]
                 y[i, t, e] = acc
+
+
+@njit(inline="always")
+def _decay_args(delta_t, A, arg):  # pragma: no cover - compiled
+    """``arg[e * N + n] = delta_t[e] A[e, n]``: the exponents of one step's decays, as one row."""
+    inner, nstate = A.shape
+    for e in range(inner):
+        dl = delta_t[e]
+        for n in range(nstate):
+            arg[e * nstate + n] = dl * A[e, n]
 
 
 @njit(**JIT)
@@ -76,12 +88,13 @@ def _backward(dy, x, delta, A, B, C, starts, chunk, c, bits_type, bias, shift,
     nstate = A.shape[1]
     zero = x.dtype.type(0)
     for i in prange(batch):
-        arg = np.empty(nstate, x.dtype)
-        bits = np.empty(nstate, bits_type)
+        arg = np.empty(inner * nstate, x.dtype)
+        bits = np.empty(inner * nstate, bits_type)
         scale = bits.view(x.dtype)
         carry = np.zeros((inner, nstate), x.dtype)  # a_{t+1} g_{t+1}: what reaches h_t through the next step
         hs = np.empty((chunk + 1, inner, nstate), x.dtype)  # hs[k] = state before step t0 + k
-        avals = np.empty((chunk, inner, nstate), x.dtype)
+        arows = np.empty((chunk, inner * nstate), x.dtype)  # the chunk's decays, one row per step
+        avals = arows.reshape((chunk, inner, nstate))
         dA = np.zeros((inner, nstate), x.dtype)
         dBt = np.empty(nstate, x.dtype)
         dCt = np.empty(nstate, x.dtype)
@@ -91,12 +104,10 @@ def _backward(dy, x, delta, A, B, C, starts, chunk, c, bits_type, bias, shift,
             hs[0] = starts[i, q]
             for k in range(t1 - t0):  # recompute the chunk's decays and states
                 t = t0 + k
+                _decay_args(delta[i, t], A, arg)
+                exp_row(arg, arows[k], bits, scale, c, bias, shift)
                 for e in range(inner):
-                    dl = delta[i, t, e]
-                    bx = dl * x[i, t, e]
-                    for n in range(nstate):
-                        arg[n] = dl * A[e, n]
-                    exp_row(arg, avals[k, e], bits, scale, c, bias, shift)
+                    bx = delta[i, t, e] * x[i, t, e]
                     for n in range(nstate):
                         hs[k + 1, e, n] = avals[k, e, n] * hs[k, e, n] + bx * B[i, t, n]
             for k in range(t1 - t0 - 1, -1, -1):  # and walk it backwards
