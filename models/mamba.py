@@ -117,9 +117,9 @@ class MambaMixer(nn.Module):
         delta, B, C, x = self._projections(x)  # (batch, time, E), (batch, time, N) x2, (batch, time, E)
         with no_autocast(u):  # the scan and C . h in float32 under bf16 autocast
             A = -torch.exp(self.A_log.to(x.dtype))  # (E, N)
-            y = selective_scan(x, delta, A, B, C, self.kernel)  # (batch, time, E): C . h, fused on CPU
-            y = y + self.D.to(y.dtype) * x  # (batch, time, E)
-        return self.out_proj(y * F.silu(scan_dtype(z)))  # (batch, time, hidden)
+            # (C . h + D x) * silu(z), (batch, time, E): skip and gate in the scan's pass on the CPU
+            y = selective_scan(x, delta, A, B, C, self.kernel, D=self.D.to(x.dtype), z=scan_dtype(z))
+        return self.out_proj(y)  # (batch, time, hidden)
 
     def step(self, u_t: torch.Tensor, state: tuple | None) -> tuple[torch.Tensor, tuple]:
         """One frame ``(batch, hidden)``; ``state`` = (last ``d_conv`` conv inputs ``(batch, E, d_conv)``,

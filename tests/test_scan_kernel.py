@@ -299,50 +299,74 @@ def test_cuda_back_end_equals_reference_loop(kernel, steps, dtype):
 
 # --- Mamba's fused selective scan (models.kernels.selective_cpu) against the unfused form ------------
 
-def selective_inputs(batch, steps, inner, nstate, dtype=torch.float64, seed=0):
-    """``x, delta, A, B, C`` as a Mamba layer makes them (``delta > 0``, ``A < 0``), requiring grad, and a ``dy``."""
+def selective_inputs(batch, steps, inner, nstate, dtype=torch.float64, seed=0, skip=False, gate=False):
+    """``x, delta, A, B, C`` as a Mamba layer makes them (``delta > 0``, ``A < 0``), then ``D`` (``skip``)
+    and ``z`` (``gate``, of both signs and up to +-6), requiring grad, and a ``dy``."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(batch, steps, inner, generator=gen, dtype=dtype)
     delta = torch.nn.functional.softplus(torch.randn(batch, steps, inner, generator=gen, dtype=dtype))
     A = -torch.exp(torch.randn(inner, nstate, generator=gen, dtype=dtype))
     B, C = (torch.randn(batch, steps, nstate, generator=gen, dtype=dtype) for _ in range(2))
+    D = torch.randn(inner, generator=gen, dtype=dtype)
+    z = 2 * torch.randn(batch, steps, inner, generator=gen, dtype=dtype)
     dy = torch.randn(batch, steps, inner, generator=gen, dtype=dtype)
-    return [t.requires_grad_() for t in (x, delta, A, B, C)], dy
+    return [t.requires_grad_() for t in (x, delta, A, B, C) + (D,) * skip + (z,) * gate], dy
 
 
+def selective(fn, skip, gate, **kw):
+    """``fn(x, delta, A, B, C, D=..., z=...)`` called with the inputs' optional tail by keyword."""
+    def call(x, delta, A, B, C, *rest):
+        extra = dict(zip(["D"] * skip + ["z"] * gate, rest))
+        return fn(x, delta, A, B, C, **kw, **extra)
+    return call
+
+
+OPTIONAL = pytest.mark.parametrize("skip,gate", [(False, False), (True, False), (False, True), (True, True)],
+                                   ids=["plain", "skip", "gate", "skip+gate"])
+
+
+@OPTIONAL
 @pytest.mark.parametrize("steps", [1, 15, 16, 17, 449])
-def test_selective_scan_fused_equals_unfused_float64(steps):
-    """Values and all five gradients; step counts below, at and across the backward's chunk length."""
+def test_selective_scan_fused_equals_unfused_float64(steps, skip, gate):
+    """Values and every gradient; step counts below, at and across the backward's chunk length; with
+    and without the skip ``D x`` and the gate ``silu(z)`` that the fused kernel applies in its pass."""
     from models.kernels import selective_scan, selective_scan_unfused
 
-    ins, dy = selective_inputs(3, steps, 7, 5, seed=steps)
+    ins, dy = selective_inputs(3, steps, 7, 5, seed=steps, skip=skip, gate=gate)
     with kernels.recording() as ran:
-        fused = run_with_grads(lambda *t: selective_scan(*t, kernel="numba"), ins, dy)
+        fused = run_with_grads(selective(selective_scan, skip, gate, kernel="numba"), ins, dy)
     assert ran == {("selective_scan", "numba", "float64")}
     with kernels.recording() as ran:
-        ref = run_with_grads(lambda *t: selective_scan_unfused(*t, kernel="reference"), ins, dy)
+        ref = run_with_grads(selective(selective_scan_unfused, skip, gate, kernel="reference"), ins, dy)
     assert ran == {("scan", "reference", "float64")}
-    for name, x, y in zip(("y", "x", "delta", "A", "B", "C"), fused, ref):
+    names = ("y", "x", "delta", "A", "B", "C") + ("D",) * skip + ("z",) * gate
+    assert len(fused) == len(names)
+    for name, x, y in zip(names, fused, ref):
         torch.testing.assert_close(x, y, rtol=1e-12, atol=1e-12, msg=lambda m: f"{name}: {m}")
 
 
 def test_selective_scan_fused_float32_and_auto():
     from models.kernels import selective_scan, selective_scan_unfused
 
-    ins, dy = selective_inputs(2, 100, 9, 16, dtype=torch.float32, seed=1)
+    ins, dy = selective_inputs(2, 100, 9, 16, dtype=torch.float32, seed=1, skip=True, gate=True)
+    with torch.no_grad():
+        ins[-1][0, :10] = 100.0  # sigmoids saturated both ways stay finite
+        ins[-1][1, :10] = -100.0
     with kernels.recording() as ran:
-        fused = run_with_grads(lambda *t: selective_scan(*t), ins, dy)
+        fused = run_with_grads(selective(selective_scan, True, True), ins, dy)
     assert ran == {("selective_scan", "numba", "float32")}
-    ref = run_with_grads(lambda *t: selective_scan_unfused(*t, kernel="numba"), ins, dy)
+    ref = run_with_grads(selective(selective_scan_unfused, True, True, kernel="numba"), ins, dy)
     for x, y in zip(fused, ref):
+        assert torch.isfinite(x).all()
         torch.testing.assert_close(x, y, rtol=1e-4, atol=1e-4)
 
 
-def test_selective_scan_gradcheck():
+@OPTIONAL
+def test_selective_scan_gradcheck(skip, gate):
     from models.kernels import selective_scan
 
-    ins, _ = selective_inputs(2, 5, 3, 2, seed=2)
-    assert torch.autograd.gradcheck(lambda *t: selective_scan(*t, kernel="numba"), ins)
+    ins, _ = selective_inputs(2, 5, 3, 2, seed=2, skip=skip, gate=gate)
+    assert torch.autograd.gradcheck(selective(selective_scan, skip, gate, kernel="numba"), ins)
 
 
 @pytest.mark.parametrize("dtype,rtol", [(np.float32, 3e-7), (np.float64, 5e-16)])

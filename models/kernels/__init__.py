@@ -51,6 +51,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 import torch
+import torch.nn.functional as F
 
 from ..config import KERNEL_CHOICES
 from . import cuda
@@ -237,38 +238,45 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
 
 
 def selective_scan_unfused(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-                           C: torch.Tensor, kernel: str = "auto") -> torch.Tensor:
+                           C: torch.Tensor, kernel: str = "auto", *, D: torch.Tensor | None = None,
+                           z: torch.Tensor | None = None) -> torch.Tensor:
     """The selective scan with ``a``, ``b`` and ``h`` materialised, scanned by :func:`linear_scan`
-    (back end ``kernel``); autograd does the rest. The reference the fused kernel is tested against."""
+    (back end ``kernel``), skip and gate as tensor operations; autograd does the rest. The reference
+    the fused kernel is tested against."""
     batch, steps, inner = x.shape
     a = torch.exp(delta.unsqueeze(-1) * A)  # (batch, time, E, N)
     b = (delta * x).unsqueeze(-1) * B.unsqueeze(-2)  # (batch, time, E, N)
     h = linear_scan(a.reshape(batch, steps, -1), b.reshape(batch, steps, -1), None, kernel)  # (batch, time, E*N)
-    return torch.einsum("bten,btn->bte", h.view(batch, steps, inner, -1), C)  # (batch, time, E)
+    y = torch.einsum("bten,btn->bte", h.view(batch, steps, inner, -1), C)  # (batch, time, E)
+    if D is not None:
+        y = y + D * x
+    return y if z is None else y * F.silu(z)
 
 
 def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
-                   kernel: str = "auto") -> torch.Tensor:
-    """Mamba's selective scan from ``h_0 = 0``: ``y_t[e] = sum_n C_t[n] h_t[e, n]`` with
-    ``h_t[e, n] = exp(delta_t[e] A[e, n]) h_{t-1}[e, n] + delta_t[e] B_t[n] x_t[e]``.
+                   kernel: str = "auto", *, D: torch.Tensor | None = None, z: torch.Tensor | None = None) -> torch.Tensor:
+    """Mamba's selective scan from ``h_0 = 0``: ``y_t[e] = (sum_n C_t[n] h_t[e, n] + D[e] x_t[e]) silu(z_t[e])``
+    with ``h_t[e, n] = exp(delta_t[e] A[e, n]) h_{t-1}[e, n] + delta_t[e] B_t[n] x_t[e]``.
 
     Args:
         x, delta: ``(batch, time, E)``.
         A: ``(E, N)``.
-        B, C: ``(batch, time, N)``; all five of one real dtype.
+        B, C: ``(batch, time, N)``.
         kernel: one of :data:`SCAN_KERNELS`; ``numba`` (``auto`` on CPU) runs the fused kernel
             (:mod:`.selective_cpu`), every other back end :func:`selective_scan_unfused`.
+        D: ``(E,)`` skip weights, or None for no skip.
+        z: ``(batch, time, E)`` gate, or None for no gate; all of one real dtype.
 
     Returns:
-        ``(batch, time, E)``, differentiable in all five inputs.
+        ``(batch, time, E)``, differentiable in every input.
     """
     name = resolve_scan(kernel, x.device, x.dtype)
     if name != "numba" or x.dtype not in _FUSED_DTYPES or x.shape[1] == 0:
-        return selective_scan_unfused(x, delta, A, B, C, name)  # linear_scan notes what ran
+        return selective_scan_unfused(x, delta, A, B, C, name, D=D, z=z)  # linear_scan notes what ran
     note_ran("selective_scan", name, x.dtype)
     from .selective_cpu import selective_scan_cpu
 
-    return selective_scan_cpu(x, delta, A, B, C)
+    return selective_scan_cpu(x, delta, A, B, C, D, z)
 
 
 def gated_scan(kind: str, p: torch.Tensor, kernel: str = "auto") -> torch.Tensor:
