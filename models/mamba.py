@@ -15,10 +15,11 @@ One block on a stream of width ``D`` (``hidden``), inner width ``E = expand * D`
 The selective scan is :func:`models.kernels.selective_scan`: a diagonal linear scan over ``E * N``
 channels (the ``(E, N)`` state flattened), with ``a_t = exp(Delta A)`` (zero-order hold of ``A``) and
 ``b_t = Delta B x`` (the simplified, Euler-like discretisation of ``B`` that the paper's reference
-implementation uses, Section 3.5.2 / ``selective_scan_ref``), read out as ``C . h``; back end
-``config.scan_kernel``. On the CPU (``numba``, what ``auto`` means there) one fused kernel does all
-of it and keeps the state in a per-sequence buffer (:mod:`models.kernels.selective_cpu`); every other
-back end materialises ``a`` and ``b`` and runs :func:`models.kernels.linear_scan`.
+implementation uses, Section 3.5.2 / ``selective_scan_ref``), read out as ``C . h`` with the skip
+``D_skip * x`` and the gate ``SiLU(z)``; back end ``config.scan_kernel``. On the CPU (``numba``, what
+``auto`` means there) one fused kernel does all of it, gate included, and keeps the state in a
+per-sequence buffer (:mod:`models.kernels.selective_cpu`); every other back end materialises ``a``
+and ``b``, runs :func:`models.kernels.linear_scan` and gates with tensor operations.
 
 Following the paper and its reference code:
 
