@@ -62,9 +62,9 @@ class FusedScan(torch.autograd.Function):
     A scan backend is any object with
 
     * ``scan_forward(a, b, h0, out)``: fill ``out`` ``(batch, time, channels)``;
-    * ``scan_backward(grad_out, a, out, h0, da, db, dh0)``: fill ``db`` (``(batch, time, channels)``)
-      and ``dh0`` (``(batch, channels)``) and add into ``da`` (``a``'s shape, zeroed here) from the
-      saved ``a``, states ``out`` and ``h0``.
+    * ``scan_backward(grad_out, a, out, h0, da, db, dh0)``: fill ``da`` (``a``'s shape), ``db``
+      (``(batch, time, channels)``) and ``dh0`` (``(batch, channels)``) from the saved ``a``, states
+      ``out`` and ``h0``.
 
     ``a`` is ``(batch, time, channels)``, or ``(batch, 1, channels)`` when one decay serves every step
     (a backend that takes this form sums ``da`` over time itself); each sequence has its own row, so
@@ -86,7 +86,7 @@ class FusedScan(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out):
         a, out, h0 = ctx.saved_tensors
-        da, db = torch.zeros_like(a), torch.empty_like(out)  # a's shape; (batch, time, channels)
+        da, db = torch.empty_like(a), torch.empty_like(out)  # a's shape; (batch, time, channels)
         dh0 = torch.empty_like(h0)  # (batch, channels)
         ctx.backend.scan_backward(dense(grad_out), a, out, h0, da, db, dh0)
         return da, db, dh0, None

@@ -52,26 +52,38 @@ def _scan_forward(a, b, h0, out):  # pragma: no cover - compiled
                 out[i, t, j] = a[i, ta, j] * out[i, t - 1, j] + b[i, t, j]
 
 
+@njit(inline="always")
+def _reverse_step(grad, a, out, db, carry, i, t, ta, j):  # pragma: no cover - compiled
+    """One channel of one step of the reverse scan: ``g_t`` into ``db``, the carry to step ``t - 1``,
+    and ``dL/da_t = g_t conj(h_{t-1})`` returned."""
+    g = grad[i, t, j] + carry[j]  # g_t = dL/dh_t
+    db[i, t, j] = g
+    carry[j] = a[i, ta, j].conjugate() * g
+    return g * out[i, t - 1, j].conjugate()
+
+
 @njit(**JIT)
 def _scan_backward(grad, a, out, h0, da, db, dh0):  # pragma: no cover - compiled
     # carry = conj(a_{t+1}) g_{t+1}, what reaches h_t through the next step; one row per sequence,
     # as in the IndRNN's backward (measured 1.4x faster for complex64 than reading g back from db).
-    # da has a's shape and starts at zero: with one decay for every step it sums over time.
+    # With one decay for every step, dL/da sums over time in a row ``acc``. The two cases have their
+    # own inner loops: a branch inside one loop measured 1.7x slower for complex64.
     batch, steps, width = grad.shape
-    per_step = 1 if a.shape[1] == steps else 0
+    per_step = a.shape[1] == steps
     for i in prange(batch):
         carry = np.zeros(width, a.dtype)
+        acc = np.zeros(width, a.dtype)
         for t in range(steps - 1, 0, -1):
-            ta = t * per_step
-            for j in range(width):
-                g = grad[i, t, j] + carry[j]  # g_t = dL/dh_t
-                db[i, t, j] = g
-                da[i, ta, j] += g * out[i, t - 1, j].conjugate()
-                carry[j] = a[i, ta, j].conjugate() * g
+            if per_step:
+                for j in range(width):
+                    da[i, t, j] = _reverse_step(grad, a, out, db, carry, i, t, t, j)
+            else:
+                for j in range(width):
+                    acc[j] += _reverse_step(grad, a, out, db, carry, i, t, 0, j)
         for j in range(width):  # t = 0 reads the initial state
             g = grad[i, 0, j] + carry[j]
             db[i, 0, j] = g
-            da[i, 0, j] += g * h0[i, j].conjugate()
+            da[i, 0, j] = acc[j] + g * h0[i, j].conjugate()
             dh0[i, j] = a[i, 0, j].conjugate() * g
 
 
