@@ -123,11 +123,12 @@ def _figure(table: pd.DataFrame, names: list[str]):
         fig, axes = plt.subplots(1, 2, figsize=(4 + 1.6 * len(units) * len(names) / 2, 4.2))
     palette = dict(zip(names, sns.color_palette(n_colors=len(names))))
     width = 0.8 / len(names)
+    bars = []
     for j, name in enumerate(names):
         t = table[table["run"] == name].set_index("unit").reindex(units)
         x = np.arange(len(units)) + (j - (len(names) - 1) / 2) * width
-        axes[0].bar(x, 100 * t["acc_mean"], width, yerr=100 * t["acc_std"].fillna(0), capsize=2,
-                    color=palette[name], label=name)
+        bars.append(axes[0].bar(x, 100 * t["acc_mean"], width, yerr=100 * t["acc_std"].fillna(0), capsize=2,
+                                color=palette[name], label=name))
         lo = (1e3 * (t["median_s"] - t["q1_s"])).fillna(0)
         hi = (1e3 * (t["q3_s"] - t["median_s"])).fillna(0)
         axes[1].bar(x, 1e3 * t["median_s"], width, yerr=[lo, hi], capsize=2, color=palette[name], label=name)
@@ -146,7 +147,7 @@ def _figure(table: pd.DataFrame, names: list[str]):
         ax.grid(True, axis="y", alpha=0.3)
     if (table["median_s"] > 0).any():  # no steady iteration timed (every batch partial): no log axis to draw
         axes[1].set_yscale("log")
-    axes[0].legend(fontsize=7)
+    axes[0].legend(bars, names, fontsize=7)  # named outright: matplotlib drops labels that start with "_"
     fig.tight_layout()
     return fig
 

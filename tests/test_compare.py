@@ -73,3 +73,15 @@ def test_compare_needs_two_runs(tmp_path, capsys):
     assert "at least two" in capsys.readouterr().err
     assert main(["compare", str(a), str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_compare_figure_names_every_run_even_one_starting_with_an_underscore():
+    """matplotlib leaves labels that start with "_" out of an automatic legend; a run directory may be
+    called "_x"."""
+    from reports.compare import _figure
+
+    names = ["_x", "b"]
+    table = pd.DataFrame([{"unit": u, "run": r, "acc_mean": 0.5, "acc_std": 0.1, "median_s": 0.01,
+                           "q1_s": 0.009, "q3_s": 0.011} for u in ("rnn", "indrnn") for r in names])
+    fig = _figure(table, names)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == names
