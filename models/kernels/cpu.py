@@ -27,7 +27,7 @@ from numba import njit, prange
 
 from .fused import fused_recurrence
 
-__all__ = ["JIT", "EXP", "exp_row", "NumbaBackend", "as_numpy", "recurrence_cpu", "warm_once", "warm_up"]
+__all__ = ["JIT", "EXP", "exp_row", "sigmoid_pair", "NumbaBackend", "as_numpy", "recurrence_cpu", "warm_once", "warm_up"]
 
 # How every numba kernel of the package compiles (the IndRNN's here, the linear scan's in
 # :mod:`.scan_cpu`): parallel loops on numba's thread pool (sized by ``--threads``, see
@@ -79,6 +79,14 @@ def exp_row(x, out, bits, scale, c, bias, shift):  # pragma: no cover - compiled
             bits[n] = (bits.dtype.type(k) + bias) << shift
     for n in range(x.shape[0]):
         out[n] *= scale[n]
+
+
+@njit(inline="always")
+def sigmoid_pair(x, e, zero, one):  # pragma: no cover - compiled
+    """``(sigmoid(x), 1 - sigmoid(x))`` from ``e = exp(-|x|)`` (from :func:`exp_row`): never overflows,
+    and neither value comes from a subtraction that cancels."""
+    inv = one / (one + e)
+    return (inv, e * inv) if x >= zero else (e * inv, inv)
 
 
 @njit(**JIT)

@@ -36,7 +36,7 @@ import torch
 from numba import njit, prange
 from torch.autograd.function import once_differentiable
 
-from .cpu import EXP, JIT, as_numpy, exp_row, warm_once
+from .cpu import EXP, JIT, as_numpy, exp_row, sigmoid_pair, warm_once
 
 __all__ = ["gated_scan_cpu", "warm_up", "KINDS"]
 
@@ -64,10 +64,7 @@ def _mingru_exps(p, i, t, width, zero, arg, e, bits, scale, c, bias, shift):  # 
 @njit(inline="always")
 def _mingru_gates(p, i, t, j, width, e, zero, one, half):  # pragma: no cover - compiled
     """``a = 1 - z``, ``z = sigmoid(k)``, ``g(c)`` and ``g'(c)`` of channel ``j`` at step ``t``."""
-    inv = one / (one + e[0, j])
-    up = p[i, t, j] >= zero
-    z = inv if up else e[0, j] * inv
-    a = e[0, j] * inv if up else inv
+    z, a = sigmoid_pair(p[i, t, j], e[0, j], zero, one)
     g, dg = _positive(p[i, t, width + j], e[1, j], zero, one, half)
     return a, z, g, dg
 

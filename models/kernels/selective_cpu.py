@@ -47,7 +47,7 @@ import torch
 from numba import njit, prange
 from torch.autograd.function import once_differentiable
 
-from .cpu import EXP, JIT, as_numpy, exp_row, warm_once
+from .cpu import EXP, JIT, as_numpy, exp_row, sigmoid_pair, warm_once
 
 __all__ = ["CHUNK", "selective_scan_cpu", "warm_up"]
 
@@ -103,8 +103,7 @@ def _sigmoid_row(z_t, arg, sig, bits, scale, c, bias, shift, zero, one):  # prag
         arg[e] = -abs(z_t[e])
     exp_row(arg[:inner], sig, bits[:inner], scale[:inner], c, bias, shift)
     for e in range(inner):
-        inv = one / (one + sig[e])
-        sig[e] = inv if z_t[e] >= zero else sig[e] * inv
+        sig[e], _ = sigmoid_pair(z_t[e], sig[e], zero, one)
 
 
 @njit(**JIT)
