@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 from .splits import Split
 
-__all__ = ["BASELINE", "clip_statistics", "fit_baseline"]
+__all__ = ["BASELINE", "clip_statistics", "fit_baseline", "score_baseline", "c_for_weight_decay"]
 
 BASELINE = "scat+logreg"  # its name in every table
 
@@ -42,3 +42,32 @@ def fit_baseline(stats: np.ndarray, labels: np.ndarray, split: Split, C: float =
     probs[:, clf.classes_] = clf.predict_proba(stats[test])
     pred = probs.argmax(1)
     return float((pred == labels[test]).mean()), pred.tolist(), probs, fit_s
+
+
+def c_for_weight_decay(weight_decay: float, n_fit: int) -> float:
+    """scikit-learn's ``C`` that penalises the weights as Adam's ``weight_decay`` does a network's.
+
+    ``LogisticRegression`` minimises ``C * sum(loss) + ||w||^2 / 2``, i.e. (divided by ``C n``) the mean
+    loss plus ``||w||^2 / (2 C n)``; weight decay ``lambda`` adds ``lambda ||w||^2 / 2`` to the mean loss.
+    So ``C = 1 / (lambda n)``: the tuned baseline searches the same weight-decay range as the units.
+    """
+    return 1.0 / (weight_decay * n_fit)
+
+
+def score_baseline(stats: np.ndarray, labels: np.ndarray, split: Split, C: float, seed: int = 0) -> dict:
+    """A tuning trial of the baseline: fit on the training part only (the validation part chooses, as for
+    the units), then score validation and test. Returns val_acc, val_loss, test_acc, pred, fit_s."""
+    train, val, test = (np.array(p) for p in (split.train, split.val, split.test))
+    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed))
+    t0 = time.perf_counter()
+    clf.fit(stats[train], labels[train])
+    fit_s = time.perf_counter() - t0
+    n_classes = int(labels.max()) + 1
+    val_probs = np.zeros((len(val), n_classes))
+    val_probs[:, clf.classes_] = clf.predict_proba(stats[val])
+    test_probs = np.zeros((len(test), n_classes))
+    test_probs[:, clf.classes_] = clf.predict_proba(stats[test])
+    pred = test_probs.argmax(1)
+    return dict(val_acc=float((val_probs.argmax(1) == labels[val]).mean()),
+                val_loss=float(-np.log(np.clip(val_probs[np.arange(len(val)), labels[val]], 1e-15, None)).mean()),
+                test_acc=float((pred == labels[test]).mean()), pred=pred.tolist(), fit_s=fit_s)

@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 __all__ = ["RunConfig", "ConfigError", "field_problem", "MAX_JOBS", "PRESETS", "preset", "SECTIONS", "PAPER_UNITS",
            "MODERN_UNITS", "UNIT_GROUPS", "PRECISIONS", "DATASETS", "STEP_MODES", "DEVICE_HELP", "SUBNORMALS",
-           "READOUTS", "SCAN_KERNELS"]
+           "READOUTS", "SCAN_KERNELS", "BLOCKS", "NORMS", "DROPOUT_MASKS", "SAMPLERS"]
 
 PAPER_UNITS = ("rnn", "lstm", "gru", "indrnn")  # what "--units all" means (= models.PAPER_UNITS, tested)
 MODERN_UNITS = ("mingru", "minlstm", "lru", "mamba")  # what "--units modern" means (= models.MODERN_UNITS, tested)
@@ -33,7 +33,11 @@ PRECISIONS = ("fp32", "tf32", "bf16")
 SUBNORMALS = ("flush", "keep")  # = bench.subnormals.SUBNORMAL_POLICIES (tested)
 DATASETS = ("synthetic", "gtzan", "folder")  # = features.pipeline.DATASETS (tested)
 STEP_MODES = ("eager", "graph")
-SECTIONS = ("protocol", "data", "features", "model", "training", "execution")
+SECTIONS = ("protocol", "data", "features", "model", "training", "tuning", "execution")
+BLOCKS = ("native", "stack", "residual")  # = models.config.BLOCKS (tested)
+NORMS = ("none", "layer", "batch")  # = models.config.NORMS (tested)
+DROPOUT_MASKS = ("sequence", "element")
+SAMPLERS = ("sobol", "random", "tpe")  # bench.tune
 MAX_JOBS = 1000  # more jobs than this in one run need --yes (the paper's protocol is 500)
 DEVICE_HELP = "auto (default: cuda when torch sees a GPU, else cpu), cpu, cuda or cuda:N"
 
@@ -171,9 +175,19 @@ class RunConfig:
                                           "the paper does not say)")
     readout: str = opt("last", "model", "what the classifier reads: last = the state at each clip's last valid frame "
                                         "(the paper's); mean = the average over its valid frames", choices=READOUTS)
-    param_budget: int | None = opt(None, "model", "compare at an equal parameter budget: each unit's width (--hidden) "
-                                                  "is chosen so its parameter count is closest to this (default: "
-                                                  "equal width)", _positive_or_none)
+    block: str = opt("native", "model", "the module tree around each unit's recurrence: native = each unit as "
+                                        "published (the paper's setup); stack = every unit as plain stacked layers, "
+                                        "residual = every unit in the same pre-norm residual block; in both only "
+                                        "the recurrence differs", choices=BLOCKS)
+    norm: str = opt("layer", "model", "stack and residual: the one norm of every unit (none; layer: per frame; batch: "
+                                      "statistics over valid frames); native keeps each unit's own", choices=NORMS)
+    dropout_mask: str = opt("sequence", "model", "sequence: one dropout mask per clip shared over time; element: a "
+                                                 "fresh one per element (native PyTorch RNN/LSTM/GRU: always element)",
+                            choices=DROPOUT_MASKS)
+    param_budget: int | None = opt(None, "model", "compare at an equal parameter budget: each unit's width is chosen "
+                                                  "so its parameter count is closest to this. Default: equal width "
+                                                  "(--hidden) in native; in stack and residual, the IndRNN's count at "
+                                                  "--hidden. 0: equal width always", _non_negative)
     scan_kernel: str = opt("auto", "model", "minGRU, minLSTM, LRU, Mamba: back end of their linear scan (auto: the "
                                             "fastest for the device)", choices=SCAN_KERNELS)
     lru_r_min: float = opt(0.9, "model", "LRU: inner radius of the ring its eigenvalues start on (Orvieto et al.)",
@@ -193,6 +207,27 @@ class RunConfig:
     weight_decay: float = opt(0.0, "training", "Adam weight decay", _non_negative_float)
     clip_grad: float = opt(1.0, "training", "max gradient norm (0 = no clipping)", _non_negative_float)
     warmup_iters: int = opt(5, "training", "timed iterations per fold left out of summaries", _non_negative)
+    # tuning (bench.tune): the same search, budget and rule for every unit and the baseline
+    tune: int = opt(0, "tuning", "trials per unit and fold: each trains on the training part and is scored on the "
+                                 "validation part; the best one's test accuracy is the fold's (0 = the fixed recipe)",
+                    _int_in(0, 10_000))
+    tune_sampler: str = opt("sobol", "tuning", "sobol: a scrambled Sobol design, trial k the same point for every "
+                                               "unit and fold (order-free); random: seeded uniform points, also "
+                                               "order-free; tpe: Optuna's TPE, sequential", choices=SAMPLERS)
+    tune_storage: str | None = opt(None, "tuning", "Optuna storage URL (any SQLAlchemy URL on a cluster; default: "
+                                                   "SQLite tuning.db in the run directory)")
+    tune_prune: bool = opt(False, "tuning", "stop a trial early when its validation loss is worse than the median "
+                                            "of earlier trials at the same epoch (Optuna's MedianPruner)")
+    tune_lr_min: float = opt(1e-4, "tuning", "learning rate searched from (log scale)", _number_in(0, 10, lo_open=True))
+    tune_lr_max: float = opt(1e-2, "tuning", "learning rate searched to", _number_in(0, 10, lo_open=True))
+    tune_dropout_min: float = opt(0.0, "tuning", "dropout searched from (linear)", _fraction)
+    tune_dropout_max: float = opt(0.5, "tuning", "dropout searched to", _fraction)
+    tune_wd_min: float = opt(1e-6, "tuning", "weight decay searched from (log scale; the baseline's L2 penalty too)",
+                             _positive_float)
+    tune_wd_max: float = opt(1e-2, "tuning", "weight decay searched to", _positive_float)
+    tune_readouts: tuple[str, ...] = opt(READOUTS, "tuning", "readouts searched, e.g. [\"last\", \"mean\"]",
+                                         lambda v: None if isinstance(v, (tuple, list)) and v and set(v) <= set(READOUTS)
+                                         else f"must be a non-empty list of {', '.join(READOUTS)}")
     # execution (bench.policy): the same for every unit, recorded with every job
     device: str = opt("auto", "execution", DEVICE_HELP,
                       lambda v: None if v in ("auto", "cpu", "cuda") or str(v).startswith("cuda:")
@@ -233,12 +268,17 @@ class RunConfig:
                               "under --cache-dir and never in a data folder: add --dataset gtzan or --dataset folder")
         if not self.lru_r_min < self.lru_r_max:
             raise ConfigError(f"--lru-r-min {self.lru_r_min} must be below --lru-r-max {self.lru_r_max}")
+        for low, high in (("tune_lr_min", "tune_lr_max"), ("tune_dropout_min", "tune_dropout_max"),
+                          ("tune_wd_min", "tune_wd_max")):
+            if getattr(self, low) > getattr(self, high):
+                raise ConfigError(f"{flag(low)} {getattr(self, low)} must not exceed {flag(high)} {getattr(self, high)}")
         if self.protocol == "file" and not self.split_file:
             raise ConfigError("--protocol file needs --split-file FILE")
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["units"] = list(self.units)
+        d["tune_readouts"] = list(self.tune_readouts)
         return d
 
     def sections(self) -> dict[str, dict]:
@@ -257,9 +297,11 @@ class RunConfig:
                     step=self.step, precision=self.precision, fused_adam=self.fused_adam)
 
     def model_options(self) -> dict:
-        """The fields of ``models.ModelConfig`` this run sets (every model-section field but the budget)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.metadata["section"] == "model" and f.name != "param_budget"}
+        """The fields of ``models.ModelConfig`` this run sets (every model-section field but the budget;
+        ``dropout_mask`` as ``time_shared_dropout``)."""
+        options = {f.name: getattr(self, f.name) for f in fields(self)
+                   if f.metadata["section"] == "model" and f.name not in ("param_budget", "dropout_mask")}
+        return {**options, "time_shared_dropout": self.dropout_mask == "sequence"}
 
 
 _HINTS = typing.get_type_hints(RunConfig)

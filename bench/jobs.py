@@ -13,7 +13,7 @@ import torch
 import models
 from models.kernels import recording
 
-from .baseline import BASELINE, clip_statistics, fit_baseline
+from .baseline import BASELINE, c_for_weight_decay, clip_statistics, fit_baseline, score_baseline
 from .config import RunConfig
 from .envinfo import job_environment
 from .policy import set_precision
@@ -22,7 +22,9 @@ from .splits import Split
 from .timing import IterationTimer
 from .trainer import FoldData, TrainConfig, train_fold
 
-__all__ = ["Job", "JobData", "job_seed", "run_job", "unit_config", "format_kernels"]
+__all__ = ["Job", "JobData", "Recipe", "fit", "job_seed", "run_job", "unit_config", "budget_for", "format_kernels", "BUDGET_REFERENCE"]
+
+BUDGET_REFERENCE = "indrnn"  # the unit whose size at --hidden sets the default budget of the controlled scaffolds
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class JobData:
     labels: np.ndarray
     clip_ids: list[str]
     n_classes: int
+    study_storage: str = ""  # --tune: the Optuna storage URL of the run's studies
+    study_prefix: str = ""  # --tune: the run's part of each study's name (its directory name), "<prefix>/<job>"
+    fingerprint: str = ""  # the features' fingerprint: a study made on other inputs is refused
 
 
 def job_seed(seed: int, split: Split) -> int:
@@ -53,66 +58,132 @@ def job_seed(seed: int, split: Split) -> int:
 
 def unit_config(cfg: RunConfig, unit: str, input_dim: int, n_classes: int, frames: int) -> models.ModelConfig:
     """The architecture ``unit`` trains with in this run: the run's model options, the IndRNN's bound set
-    from the sequence length (ignored by the other units), and with ``--param-budget`` the unit's own
-    width (:func:`models.budget.width_for_budget`)."""
+    from the sequence length (ignored by the other units), and its width (:func:`budget_for`)."""
     from models.budget import width_for_budget
 
     mcfg = models.ModelConfig(**cfg.model_options(), max_len=frames)
-    if cfg.param_budget:
-        mcfg = replace(mcfg, hidden=width_for_budget(unit, input_dim, n_classes, mcfg, cfg.param_budget))
+    budget = budget_for(cfg, input_dim, n_classes, frames)
+    if budget:
+        mcfg = replace(mcfg, hidden=width_for_budget(unit, input_dim, n_classes, mcfg, budget))
     return mcfg
 
 
-def _tables(job: Job, row: dict, epochs: list[dict], timer: IterationTimer | None, pred: list[int],
-            data: JobData, env: dict) -> dict[str, pd.DataFrame]:
-    ids = dict(unit=job.unit, repeat=job.split.repeat, fold=job.split.fold)
-    test = list(job.split.test)
-    times = timer.times() if timer is not None else []
-    iterations = pd.DataFrame({**ids, "iteration": np.arange(len(times)), "seconds": times,
-                               "batch_size": timer.sizes[:len(times)] if timer else [],
-                               "warmup": timer.is_warmup() if timer else [],
-                               "partial": timer.is_partial() if timer else []})
-    tables = {  # each in the columns bench/schema.py declares (it refuses any other)
-        "folds": [{**ids, **row, "env_id": env["env_id"]}],
-        "environment": [{**ids, **env}],
-        "epochs": [{**ids, **e} for e in epochs],
-        "iterations": iterations,
-        "predictions": pd.DataFrame({**ids, "clip_id": [data.clip_ids[i] for i in test],
-                                     "true": data.labels[test], "pred": pred if pred else [-1] * len(test)}),
-    }
-    return {name: TABLES[name].frame(data) for name, data in tables.items()}
+def budget_for(cfg: RunConfig, input_dim: int, n_classes: int, frames: int) -> int:
+    """The run's parameter budget (0: equal width). ``--param-budget`` when given; otherwise equal width in
+    ``native`` and, in the controlled scaffolds (``stack``, ``residual``), the parameter count of the
+    reference unit (the IndRNN) at ``--hidden`` in the same scaffold, so every unit gets that many."""
+    from models.budget import param_count
+
+    if cfg.param_budget is not None:
+        return cfg.param_budget
+    if cfg.block == "native":
+        return 0
+    return param_count(BUDGET_REFERENCE, input_dim, n_classes, models.ModelConfig(**cfg.model_options(), max_len=frames))
 
 
-def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> dict[str, pd.DataFrame]:
-    # the thread pools are set by the executor, in the thread that runs the job (bench.executors)
-    set_precision(cfg.precision)  # before the model is built
-    env = job_environment(cfg.device)  # where this job runs: this process, or a Dask worker
+@dataclass(frozen=True)
+class Recipe:
+    """What a tuner may choose per trial (``--tune``); the fixed recipe is the run's own values."""
+
+    lr: float
+    dropout: float
+    weight_decay: float
+    readout: str
+
+    @classmethod
+    def of(cls, cfg: RunConfig) -> "Recipe":
+        return cls(cfg.lr, cfg.dropout, cfg.weight_decay, cfg.readout)
+
+
+def fit(job: Job, data: JobData, cfg: RunConfig, recipe: Recipe | None = None, progress: bool = False,
+        stop=None) -> dict:
+    """Train and test ``job.unit`` on its split once: with the run's fixed recipe (``recipe`` None), or a
+    tuning trial's. Returns a JSON-able result: ``row`` (the ``folds`` columns), ``epochs``, ``iterations``
+    (columns), ``pred``, ``val_acc`` and ``val_loss`` of the tested weights, ``state``.
+
+    The baseline's fixed recipe fits on training + validation with ``C = 1``; as a trial it fits on the
+    training part only, with ``C`` from the trial's weight decay, and is chosen on validation like a unit.
+    ``stop(epoch, val_loss)``: a pruner's hook (:func:`bench.trainer.train_fold`).
+    """
     split, seed = job.split, job_seed(cfg.seed, job.split)
     sizes = dict(n_train=len(split.train), n_val=len(split.val), n_test=len(split.test))
     if job.unit == BASELINE:  # the classic pipeline, not a recurrent unit: fit once, no iterations
-        acc, pred, _, fit_s = fit_baseline(clip_statistics(data.x, data.lengths), data.labels, split, seed=seed)
-        row = dict(test_acc=acc, test_auc=np.nan, epochs=0, best_epoch=0, median_iter_s=np.nan, q1_iter_s=np.nan,
-                   q3_iter_s=np.nan, timed_iters=0, params=2 * data.x.shape[2] * data.n_classes + data.n_classes,
-                   hidden=0, diverged=False, note="", train_s=fit_s, kernels="", **sizes)
-        return _tables(job, row, [], None, pred, data, env)
+        stats = clip_statistics(data.x, data.lengths)
+        if recipe is None:
+            acc, pred, _, fit_s = fit_baseline(stats, data.labels, split, seed=seed)
+            scored = dict(val_acc=np.nan, val_loss=np.nan, test_acc=acc, pred=pred, fit_s=fit_s)
+        else:
+            C = c_for_weight_decay(recipe.weight_decay, len(split.train))
+            scored = score_baseline(stats, data.labels, split, C, seed=seed)
+        row = dict(test_acc=scored["test_acc"], test_auc=np.nan, epochs=0, best_epoch=0, median_iter_s=np.nan,
+                   q1_iter_s=np.nan, q3_iter_s=np.nan, timed_iters=0,
+                   params=2 * data.x.shape[2] * data.n_classes + data.n_classes, hidden=0, diverged=False, note="",
+                   train_s=scored["fit_s"], kernels="", **sizes, lr=np.nan, dropout=np.nan,
+                   weight_decay=np.nan if recipe is None else recipe.weight_decay, readout="")
+        return dict(row=row, epochs=[], iterations={}, pred=scored["pred"], val_acc=scored["val_acc"],
+                    val_loss=scored["val_loss"], state="complete")
 
+    recipe = recipe or Recipe.of(cfg)
     mcfg = unit_config(cfg, job.unit, data.x.shape[2], data.n_classes, data.x.shape[1])  # before seeding
-    torch.manual_seed(seed)
+    mcfg = replace(mcfg, dropout=recipe.dropout, readout=recipe.readout)
+    torch.manual_seed(seed)  # the same initial weights and batch order for every trial and unit of a fold
     model = models.build(job.unit, data.x.shape[2], data.n_classes, mcfg)
     model = model.to(cfg.device)
     fold_data = FoldData.build(data.x, data.lengths, data.labels, split.train, data.n_classes, cfg.device)
-    tc = TrainConfig(**cfg.train_options())
+    tc = TrainConfig(**{**cfg.train_options(), "lr": recipe.lr, "weight_decay": recipe.weight_decay})
     timer = IterationTimer(cfg.device, warmup=cfg.warmup_iters, batch_size=cfg.batch_size)
     t0 = time.perf_counter()
     with recording() as ran:  # the kernel and dtype each recurrence really ran, not the ones asked for
-        out = train_fold(model, fold_data, split, tc, timer, seed, progress, desc=job.key)
+        out = train_fold(model, fold_data, split, tc, timer, seed, progress, desc=job.key, stop=stop)
     train_s = time.perf_counter() - t0
     t = timer.summary()
     row = dict(test_acc=out.test_acc, test_auc=out.test_auc, epochs=len(out.epochs), best_epoch=out.best_epoch,
                median_iter_s=t.median, q1_iter_s=t.q1, q3_iter_s=t.q3, timed_iters=t.n,
                params=sum(p.numel() for p in model.parameters()), hidden=mcfg.hidden, diverged=out.diverged,
-               note=out.note, train_s=train_s, kernels=format_kernels(ran), **sizes)
-    return _tables(job, row, out.epochs, timer, out.test_pred, data, env)
+               note=out.note, train_s=train_s, kernels=format_kernels(ran), **sizes, lr=recipe.lr,
+               dropout=recipe.dropout, weight_decay=recipe.weight_decay, readout=recipe.readout)
+    times = timer.times()
+    iterations = {"seconds": times, "batch_size": timer.sizes[:len(times)], "warmup": timer.is_warmup(),
+                  "partial": timer.is_partial()}
+    state = "diverged" if out.diverged else "pruned" if out.pruned else "complete"
+    return dict(row=row, epochs=out.epochs, iterations=iterations, pred=out.test_pred,
+                val_acc=out.best.get("val_acc", np.nan), val_loss=out.best.get("val_loss", np.nan), state=state)
+
+
+def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> dict[str, pd.DataFrame]:
+    """One job's tables: the unit trained once with the run's recipe, or, with ``--tune N``, the trial chosen
+    on validation among N (:func:`bench.tune.tune_job`) and every trial in the ``trials`` table."""
+    # the thread pools are set by the executor, in the thread that runs the job (bench.executors)
+    set_precision(cfg.precision)  # before the model is built
+    env = job_environment(cfg.device)  # where this job runs: this process, or a Dask worker
+    if not cfg.tune:
+        return _tables(job, fit(job, data, cfg, None, progress), -1, [], data, env)
+    from .tune import tune_job
+
+    chosen, index, trials = tune_job(job, data, cfg, lambda recipe, stop: fit(job, data, cfg, recipe, progress, stop))
+    return _tables(job, chosen, index, trials, data, env)
+
+
+def _tables(job: Job, result: dict, trial: int, trials: list[dict], data: JobData,
+            env: dict) -> dict[str, pd.DataFrame]:
+    ids = dict(unit=job.unit, repeat=job.split.repeat, fold=job.split.fold)
+    test = list(job.split.test)
+    iters = result["iterations"]
+    n = len(iters.get("seconds", []))
+    iterations = {**ids, "iteration": np.arange(n), **{c: iters.get(c, []) for c in
+                                                        ("seconds", "batch_size", "warmup", "partial")}}
+    pred = result["pred"]
+    tables = {  # each in the columns bench/schema.py declares (it refuses any other)
+        "folds": [{**ids, **result["row"], "env_id": env["env_id"], "trial": trial}],
+        "environment": [{**ids, **env}],
+        "epochs": [{**ids, **e} for e in result["epochs"]],
+        "iterations": pd.DataFrame(iterations),
+        "predictions": pd.DataFrame({**ids, "clip_id": [data.clip_ids[i] for i in test],
+                                     "true": data.labels[test], "pred": pred if pred else [-1] * len(test)}),
+    }
+    if trials:
+        tables["trials"] = [{**ids, **t} for t in trials]
+    return {name: TABLES[name].frame(rows) for name, rows in tables.items()}
 
 
 def format_kernels(ran: set) -> str:

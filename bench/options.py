@@ -44,6 +44,10 @@ def parse_units(text: str) -> tuple[str, ...]:
     return units
 
 
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
+
+
 def _type(f):
     hint = typing.get_type_hints(RunConfig)[f.name]
     args = [a for a in typing.get_args(hint) if a is not type(None)]
@@ -65,6 +69,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
         g, name = groups[f.metadata["section"]], flag(f.name)
         if f.name == "units":
             g.add_argument(name, type=parse_units, default=None, help=help_text)
+        elif typing.get_origin(kind) is tuple:  # a list of names, given as a comma list
+            g.add_argument(name, type=_names, default=None, help=help_text, metavar="A,B")
         elif kind is bool:
             g.add_argument(name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         elif f.metadata.get("choices"):
@@ -76,7 +82,8 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
                    help="quick: small, minutes on a CPU (default); paper: the paper's protocol (10x10-fold, "
                         "5 layers, lr 1e-5)")
     p.add_argument("--config", type=Path, help="a TOML file of the same options, in sections [protocol], [data], "
-                                               "[features], [model], [training], [execution]; flags override it")
+                                               "[features], [model], [training], [tuning], [execution]; flags override "
+                                               "it")
 
 
 def read_toml(path: Path) -> dict:

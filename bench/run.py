@@ -14,7 +14,7 @@ from .baseline import BASELINE
 from .config import RunConfig
 from .envinfo import MACHINE_FIELDS, environment
 from .executors import LocalExecutor, job_threads
-from .jobs import Job, JobData
+from .jobs import Job, JobData, budget_for
 from .plan import DataShape, SplitPlan, format_plan, plan_rows, protocol_label
 from .splits import Split
 from .policy import apply_policy, set_precision
@@ -57,7 +57,8 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
             "features": {"shape": list(fs.shape), "cache": str(fs.path), "fingerprint": fs.fingerprint,
                          "config": fs.config, "frames": fs.frames, "genres": fs.genres, "skipped": fs.skipped,
                          "extraction": fs.extraction},
-            "jobs": len(jobs), "started": _now()}
+            "jobs": len(jobs), "started": _now(),
+            "param_budget": budget_for(cfg, fs.shape[2], len(fs.genres), fs.shape[1])}
     store.open(meta, [s.to_dict() for s in dict.fromkeys(j.split for j in jobs)])  # damaged parts: moved aside
     done = store.done()
     todo = [j for j in jobs if j.key not in done]
@@ -68,7 +69,9 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     print(format_plan(plan_rows(cfg, run_dir, shape, split_plan, probe=bool(todo)), cfg, shape, split_plan, run_dir))
     if done:
         print(f"resuming {run_dir}: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")
-    data = JobData(fs.x, fs.lengths, fs.labels, fs.clip_ids, len(fs.genres))
+    data = JobData(fs.x, fs.lengths, fs.labels, fs.clip_ids, len(fs.genres), fingerprint=fs.fingerprint,
+                   study_storage=cfg.tune_storage or f"sqlite:///{Path(run_dir).resolve() / 'tuning.db'}",
+                   study_prefix=Path(run_dir).name)
     session = {**executor.describe(), "threads": threads, "started": _now(), "jobs_todo": len(todo), "finished": None}
     sessions = store.metadata().get("sessions", [])
     store.update_metadata(sessions=sessions + [session])  # recorded now: a killed session is listed too

@@ -82,6 +82,36 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         Column("n_val", "int", "validation clips"),
         Column("n_test", "int", "test clips"),
         Column("env_id", "str", "the environment the job ran in (a row of `environment.csv`)"),
+        Column("trial", "int", "`--tune`: the trial chosen on validation accuracy, whose test accuracy this row "
+                               "holds (from 0); -1 for the fixed recipe"),
+        Column("lr", "float", "the learning rate the row's model trained with (the chosen trial's, or `--lr`)"),
+        Column("dropout", "float", "its dropout (the chosen trial's, or `--dropout`)"),
+        Column("weight_decay", "float", "its weight decay; for the baseline, its L2 penalty as "
+                                        "`C = 1 / (weight_decay x n_fit)`, or `C = 1` untuned (NaN)"),
+        Column("readout", "str", "its readout, `last` or `mean` (empty for the baseline)"),
+    )),
+    Table("trials", "`trials.csv`", "unit x repeat x fold x trial (`--tune`)", _KEYS + (
+        Column("trial", "int", "the trial's index in its (unit, repeat, fold) study, from 0; the sampler's "
+                               "point for that index"),
+        Column("lr", "float", "learning rate drawn for the trial"),
+        Column("dropout", "float", "dropout drawn for the trial"),
+        Column("weight_decay", "float", "weight decay drawn for the trial (the baseline: its L2 penalty)"),
+        Column("readout", "str", "readout drawn for the trial (empty for the baseline)"),
+        Column("state", "str", "`complete`, `pruned` (stopped early by the pruner on validation loss) or "
+                               "`diverged`"),
+        Column("val_acc", "float", "validation accuracy with the trial's best-validation weights: what the choice "
+                                   "reads (NaN when diverged)"),
+        Column("val_loss", "float", "the lowest validation loss of the trial"),
+        Column("test_acc", "float", "test accuracy of the trial: recorded, never used to choose"),
+        Column("epochs", "int", "epochs trained"),
+        Column("best_epoch", "int", "epoch of the lowest validation loss"),
+        Column("median_iter_s", "float", "median seconds per steady training iteration"),
+        Column("params", "int", "parameters of the model"),
+        Column("hidden", "int", "its width"),
+        Column("train_s", "float", "wall seconds of the trial (training, validation, test)"),
+        Column("overhead_s", "float", "wall seconds of the tuner's own work for the trial (ask, tell, storage)"),
+        Column("chosen", "bool", "the trial chosen for the fold: the highest validation accuracy, then the "
+                                 "lowest validation loss, then the lowest index"),
     )),
     Table("epochs", "`epochs.parquet` (+ `epochs.csv`)", "unit x repeat x fold x epoch", _KEYS + (
         Column("epoch", "int", "1, 2, ..."),

@@ -57,6 +57,7 @@ __all__ = ["TABLES", "LARGE_TABLES", "ResultsStore", "RunMismatch", "DamagedPart
 log = logging.getLogger(__name__)
 
 TABLES = tuple(schema.TABLES)  # what run_job returns (bench/schema.py; others work too)
+OPTIONAL_TABLES = ("trials",)  # written by tuned runs only (--tune): no empty file in a run without it
 LARGE_TABLES = ("epochs", "iterations")  # Parquet at the top level; every other table is a CSV file
 MANIFEST = "tables.json"
 PART_MANIFEST = "part.json"  # in each part: the run it belongs to, each file's rows and SHA-256
@@ -326,7 +327,7 @@ class ResultsStore:
     def table_names(self, keys) -> list[str]:
         """Every table name any of ``keys`` stored, the usual four first."""
         found = {p.stem for k in keys for p in (self.parts / k).iterdir() if p.suffix in (".parquet", ".csv")}
-        return [t for t in TABLES] + sorted(found - set(TABLES))
+        return [t for t in TABLES if t not in OPTIONAL_TABLES or t in found] + sorted(found - set(TABLES))
 
     # -- the top-level tables, derived from the parts ------------------------------------------------
     def is_current(self) -> bool:

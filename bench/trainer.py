@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -77,7 +78,13 @@ class FoldOutcome:
     test_pred: list[int] = field(default_factory=list)  # predicted class per test clip, split order
     best_epoch: int = 0
     diverged: bool = False
+    pruned: bool = False  # stopped by the ``stop`` hook (a tuner's pruner)
     note: str = ""
+
+    @property
+    def best(self) -> dict:
+        """The epoch row of the best-validation weights (the ones tested), or {} when none."""
+        return self.epochs[self.best_epoch - 1] if self.best_epoch else {}
 
 
 def _auc(labels: np.ndarray, probs: np.ndarray, n_classes: int) -> float:
@@ -109,7 +116,13 @@ def _non_finite(model: torch.nn.Module, train_loss: float) -> str | None:
 
 
 def train_fold(model: torch.nn.Module, data: FoldData, split: Split, cfg: TrainConfig, timer: IterationTimer,
-               seed: int, progress: bool = False, desc: str = "") -> FoldOutcome:
+               seed: int, progress: bool = False, desc: str = "",
+               stop: Callable[[int, float], bool] | None = None) -> FoldOutcome:
+    """Train ``model`` on ``split.train``, stop on ``split.val``, score the best-validation weights on ``split.test``.
+
+    ``stop(epoch, val_loss)``, when given, is asked after each epoch's validation (a tuner's pruner);
+    True stops training there (``FoldOutcome.pruned``), and the best weights so far are tested.
+    """
     dev = data.x.device
     train, val, test = (torch.tensor(s, dtype=torch.long, device=dev) for s in (split.train, split.val, split.test))
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.step, cfg.fused_adam)
@@ -144,6 +157,9 @@ def train_fold(model: torch.nn.Module, data: FoldData, split: Split, cfg: TrainC
             stale += 1
             if cfg.patience and stale >= cfg.patience:
                 break
+        if stop is not None and stop(epoch, val_loss):
+            out.pruned, out.note = True, f"pruned at epoch {epoch}"
+            break
     if out.diverged:
         return out
     if best_state is not None:

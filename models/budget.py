@@ -24,8 +24,10 @@ def param_count(name: str, input_dim: int, n_classes: int, config: ModelConfig) 
     """Trainable parameters of ``models.build(name, input_dim, n_classes, config)``."""
     from .registry import build
 
-    with torch.device("meta"):  # the reference kernel: the IndRNN would warm its CPU kernel up on meta tensors
-        model = build(name, input_dim, n_classes, replace(config, kernel="reference"))
+    # the reference kernels: the IndRNN and the modern units would warm their CPU kernels up (compile,
+    # then run) on meta tensors, which cannot be read
+    with torch.device("meta"):
+        model = build(name, input_dim, n_classes, replace(config, kernel="reference", scan_kernel="reference"))
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 

@@ -17,6 +17,9 @@ KERNEL_CHOICES = ("auto", "numba", "triton", "triton_loop", "reference")
 # back ends of the diagonal linear scan (models.kernels.linear_scan) the modern units may ask for
 SCAN_KERNEL_CHOICES = ("auto", "numba", "triton", "logspace", "reference")
 READOUTS = ("last", "mean")
+# the module tree around each unit's recurrence (models.scaffold): as published, or one for every unit
+BLOCKS = ("native", "stack", "residual")
+NORMS = ("none", "layer", "batch")  # the one norm of the controlled scaffolds
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,14 @@ class ModelConfig:
         mamba_d_state: Mamba: state size N per channel (Gu & Dao: 16).
         mamba_expand: Mamba: inner width = ``mamba_expand * hidden`` (2).
         mamba_d_conv: Mamba: width of the causal depthwise convolution (4).
+        block: the module tree around the recurrence (:mod:`models.scaffold`): ``"native"``, each unit
+            as published (PyTorch's stacked layers, the IndRNN with batch norm, the modern units in
+            their residual blocks); ``"stack"``, every unit as plain stacked layers with the same norm
+            and dropout between them; ``"residual"``, every unit in the same pre-norm residual block
+            with a final norm. In the last two only the recurrence differs between units.
+        norm: ``"stack"`` and ``"residual"``: the one norm of every unit, ``"none"``, ``"layer"``
+            (LayerNorm, per frame) or ``"batch"`` (statistics over valid frames only). Ignored by
+            ``"native"``, where each unit keeps its own.
     """
 
     hidden: int = 128
@@ -77,6 +88,8 @@ class ModelConfig:
     mamba_d_state: int = 16
     mamba_expand: int = 2
     mamba_d_conv: int = 4
+    block: str = "native"
+    norm: str = "layer"
 
     def __post_init__(self) -> None:
         problems = []
@@ -96,6 +109,10 @@ class ModelConfig:
             problems.append(f"readout must be one of {', '.join(READOUTS)}, got {self.readout!r}")
         if self.scan_kernel not in SCAN_KERNEL_CHOICES:
             problems.append(f"scan_kernel must be one of {', '.join(SCAN_KERNEL_CHOICES)}, got {self.scan_kernel!r}")
+        if self.block not in BLOCKS:
+            problems.append(f"block must be one of {', '.join(BLOCKS)}, got {self.block!r}")
+        if self.norm not in NORMS:
+            problems.append(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}")
         if not 0.0 <= self.lru_r_min < self.lru_r_max < 1.0:
             problems.append(f"need 0 <= lru_r_min < lru_r_max < 1, got {self.lru_r_min!r} and {self.lru_r_max!r}")
         if not 0.0 < self.lru_max_phase <= math.tau:

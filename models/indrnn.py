@@ -75,6 +75,10 @@ class IndRNNLayer(nn.Module):
             z = z.float()
         return recurrence(z, self.u, self.bias, h0, self.kernel)  # (batch, time, hidden)
 
+    def recurrent_macs(self) -> int:
+        """Multiply-adds per frame of ``u * h_{t-1}`` (one per neuron; none without the recurrence)."""
+        return self.hidden_size if self.u is not None else 0
+
     @torch.no_grad()
     def project_(self) -> None:
         """Clamp ``u`` into ``[-u_bound, u_bound]`` in place (Li et al.'s ``clip_weight``)."""

@@ -102,6 +102,10 @@ class LRULayer(nn.Module):
         y = F.linear(parts, self.C.to(parts.dtype))  # (..., hidden)
         return torch.addcmul(y, self.D.to(parts.dtype), scan_dtype(x))  # (..., hidden)
 
+    def recurrent_macs(self) -> int:
+        """Multiply-adds per frame of ``lambda * h_{t-1}``: a complex product, four real ones per state."""
+        return 4 * self.nu_log.numel()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with no_autocast(x):  # complex products have no bf16 form: the whole unit runs in float32
             lam, bx = self._lambda_and_input(x)  # (state,), (batch, time, state)

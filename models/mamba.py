@@ -96,6 +96,11 @@ class MambaMixer(nn.Module):
         if kernel in ("auto", "numba"):
             warm_up("selective_scan")  # JIT compile (or cache load) now, not inside the first timed step
 
+    def recurrent_macs(self) -> int:
+        """Multiply-adds per frame of ``a * h + b`` and ``C . h`` over the ``E x N`` state (the matrices,
+        ``A_log`` included as the ``Delta A`` products, are counted with the weights)."""
+        return 2 * self.inner * self.d_state
+
     def _projections(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``Delta`` ``(..., E)``, ``B``, ``C`` ``(..., N)`` and ``x`` ``(..., E)``, in float32 or wider."""
         dt, B, C = self.x_proj(x).split([self.rank, self.d_state, self.d_state], dim=-1)  # (..., R), (..., N) x2

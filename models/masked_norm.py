@@ -44,10 +44,12 @@ class MaskedBatchNorm(nn.BatchNorm1d):
         features = x.shape[-1]
         w = weight.reshape(-1).to(x.dtype)  # (batch * time,)
         rows = x.reshape(-1, features)  # (batch * time, features)
+        valid = (w > 0).unsqueeze(1)  # (batch * time, 1)
         n = w.sum()  # valid frames in the batch (a device scalar: never read on the host)
-        mean = (w @ rows) / n  # (features,): a matrix-vector product, no masked copy
+        # selects, not products with the 0/1 weight: an inf in a padded frame would make 0 * inf = NaN
+        mean = (w @ torch.where(valid, rows, 0.0)) / n  # (features,): a matrix-vector product, no masked copy
         centred = rows - mean  # (batch * time, features)
-        var = (w @ (centred * centred)) / n  # (features,) biased, used to normalise
+        var = (w @ torch.where(valid, centred * centred, 0.0)) / n  # (features,) biased, used to normalise
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)

@@ -62,6 +62,10 @@ class MinGRULayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return gated_scan("mingru", self.proj(x), self.kernel)  # (batch, time, hidden)
 
+    def recurrent_macs(self) -> int:
+        """Multiply-adds per frame of the scan ``a_t * h_{t-1} + b_t``: one per state element."""
+        return self.proj.out_features // 2
+
     def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame ``(batch, hidden)``: ``h_t = (1 - z_t) h_{t-1} + z_t g(h~_t)``; ``h`` None = zeros.
 

@@ -1,7 +1,12 @@
-"""The unit table: a name -> a function building the encoder. Adding a unit is one entry."""
+"""The unit table: a name -> how to build it. Adding a unit is one entry.
+
+Each entry (:class:`Unit`) gives the unit two ways: ``native``, its stack as published, and
+``layer``, one recurrence layer, which the controlled scaffolds (:mod:`models.scaffold`) wrap in the
+same module tree as every other unit. ``ModelConfig.block`` chooses between them, once per run.
+"""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Callable
 
@@ -9,29 +14,63 @@ from torch import nn
 
 from .classifier import SequenceClassifier
 from .config import ModelConfig
-from .indrnn import IndRNN
-from .lru import LRU
-from .mamba import Mamba
-from .mingru import MinGRU
-from .minlstm import MinLSTM
+from .indrnn import IndRNN, IndRNNLayer
+from .lru import LRU, LRULayer
+from .mamba import Mamba, MambaMixer
+from .mingru import MinGRU, MinGRULayer
+from .minlstm import MinLSTM, MinLSTMLayer
+from .scaffold import Scaffold
 from .torch_units import TorchRecurrent
 
-__all__ = ["UNITS", "PAPER_UNITS", "MODERN_UNITS", "available", "build"]
+__all__ = ["Unit", "UNITS", "PAPER_UNITS", "MODERN_UNITS", "available", "build", "encoder"]
 
-# name -> (input_dim, config) -> encoder: encoder(x, lengths) maps (batch, time, input_dim) to (batch, time, hidden)
-UNITS: dict[str, Callable[[int, ModelConfig], nn.Module]] = {
-    "rnn": partial(TorchRecurrent, "rnn_tanh"),  # Elman RNN, tanh (PyTorch's default)
-    "rnn_relu": partial(TorchRecurrent, "rnn_relu"),
-    "lstm": partial(TorchRecurrent, "lstm"),
-    "gru": partial(TorchRecurrent, "gru"),
-    "indrnn": IndRNN,
+
+@dataclass(frozen=True)
+class Unit:
+    """One registered unit.
+
+    Attributes:
+        native: ``(input_dim, config) -> encoder``, the unit as published; the encoder maps
+            ``(batch, time, input_dim)`` (and the valid lengths) to ``(batch, time, config.hidden)``.
+        layer: ``(config, i) -> layer``, its recurrence alone for layer ``i``: a causal module mapping
+            ``(batch, time, config.hidden)`` to the same shape, for the ``stack`` and ``residual`` scaffolds.
+    """
+
+    native: Callable[[int, ModelConfig], nn.Module]
+    layer: Callable[[ModelConfig, int], nn.Module]
+
+
+def _torch(kind: str) -> Unit:
+    return Unit(partial(TorchRecurrent, kind),
+                lambda config, i: TorchRecurrent(kind, config.hidden, config, single=True))
+
+
+def _indrnn_layer(config: ModelConfig, i: int) -> IndRNNLayer:
+    low = 1.0 / config.u_bound if config.u_last_long and i == config.layers - 1 else 0.0
+    return IndRNNLayer(config.hidden, config.hidden, config.u_bound, low, config.kernel, config.recurrent)
+
+
+def _no_recurrence(config: ModelConfig) -> ModelConfig:
+    return replace(config, recurrent=False)
+
+
+UNITS: dict[str, Unit] = {
+    "rnn": _torch("rnn_tanh"),  # Elman RNN, tanh (PyTorch's default)
+    "rnn_relu": _torch("rnn_relu"),
+    "lstm": _torch("lstm"),
+    "gru": _torch("gru"),
+    "indrnn": Unit(IndRNN, _indrnn_layer),
     # Baseline, not a recurrent model: the IndRNN stack without u * h_{t-1} (the cost floor).
-    "indrnn_norec": lambda input_dim, config: IndRNN(input_dim, replace(config, recurrent=False)),
+    "indrnn_norec": Unit(lambda input_dim, config: IndRNN(input_dim, _no_recurrence(config)),
+                         lambda config, i: _indrnn_layer(_no_recurrence(config), i)),
     # Diagonal linear recurrences, run by models.kernels.linear_scan (issue 20)
-    "mingru": MinGRU,  # Feng et al. 2024
-    "minlstm": MinLSTM,  # Feng et al. 2024
-    "lru": LRU,  # Orvieto et al. 2023
-    "mamba": Mamba,  # Gu & Dao 2023, the S6 block
+    "mingru": Unit(MinGRU, lambda config, i: MinGRULayer(config.hidden, config.scan_kernel)),  # Feng et al. 2024
+    "minlstm": Unit(MinLSTM, lambda config, i: MinLSTMLayer(config.hidden, config.scan_kernel)),  # Feng et al. 2024
+    "lru": Unit(LRU, lambda config, i: LRULayer(config.hidden, config.hidden, config.lru_r_min, config.lru_r_max,
+                                                config.lru_max_phase, config.scan_kernel)),  # Orvieto et al. 2023
+    "mamba": Unit(Mamba, lambda config, i: MambaMixer(config.hidden, config.mamba_d_state, config.mamba_expand,
+                                                      config.mamba_d_conv, config.layers,
+                                                      config.scan_kernel)),  # Gu & Dao 2023, the S6 block
 }
 
 # The units the paper compares (what "--units all" means).
@@ -52,14 +91,29 @@ def build(name: str, input_dim: int, n_classes: int, config: ModelConfig | None 
         name: a key of :data:`UNITS`.
         input_dim: features per time step (374 for the default scattering).
         n_classes: number of classes (10 genres).
-        config: architecture; ``None`` means ``ModelConfig()`` (5 x 128, dropout 0.5).
+        config: architecture; ``None`` means ``ModelConfig()`` (5 x 128, dropout 0.5, as published).
+            ``config.block`` chooses the unit as published or in a controlled scaffold.
 
     Returns:
         ``SequenceClassifier`` with the unit's encoder and the shared head.
+
+    Example:
+        >>> import torch, models
+        >>> model = models.build("indrnn", 374, 10, models.ModelConfig(hidden=64, layers=3, block="residual"))
+        >>> model(torch.randn(2, 59, 374), torch.tensor([59, 40])).shape
+        torch.Size([2, 10])
     """
     if name not in UNITS:
         raise ValueError(f"unknown unit {name!r}; available: {', '.join(UNITS)}")
     if input_dim < 1 or n_classes < 2:
         raise ValueError(f"need input_dim >= 1 and n_classes >= 2, got {input_dim} and {n_classes}")
     config = ModelConfig() if config is None else config
-    return SequenceClassifier(UNITS[name](input_dim, config), n_classes, config.dropout, config.readout)
+    return SequenceClassifier(encoder(name, input_dim, config), n_classes, config.dropout, config.readout)
+
+
+def encoder(name: str, input_dim: int, config: ModelConfig) -> nn.Module:
+    """Unit ``name``'s encoder in ``config.block``: as published, or its layers in a :class:`Scaffold`."""
+    unit = UNITS[name]
+    if config.block == "native":
+        return unit.native(input_dim, config)
+    return Scaffold(input_dim, config, lambda i: unit.layer(config, i))

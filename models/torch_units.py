@@ -29,22 +29,26 @@ class TorchRecurrent(nn.Module):
         kind: ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"`` or ``"gru"``.
         input_size: features per time step.
         config: ``hidden``, ``layers`` and ``dropout`` are used.
+        single: one layer of width ``config.hidden`` (a controlled scaffold's layer,
+            :mod:`models.scaffold`), recorded as kernel ``aten-layer`` / ``cudnn-layer`` so that the report
+            tells it from PyTorch's fused multi-layer call.
 
     Shape:
         ``(batch, time, input_size)`` -> ``(batch, time, config.hidden)``.
     """
 
-    def __init__(self, kind: str, input_size: int, config: ModelConfig):
+    def __init__(self, kind: str, input_size: int, config: ModelConfig, single: bool = False):
         super().__init__()
-        self.kind, self.output_size = kind, config.hidden
+        self.kind, self.output_size, self.single = kind, config.hidden, single
+        layers = 1 if single else config.layers
         # PyTorch applies `dropout` between layers only, and warns when there is a single layer.
-        self.rnn = _LAYERS[kind](input_size=input_size, hidden_size=config.hidden, num_layers=config.layers,
-                                 dropout=config.dropout if config.layers > 1 else 0.0, batch_first=True)
+        self.rnn = _LAYERS[kind](input_size=input_size, hidden_size=config.hidden, num_layers=layers,
+                                 dropout=config.dropout if layers > 1 else 0.0, batch_first=True)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         # causal and per-sequence: the states up to a sequence's end never depend on its padding
         out, _ = self.rnn(x)  # (batch, time, hidden)
-        note_ran(self.kind, _backend(x), out.dtype)
+        note_ran(self.kind, _backend(x) + ("-layer" if self.single else ""), out.dtype)
         return out
 
 

@@ -95,10 +95,34 @@ class Run:
     @property
     def width_rule(self) -> str:
         """Equal width (the paper's comparison) or an equal parameter budget."""
-        budget = self.config.get("param_budget")
+        budget = self.metadata.get("param_budget", self.config.get("param_budget"))  # as resolved for the run
         if budget:
             return f"equal parameter budget: each unit's width chosen for the count closest to {int(budget):,}"
         return f"equal width: {self.config.get('layers', '?')} layers x {self.config.get('hidden', '?')} for every unit"
+
+    @property
+    def scaffold(self) -> str:
+        """What surrounds each unit's recurrence: as published, or one controlled scaffold for every unit."""
+        c = self.config
+        block, mask = c.get("block", "native"), c.get("dropout_mask", "sequence")
+        if block == "native":
+            return "each unit as published (native: its own norm, residual form and dropout placement)"
+        return (f"the same {block} scaffold for every unit (norm {c.get('norm', 'layer')}, dropout "
+                f"{c.get('dropout', '?')} with one mask per {mask}); only the recurrence differs")
+
+    @property
+    def tuning(self) -> str:
+        """The tuning budget, or the fixed recipe."""
+        c = self.config
+        n = int(c.get("tune", 0) or 0)
+        if not n:
+            return f"one fixed recipe for every unit (lr {c.get('lr', '?')}, dropout {c.get('dropout', '?')})"
+        return (f"{n} trials per unit and fold ({c.get('tune_sampler', 'sobol')} sampler"
+                + (", median pruning" if c.get("tune_prune") else "")
+                + f") over lr [{c.get('tune_lr_min')}, {c.get('tune_lr_max')}], dropout "
+                  f"[{c.get('tune_dropout_min')}, {c.get('tune_dropout_max')}], weight decay "
+                  f"[{c.get('tune_wd_min')}, {c.get('tune_wd_max')}], readout {'/'.join(c.get('tune_readouts', []))};"
+                  " each chosen on validation accuracy, tested once")
 
     @property
     def subnormals(self) -> str:

@@ -60,15 +60,20 @@ def test_presets_are_valid_configurations_with_the_models_defaults():
         cfg.validate()
         assert cfg.preset == name
     d, m = RunConfig(), models.ModelConfig()
-    for f in ("hidden", "layers", "dropout", "batch_norm"):  # one default, whichever door it comes through
+    for f in ("hidden", "layers", "dropout", "batch_norm", "block", "norm"):  # one default, whichever door
         assert getattr(d, f) == getattr(m, f), f
+    assert (d.dropout_mask == "sequence") == m.time_shared_dropout
+    from bench.config import BLOCKS, NORMS
+    from models.config import BLOCKS as MODEL_BLOCKS, NORMS as MODEL_NORMS
+
+    assert (BLOCKS, NORMS) == (MODEL_BLOCKS, MODEL_NORMS)
     assert PAPER_UNITS == models.PAPER_UNITS
     from bench.config import DATASETS
     from features.pipeline import DATASETS as FEATURE_DATASETS
 
     assert DATASETS == FEATURE_DATASETS
     for f in fields(RunConfig):
-        assert f.metadata["section"] in ("protocol", "data", "features", "model", "training", "execution")
+        assert f.metadata["section"] in ("protocol", "data", "features", "model", "training", "tuning", "execution")
         assert f.metadata["help"]
 
 

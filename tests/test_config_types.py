@@ -65,7 +65,7 @@ class NaNWeights(torch.nn.Module):
 
     def __init__(self, input_dim, config):
         super().__init__()
-        self.inner = models.UNITS["gru"](input_dim, config)
+        self.inner = models.UNITS["gru"].native(input_dim, config)
         self.output_size = self.inner.output_size
         self.spare = torch.nn.Parameter(torch.zeros(3))
         self.steps = 0
@@ -79,7 +79,7 @@ class NaNWeights(torch.nn.Module):
 
 
 def test_a_non_finite_weight_with_a_finite_loss_is_diverged(data_dir, tmp_path, monkeypatch):  # noqa: F811
-    monkeypatch.setitem(models.UNITS, "nanweights", NaNWeights)
+    monkeypatch.setitem(models.UNITS, "nanweights", models.registry.Unit(NaNWeights, None))
     out = tmp_path / "run"
     assert main(bench_run(data_dir, out, tmp_path / "c", "--units", "nanweights", "--no-baseline", "--no-report")) == 0
     folds = pd.read_csv(out / "folds.csv")

@@ -223,7 +223,8 @@ def test_one_configuration_holds_the_unit_options_with_the_models_defaults():
     run, model = RunConfig(), ModelConfig()
     options = run.model_options()
     assert set(options) == {"hidden", "layers", "dropout", "batch_norm", "readout", "scan_kernel", "lru_r_min",
-                            "lru_r_max", "lru_max_phase", "mamba_d_state", "mamba_expand", "mamba_d_conv"}
+                            "lru_r_max", "lru_max_phase", "mamba_d_state", "mamba_expand", "mamba_d_conv", "block", "norm",
+                            "time_shared_dropout"}
     for key, value in options.items():  # one default, whichever door it comes through
         assert getattr(model, key) == value, key
     assert ModelConfig(**options, max_len=10).readout == "last" and run.param_budget is None

@@ -86,7 +86,7 @@ class NaNAfter(torch.nn.Module):
 
     def __init__(self, input_dim, config):
         super().__init__()
-        self.inner = models.UNITS["gru"](input_dim, config)
+        self.inner = models.UNITS["gru"].native(input_dim, config)
         self.output_size = self.inner.output_size
         self.steps = 0
 
@@ -97,7 +97,7 @@ class NaNAfter(torch.nn.Module):
 
 
 def test_a_diverging_unit_is_recorded_and_the_run_goes_on(data_dir, tmp_path, monkeypatch):
-    monkeypatch.setitem(models.UNITS, "nanunit", NaNAfter)
+    monkeypatch.setitem(models.UNITS, "nanunit", models.registry.Unit(NaNAfter, None))
     out = tmp_path / "run"
     assert main(bench_run(data_dir, out, tmp_path / "c", "--units", "nanunit,indrnn")) == 0
     folds = pd.read_csv(out / "folds.csv")
