@@ -191,9 +191,10 @@ def plan_rows(cfg: RunConfig, run_dir: Path, shape: DataShape, splits: SplitPlan
             job_s, how = math.nan, "not estimated" + (" (a logistic-regression fit: seconds)" if unit == BASELINE else "")
         else:
             it_s, ev_s = probe_unit(unit, cfg, shape)
-            job_s = cfg.epochs * (batches * it_s + val_batches * ev_s)
+            trials = max(cfg.tune, 1)  # --tune: each job trains that many trials
+            job_s = trials * cfg.epochs * (batches * it_s + val_batches * ev_s)
             how = (f"at most: probe {it_s:.3g} s/iter x {batches} iter + {val_batches} val. batch x {ev_s:.3g} s, "
-                   f"x {cfg.epochs} epochs")
+                   f"x {cfg.epochs} epochs" + (f" x {trials} trials" if cfg.tune else ""))
         rows.append(dict(unit=unit, jobs=len(keys), done=n_done, todo=len(keys) - n_done, job_s=job_s,
                          todo_s=(len(keys) - n_done) * job_s, how=how))
     return pd.DataFrame(rows)

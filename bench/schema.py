@@ -75,7 +75,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
                                 "(0 for the baseline)"),
         Column("diverged", "bool", "the training loss became NaN or infinite; the fold stopped there"),
         Column("note", "str", "why a fold diverged, e.g. `non-finite training loss at epoch 7` (empty otherwise)"),
-        Column("train_s", "float", "wall seconds of the whole job (training, validation, test; the baseline's fit)"),
+        Column("train_s", "float", "wall seconds of the whole job (training, validation, test; the baseline's fit; "
+                                   "under `--tune`, every trial of the fold and the tuner's own work)"),
         Column("kernels", "str", "the kernel and dtype each recurrence really ran, `op:kernel:dtype` joined by `;` "
                                  "(e.g. `indrnn:numba:float32`, `lstm:aten:bfloat16`); empty for the baseline"),
         Column("n_train", "int", "training clips"),
