@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 import models
+from models.cost import macs_per_frame
 from models.kernels import recording
 
 from .baseline import BASELINE, c_for_weight_decay, clip_statistics, fit_baseline, score_baseline
@@ -117,7 +118,8 @@ def fit(job: Job, data: JobData, cfg: RunConfig, recipe: Recipe | None = None, p
             scored = score_baseline(stats, data.labels, split, C, seed=seed)
         row = dict(test_acc=scored["test_acc"], test_auc=np.nan, epochs=0, best_epoch=0, median_iter_s=np.nan,
                    q1_iter_s=np.nan, q3_iter_s=np.nan, timed_iters=0,
-                   params=2 * data.x.shape[2] * data.n_classes + data.n_classes, hidden=0, diverged=False, note="",
+                   params=2 * data.x.shape[2] * data.n_classes + data.n_classes, hidden=0, macs_per_frame=0,
+                   diverged=False, note="",
                    train_s=scored["fit_s"], kernels="", **sizes, lr=np.nan, dropout=np.nan,
                    weight_decay=np.nan if recipe is None else recipe.weight_decay, readout="")
         return dict(row=row, epochs=[], iterations={}, pred=scored["pred"], val_acc=scored["val_acc"],
@@ -139,7 +141,8 @@ def fit(job: Job, data: JobData, cfg: RunConfig, recipe: Recipe | None = None, p
     t = timer.summary()
     row = dict(test_acc=out.test_acc, test_auc=out.test_auc, epochs=len(out.epochs), best_epoch=out.best_epoch,
                median_iter_s=t.median, q1_iter_s=t.q1, q3_iter_s=t.q3, timed_iters=t.n,
-               params=sum(p.numel() for p in model.parameters()), hidden=mcfg.hidden, diverged=out.diverged,
+               params=sum(p.numel() for p in model.parameters()), hidden=mcfg.hidden,
+               macs_per_frame=macs_per_frame(model), diverged=out.diverged,
                note=out.note, train_s=train_s, kernels=format_kernels(ran), **sizes, lr=recipe.lr,
                dropout=recipe.dropout, weight_decay=recipe.weight_decay, readout=recipe.readout)
     times = timer.times()

@@ -73,6 +73,8 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         Column("params", "int", "parameters of the model (the baseline's weights and biases)"),
         Column("hidden", "int", "the width the unit trained at: `--hidden`, or its own under `--param-budget` "
                                 "(0 for the baseline)"),
+        Column("macs_per_frame", "int", "multiply-adds per frame of the unit's encoder (`models/cost.py`: every weight "
+                                        "matrix once, plus the recurrence's elementwise work; 0 for the baseline)"),
         Column("diverged", "bool", "the training loss became NaN or infinite; the fold stopped there"),
         Column("note", "str", "why a fold diverged, e.g. `non-finite training loss at epoch 7` (empty otherwise)"),
         Column("train_s", "float", "wall seconds of the whole job (training, validation, test; the baseline's fit; "
