@@ -1,7 +1,9 @@
-"""``python -m bench units``: every registered unit's width, output shape and parameter count.
+"""``python -m bench units``: every registered unit's width, output shape, parameters and multiply-adds per frame.
 
 Builds each unit at the given size (or, with ``--param-budget N``, at the width whose parameter count
-is closest to N), runs a dummy batch through it (eval mode, no gradients) and prints one row per unit.
+is closest to N; in ``--block stack`` or ``residual`` that is the default, with the IndRNN's count at
+``--hidden`` as ``bench run`` does), runs a dummy batch through it (eval mode, no gradients) and prints
+one row per unit.
 Wired into the CLI by ``add_parser(subparsers)``.
 """
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .config import BLOCKS, NORMS
 from .options import UNITS_HELP, parse_units
 
 __all__ = ["add_parser", "describe_units", "cmd_units"]
@@ -16,7 +19,8 @@ __all__ = ["add_parser", "describe_units", "cmd_units"]
 
 def describe_units(names: list[str], input_dim: int = 374, frames: int = 449, n_classes: int = 10,
                    config=None, batch: int = 2, budget: int | None = None) -> list[dict]:
-    """One row per unit: name, width (``hidden``), input and output shapes, trainable parameters.
+    """One row per unit: name, width (``hidden``), input and output shapes, trainable parameters and
+    multiply-adds per frame (:func:`models.cost.macs_per_frame`).
 
     With ``budget``, each unit's width is the one whose parameter count is closest to it.
     """
@@ -26,6 +30,7 @@ def describe_units(names: list[str], input_dim: int = 374, frames: int = 449, n_
 
     import models
     from models.budget import width_for_budget
+    from models.cost import macs_per_frame
 
     config = config or models.ModelConfig()
     rows = []
@@ -36,7 +41,8 @@ def describe_units(names: list[str], input_dim: int = 374, frames: int = 449, n_
         with torch.no_grad():
             out = model(x)
         rows.append({"unit": name, "hidden": cfg.hidden, "input": (batch, frames, input_dim), "output": tuple(out.shape),
-                     "params": sum(p.numel() for p in model.parameters() if p.requires_grad)})
+                     "params": sum(p.numel() for p in model.parameters() if p.requires_grad),
+                     "macs": macs_per_frame(model)})
     return rows
 
 
@@ -47,20 +53,27 @@ def cmd_units(args: argparse.Namespace) -> int:
         args.units = tuple(models.available())
     try:
         config = models.ModelConfig(hidden=args.hidden, layers=args.layers, dropout=args.dropout,
-                                    max_len=args.frames)
+                                    max_len=args.frames, block=args.block, norm=args.norm)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.param_budget is not None and args.param_budget < 1:
-        print(f"error: --param-budget must be a positive integer, got {args.param_budget}", file=sys.stderr)
+    if args.param_budget is not None and args.param_budget < 0:
+        print(f"error: --param-budget must be an integer >= 0, got {args.param_budget}", file=sys.stderr)
         return 2
+    if args.param_budget is None and args.block != "native":  # bench run's rule (bench.jobs.budget_for)
+        from models.budget import param_count
+
+        from .jobs import BUDGET_REFERENCE
+
+        args.param_budget = param_count(BUDGET_REFERENCE, args.input_dim, args.classes, config)
     names = list(args.units)
     width = f"width chosen per unit for {args.param_budget:,} parameters" if args.param_budget else f"{args.hidden} hidden"
-    print(f"{args.layers} layers x {width}, dropout {args.dropout}, "
+    print(f"{args.layers} layers x {width}, block {args.block}, dropout {args.dropout}, "
           f"input (batch, {args.frames} frames, {args.input_dim} features), {args.classes} classes")
-    print(f"{'unit':<14}{'hidden':>7}{'input':>18}{'output':>10}{'params':>11}")
+    print(f"{'unit':<14}{'hidden':>7}{'input':>18}{'output':>10}{'params':>11}{'MACs/frame':>12}")
     for row in describe_units(names, args.input_dim, args.frames, args.classes, config, budget=args.param_budget):
-        print(f"{row['unit']:<14}{row['hidden']:>7}{str(row['input']):>18}{str(row['output']):>10}{row['params']:>11,}")
+        print(f"{row['unit']:<14}{row['hidden']:>7}{str(row['input']):>18}{str(row['output']):>10}{row['params']:>11,}"
+              f"{row['macs']:>12,}")
     return 0
 
 
@@ -76,6 +89,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=449, help="frames per sequence (default 449: a 30 s clip's valid frames)")
     p.add_argument("--classes", type=int, default=10, help="classes (default 10)")
     p.add_argument("--param-budget", type=int, default=None,
-                   help="choose each unit's width so its parameter count is closest to this (default: --hidden for all)")
+                   help="choose each unit's width so its parameter count is closest to this (default: --hidden for "
+                        "all in native; the IndRNN's count at --hidden in stack and residual; 0: equal width)")
+    p.add_argument("--block", choices=BLOCKS, default="native",
+                   help="native: each unit as published (default); stack, residual: every unit in one scaffold")
+    p.add_argument("--norm", choices=NORMS, default="layer", help="the scaffolds' one norm (default layer)")
     p.set_defaults(func=cmd_units)
     return p

@@ -320,3 +320,22 @@ def test_static_shape_masked_norm_matches_boolean_mask_norm(momentum):
                                rtol=1e-5, atol=1e-5)
     new.eval(), old.eval()  # evaluation: plain batch norm with the running statistics, every frame
     torch.testing.assert_close(new(x), nn.BatchNorm1d.forward(old, x.reshape(-1, 7)).view_as(x))
+
+
+def test_units_command_previews_a_controlled_scaffold_at_the_run_budget(capsys):
+    from bench.config import preset
+    from bench.jobs import budget_for, unit_config
+
+    parser = argparse.ArgumentParser()
+    units_cmd.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["units", "--units", "lstm,indrnn,mamba", "--block", "residual", "--hidden", "16",
+                              "--layers", "2", "--input-dim", "12", "--frames", "9", "--dropout", "0.2"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    cfg = preset("quick", block="residual", hidden=16, layers=2)
+    budget = budget_for(cfg, 12, 10, 9)
+    assert f"width chosen per unit for {budget:,} parameters, block residual" in out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    for unit in ("lstm", "indrnn", "mamba"):  # the widths bench run would train with
+        assert int(rows[unit][1]) == unit_config(cfg, unit, 12, 10, 9).hidden
+    assert rows["indrnn"][1] == "16" and int(rows["lstm"][1]) < 16
