@@ -38,6 +38,7 @@ def test_tiny_run_writes_tidy_tables_and_metadata(data_dir, tmp_path, capsys):
     assert sorted(folds.unit.unique()) == ["indrnn", "lstm", "scat+logreg"]
     assert len(folds) == 9 and folds.groupby("unit").size().tolist() == [3, 3, 3]
     assert folds[["n_train", "n_val", "n_test"]].sum(axis=1).eq(18).all() and folds.n_test.eq(6).all()
+    assert (folds.trial == -1).all() and not (out / "trials.csv").exists()  # the fixed recipe: no tuning table
     rec = folds[folds.unit != "scat+logreg"]
     assert rec.test_acc.between(0, 1).all() and (rec.median_iter_s > 0).all() and (rec.epochs == 4).all()
     assert not rec.diverged.any()
