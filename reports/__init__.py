@@ -10,6 +10,13 @@
     figure5.png, figure4.png, confusion.png
     report.md, report.html  the page (the HTML is self-contained: images embedded)
 
+and, for a tuned run (``trials.csv``, ``--tune N``), the section "What the tuning saw" (:mod:`reports.tuning`):
+
+    tuning_summary.csv      per unit: trials, validation accuracy, tuning time, overhead, chosen learning rates
+    tuning_chosen.csv       the chosen trial of every fold and its hyperparameters
+    tuning_importance.csv   fANOVA importance of each hyperparameter per unit
+    tuning_spread.png, tuning_budget.png, tuning_lr.png, tuning_importance.png
+
 This package never imports ``features``, ``models`` or ``bench``: data flows one way, into it.
 """
 from __future__ import annotations
@@ -31,7 +38,7 @@ def render(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, 
     Returns:
         Name -> path of every file written (``table1_csv``, ``table1_md``, ``timing_csv``,
         ``pairwise_csv``, ``confusion_csv``, ``figure5``, ``figure4``, ``confusion``, ``report_md``,
-        ``report_html``).
+        ``report_html``; a tuned run adds ``tuning_*_csv`` and the ``tuning_*`` figures).
 
     Raises:
         ReportError: the run directory is missing, or a file in it is missing, empty or half-written.
@@ -60,9 +67,21 @@ def _render(run: Run, out: Path) -> dict[str, Path]:
     paths["figure5"] = figures.save(figures.figure5(run), out / "figure5.png")
     paths["figure4"] = figures.save(figures.figure4(run), out / "figure4.png")
     paths["confusion"] = figures.save(figures.confusion_figure(run), out / "confusion.png")
+    images = {k: paths[k] for k in ("figure5", "figure4", "confusion")}
+
+    tuned: dict = {}
+    if run.tuned:  # the section "What the tuning saw"
+        from . import tuning
+
+        tuned = tuning.tables(run)
+        for name, df in tuned.items():
+            paths[f"{name}_csv"] = out / f"{name}.csv"
+            REPORT_TABLES[name].frame(df).to_csv(paths[f"{name}_csv"], index=False)
+        for name, fig in tuning.figures(run, tuned).items():
+            paths[name] = images[name] = figures.save(fig, out / f"{name}.png")
 
     files = [p.name for p in paths.values()] + ["report.md", "report.html"]
-    blocks = page.page_blocks(run, t1, tt, pw, {k: paths[k] for k in ("figure5", "figure4", "confusion")}, files)
+    blocks = page.page_blocks(run, t1, tt, pw, images, files, tuned)
     paths["report_md"] = out / "report.md"
     paths["report_md"].write_text(page.to_markdown(blocks))
     paths["report_html"] = out / "report.html"

@@ -178,7 +178,9 @@ def figure5(run: Run) -> plt.Figure:
         for ax in (ax_a, ax_b, ax_c):
             ax.set_xlabel("")
     what = "GENERATED, NOT MEASURED" if run.generated else f"measured on {run.device_name}"
-    fig.suptitle(f"Figure 5: accuracy and training time per iteration, {what} ({run.threads} threads; {run.execution})")
+    tuned = f"\n{run.tuned_label}" if run.tuned else ""
+    fig.suptitle(f"Figure 5: accuracy and training time per iteration, {what} ({run.threads} threads; "
+                 f"{run.execution}){tuned}")
     fig.tight_layout()
     return fig
 

@@ -2,14 +2,14 @@
 
 Only the run's files are read: ``metadata.json`` and the tidy tables ``folds.csv``, ``predictions.csv``,
 ``epochs.parquet`` and ``iterations.parquet`` (each table also as ``<name>.csv``: a run directory written
-by hand or by an older version). Anything missing, empty, unparsable or lacking a column raises
+by hand or by an older version), and ``trials.csv`` where the run was tuned (``--tune``). Anything missing, empty, unparsable or lacking a column raises
 :class:`ReportError` naming the file and what is wrong, so a half-written run never yields a half-true
 report.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,12 @@ REQUIRED_COLUMNS: dict[str, list[str]] = {
     "epochs": KEYS + ["epoch", "val_auc"],
     "iterations": KEYS + ["iteration", "seconds", "warmup"],
     "predictions": KEYS + ["true", "pred"],
+    "trials": KEYS + ["trial", "lr", "dropout", "weight_decay", "readout", "state", "val_acc", "test_acc",
+                      "train_s", "overhead_s", "chosen"],
 }
+# numeric columns of trials.csv (the rest: readout and state as text, chosen as bool)
+TRIAL_NUMBERS = ["trial", "lr", "dropout", "weight_decay", "val_acc", "val_loss", "test_acc", "epochs", "best_epoch",
+                 "median_iter_s", "params", "hidden", "train_s", "overhead_s"]
 # Order in which units appear everywhere (unknown units follow, in the order of folds.csv).
 UNIT_ORDER = ["rnn", "rnn_relu", "lstm", "gru", "indrnn", "indrnn_norec", "mingru", "minlstm", "lru", "mamba", BASELINE]
 
@@ -36,7 +41,8 @@ class ReportError(Exception):
 
 @dataclass
 class Run:
-    """One run directory, validated: metadata plus the four tidy tables."""
+    """One run directory, validated: metadata plus the four tidy tables, and the trials of a tuned run
+    (an empty DataFrame when the run was not tuned)."""
 
     dir: Path
     metadata: dict
@@ -44,6 +50,7 @@ class Run:
     epochs: pd.DataFrame
     iterations: pd.DataFrame
     predictions: pd.DataFrame
+    trials: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def config(self) -> dict:
@@ -107,8 +114,9 @@ class Run:
         block, mask = c.get("block", "native"), c.get("dropout_mask", "sequence")
         if block == "native":
             return "each unit as published (native: its own norm, residual form and dropout placement)"
+        dropout = "tuned" if c.get("tune") else c.get("dropout", "?")
         return (f"the same {block} scaffold for every unit (norm {c.get('norm', 'layer')}, dropout "
-                f"{c.get('dropout', '?')} with one mask per {mask}); only the recurrence differs")
+                f"{dropout} with one mask per {mask}); only the recurrence differs")
 
     @property
     def tuning(self) -> str:
@@ -123,6 +131,19 @@ class Run:
                   f"[{c.get('tune_dropout_min')}, {c.get('tune_dropout_max')}], weight decay "
                   f"[{c.get('tune_wd_min')}, {c.get('tune_wd_max')}], readout {'/'.join(c.get('tune_readouts', []))};"
                   " each chosen on validation accuracy, tested once")
+
+    @property
+    def tuned(self) -> bool:
+        """Whether every fold's result is the best of several trials (``--tune N``, ``trials.csv`` present)."""
+        return len(self.trials) > 0
+
+    @property
+    def tuned_label(self) -> str:
+        """What a tuned run's accuracies are, for titles and captions ("" for an untuned run)."""
+        if not self.tuned:
+            return ""
+        n = int(self.config.get("tune") or self.trials.groupby(KEYS)["trial"].nunique().max())
+        return f"tuned: best of {n} trials per fold, chosen on validation"
 
     @property
     def subnormals(self) -> str:
@@ -256,4 +277,21 @@ def load_run(run_dir: str | Path) -> Run:
     predictions = predictions.copy()
     for c in ("true", "pred"):
         predictions[c] = pd.to_numeric(predictions[c], errors="coerce").fillna(-1).astype(np.int64)
-    return Run(run_dir, meta, folds, epochs, iterations, predictions)
+    trials = _read_trials(run_dir)
+    if len(trials):  # a tuned run: every unit of folds.csv was tuned, the baseline too
+        _check_units(run_dir, "trials", trials, list(dict.fromkeys(folds["unit"])))
+    return Run(run_dir, meta, folds, epochs, iterations, predictions, trials)
+
+
+def _read_trials(run_dir: Path) -> pd.DataFrame:
+    """``trials.csv`` with numbers as numbers and ``chosen`` as bool; empty when the run was not tuned."""
+    if not _table_path(run_dir, "trials").is_file():
+        return pd.DataFrame()
+    trials = _read_table(run_dir, "trials").copy()
+    for c in TRIAL_NUMBERS:
+        if c in trials:
+            trials[c] = pd.to_numeric(trials[c], errors="coerce")
+    trials["chosen"] = _as_bool(trials["chosen"])
+    trials["readout"] = trials["readout"].fillna("").astype(str)  # the baseline has none
+    trials["state"] = trials["state"].astype(str)
+    return trials

@@ -141,7 +141,7 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 # -- what the page says --------------------------------------------------------------------------
 def method_line(run: Run) -> str:
-    """One sentence: how the accuracies and times were obtained."""
+    """One sentence: how the accuracies and times were obtained (scaffold, width rule and tuning included)."""
     c = run.config
     if c.get("protocol") == "filtered":
         acc = "Test accuracy on the single artist-filtered train/validation/test split (protocol filtered)"
@@ -150,8 +150,14 @@ def method_line(run: Run) -> str:
     else:
         acc = (f"Test accuracy of each of the {c.get('repeats', '?')} × {c.get('folds', '?')}-fold stratified "
                f"cross-validation folds (protocol cv)")
-    return (f"{acc}, with the weights of the epoch of lowest validation loss; the classifier reads the "
-            f"{run.readout}; {run.width_rule}; time = median seconds per training "
+    if run.tuned:
+        acc += f", {run.tuned_label}; each trial"
+        readout = f"the classifier's readout ({'/'.join(c.get('tune_readouts') or ['?'])}) is tuned with the rest"
+    else:
+        acc += ","
+        readout = f"the classifier reads the {run.readout}"
+    return (f"{acc} with the weights of the epoch of lowest validation loss; {readout}; scaffold: "
+            f"{run.scaffold}; {run.width_rule}; tuning: {run.tuning}; time = median seconds per training "
             f"iteration (forward + backward + Adam step on a batch of {c.get('batch_size', '?')} already on the "
             f"device; {run.execution}) after {c.get('warmup_iters', '?')} warm-up iterations, partial batches "
             f"left out, on {run.device_name} with {run.threads} threads.{_compute_dtypes(run)}")
@@ -215,14 +221,19 @@ def _kv(d: dict) -> pd.DataFrame:
 
 
 def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, images: dict[str, Path],
-                files: list[str]) -> list[tuple[str, object]]:
-    """The page as (kind, content) blocks: h1, h2, p, warn, table (DataFrame of strings), img, list."""
+                files: list[str], tuned: dict[str, pd.DataFrame] | None = None) -> list[tuple[str, object]]:
+    """The page as (kind, content) blocks: h1, h2, p, warn, table (DataFrame of strings), img, list.
+
+    ``tuned``: the tables of :func:`reports.tuning.tables` for a tuned run (its figures in ``images``),
+    which add the section "What the tuning saw".
+    """
     c, env, feat = run.config, run.environment, run.metadata.get("features") or {}
+    tag = f" ({run.tuned_label})" if run.tuned else ""  # what a tuned run's accuracies are
     b: list[tuple[str, object]] = [("h1", f"Benchmark report: {run.dir.name}")]
     b.append(("p", "How the numbers were obtained: " + method_line(run)))
     b += [("warn", w) for w in warnings(run)]
 
-    b.append(("h2", "Table 1: mean test accuracy"))
+    b.append(("h2", "Table 1: mean test accuracy" + tag))
     b.append(("table", table1_display(t1)))
     b.append(("p", f"Measured rows: mean ± standard deviation over every fold and repeat of this run, on the "
                    f"{c.get('dataset', '?')} data set; a fold that diverged (non-finite loss) stays in as a failed "
@@ -230,9 +241,11 @@ def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, 
                    "only. The interval is the 95 % interval of the mean with the corrected resampled variance of "
                    "Nadeau & Bengio (2003), (1/n + n_test/n_train) · var: folds of repeated cross-validation share "
                    f"training data, so treating them as independent would be over-confident. Quoted rows are copied "
-                   f"from {PAPER_NAME}'s Table 1, not rerun (other features, splits and hardware)."))
+                   f"from {PAPER_NAME}'s Table 1, not rerun (other features, splits and hardware)."
+                   + (" Tuned run: each fold's accuracy is the test accuracy of the trial chosen on validation "
+                      "accuracy among its trials (What the tuning saw, below)." if run.tuned else "")))
 
-    b.append(("h2", "Figure 5: accuracy and training time per iteration"))
+    b.append(("h2", "Figure 5: accuracy and training time per iteration" + tag))
     b.append(("img", (images["figure5"], "Figure 5")))
     b.append(("p", f"(a) Bars: mean test accuracy over every fold (a diverged fold at chance, its count under "
                    "the value), error bars: the corrected 95 % interval of Table 1; "
@@ -250,7 +263,7 @@ def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, 
     else:
         b.append(("p", "No recurrent unit in this run: nothing was timed."))
 
-    b.append(("h2", "Pairwise comparison"))
+    b.append(("h2", "Pairwise comparison" + tag))
     b.append(("table", pairwise_display(pw)))
     b.append(("p", "Δ = accuracy of A minus accuracy of B on the same folds (percentage points, mean ± std over "
                    "folds). Folds of repeated cross-validation share training data, so the test is the corrected "
@@ -270,6 +283,11 @@ def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, 
 
     b.append(("h2", "Confusion matrices"))
     b.append(("img", (images["confusion"], "Confusion matrices")))
+
+    if tuned:
+        from .tuning import section  # matplotlib and Optuna only for a tuned run
+
+        b += section(run, tuned, images)
 
     b.append(("h2", "Run"))
     b.append(("p", f"Run directory {run.dir}; started {run.metadata.get('started', '?')}, finished "
