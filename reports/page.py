@@ -59,7 +59,7 @@ def _size_cells(r) -> dict:
     """Group, width and parameter count of a row of Table 1 or the timing table (– where there is none)."""
     hidden, params = getattr(r, "hidden", math.nan), getattr(r, "params", math.nan)
     return {"group": getattr(r, "group", ""), "width": _f(hidden, ".0f"),
-            "parameters": _f(params, ",.0f")}
+            "parameters": _f(params, ",.0f"), "MACs/frame": _f(getattr(r, "macs_per_frame", math.nan), ",.0f")}
 
 
 def table1_display(t1: pd.DataFrame) -> pd.DataFrame:

@@ -20,6 +20,8 @@ REPORT_TABLES: dict[str, Table] = {t.name: t for t in (
         Column("group", "str", "paper (the paper's units and their variants), modern, baseline, or quoted"),
         Column("hidden", "float", "the width the unit trained at, median over its jobs (empty: baseline, quoted)"),
         Column("params", "float", "its parameter count, median over its jobs (empty for a quoted row)"),
+        Column("macs_per_frame", "float", "multiply-adds per frame of its encoder, median over its jobs (empty: "
+                                          "baseline, quoted, or a run before it was recorded)"),
         Column("source", "str", "measured in this run, generated (a rehearsal store), or quoted from the paper"),
         Column("quoted", "bool", "a row quoted from the paper's Table 1, not rerun"),
         Column("folds", "int", "folds counted: every fold, a diverged one at chance accuracy"),
@@ -38,6 +40,7 @@ REPORT_TABLES: dict[str, Table] = {t.name: t for t in (
         Column("group", "str", "paper (the paper's units and their variants) or modern"),
         Column("hidden", "float", "the width the unit trained at, median over its jobs"),
         Column("params", "float", "its parameter count, median over its jobs"),
+        Column("macs_per_frame", "float", "multiply-adds per frame of its encoder, median over its jobs"),
         Column("timed_iters", "int", "steady full iterations pooled (warm-up and partial batches excluded)"),
         Column("folds", "int", "the unit's jobs"),
         Column("median_s", "float", "median seconds per training iteration"),

@@ -47,10 +47,11 @@ def fold_scores(run: Run) -> pd.DataFrame:
 def table1(run: Run) -> pd.DataFrame:
     """Table 1: measured units first (this run), then the paper's quoted rows.
 
-    Columns: ``method, unit, group, hidden, params, source, quoted, folds, diverged, accuracy_mean_pct,
+    Columns: ``method, unit, group, hidden, params, macs_per_frame, source, quoted, folds, diverged, accuracy_mean_pct,
     accuracy_std_pct, ci_low_pct, ci_high_pct, finished_folds, finished_mean_pct, finished_std_pct``;
     ``group`` is paper / modern / baseline, ``hidden`` the width the unit trained at (its own under an
-    equal parameter budget) and ``params`` its parameter count (medians over its jobs). The mean, std and
+    equal parameter budget), ``params`` its parameter count and ``macs_per_frame`` its multiply-adds per
+    frame (medians over its jobs). The mean, std and
     95 % interval (Nadeau-Bengio corrected resampled variance) are over every fold, a diverged one
     at chance accuracy; ``finished_*`` is the mean over the folds that did not diverge.
     """
@@ -68,7 +69,8 @@ def table1(run: Run) -> pd.DataFrame:
                          ci_high_pct=float(np.clip(every.high, 0, 100)),  # an accuracy lies in [0, 100] %
                          finished_folds=done.n, finished_mean_pct=done.mean, finished_std_pct=done.std))
     for method, acc in LITERATURE:
-        rows.append(dict(method=method, unit="", group="quoted", hidden=np.nan, params=np.nan, source=QUOTED,
+        rows.append(dict(method=method, unit="", group="quoted", hidden=np.nan, params=np.nan, macs_per_frame=np.nan,
+                         source=QUOTED,
                          quoted=True, folds=np.nan, diverged=np.nan,
                          accuracy_mean_pct=acc, accuracy_std_pct=np.nan, ci_low_pct=np.nan, ci_high_pct=np.nan,
                          finished_folds=np.nan, finished_mean_pct=np.nan, finished_std_pct=np.nan))
@@ -76,8 +78,9 @@ def table1(run: Run) -> pd.DataFrame:
 
 
 def _size(run: Run, unit: str) -> dict:
-    """``hidden`` (width; runs before it was recorded: the run's ``hidden``; the baseline: none) and
-    ``params`` of ``unit``, medians over its jobs."""
+    """``hidden`` (width; runs before it was recorded: the run's ``hidden``; the baseline: none),
+    ``params`` and ``macs_per_frame`` (multiply-adds per frame; none for the baseline and for runs
+    before it was recorded) of ``unit``, medians over its jobs."""
     f = run.folds[run.folds["unit"] == unit]
     if group(unit) == "baseline":
         hidden = np.nan
@@ -86,7 +89,9 @@ def _size(run: Run, unit: str) -> dict:
     else:
         hidden = float(run.config.get("hidden", np.nan))
     params = float(f["params"].median()) if "params" in f and f["params"].notna().any() else np.nan
-    return dict(hidden=hidden, params=params)
+    recorded = "macs_per_frame" in f and f["macs_per_frame"].notna().any() and group(unit) != "baseline"
+    macs = float(f["macs_per_frame"].median()) if recorded else np.nan  # runs before the column: none
+    return dict(hidden=hidden, params=params, macs_per_frame=macs)
 
 
 def _timed(run: Run) -> pd.DataFrame:
@@ -127,13 +132,14 @@ def timing_table(run: Run, reference: str = REFERENCE_UNIT) -> pd.DataFrame:
                          device=env.get("device", run.config.get("device")), device_name=run.device_name,
                          threads=run.threads, execution=run.execution, kernel=run.kernels(unit),
                          env_id=env_id or (run.env_ids or [""])[0], source=run.provenance))
-    out = pd.DataFrame(rows, columns=["unit", "method", "group", "hidden", "params", "timed_iters", "folds", "median_s",
+    out = pd.DataFrame(rows, columns=["unit", "method", "group", "hidden", "params", "macs_per_frame", "timed_iters",
+                                      "folds", "median_s",
                                       "q1_s", "q3_s", "iqr_s", "paper_s", "paper_ratio", "device", "device_name",
                                       "threads", "execution", "kernel", "env_id", "source"])
-    num = ["hidden", "params", "median_s", "q1_s", "q3_s", "iqr_s", "paper_s", "paper_ratio"]
+    num = ["hidden", "params", "macs_per_frame", "median_s", "q1_s", "q3_s", "iqr_s", "paper_s", "paper_ratio"]
     out[num] = out[num].astype(float)  # also when empty (a run of the baseline alone)
     ref = out[out["unit"] == reference].set_index("env_id")["median_s"]  # the reference in the same environment
-    out.insert(11, ref_col, out["median_s"] / out["env_id"].map(ref).astype(float))
+    out.insert(12, ref_col, out["median_s"] / out["env_id"].map(ref).astype(float))
     return out.rename(columns={"paper_ratio": f"paper_ratio_to_{reference}"})
 
 

@@ -141,3 +141,17 @@ def test_trials_csv_without_a_required_column_is_refused_naming_the_file(tuned_d
     t.drop(columns="val_acc").to_csv(broken / "trials.csv", index=False)
     with pytest.raises(ReportError, match=r"trials\.csv lacks column\(s\) val_acc"):
         load_run(broken)
+
+
+def test_table1_and_the_timing_table_give_parameters_and_multiply_adds_per_frame(tuned, tuned_dir):
+    from reports.tables import table1, timing_table
+
+    t1 = table1(tuned).set_index("unit")
+    folds = pd.read_csv(tuned_dir / "folds.csv")
+    for unit in ("indrnn", "gru", "mingru"):
+        assert t1.loc[unit, "macs_per_frame"] == folds[folds.unit == unit].macs_per_frame.median() > 0
+        assert t1.loc[unit, "params"] > 0
+    assert np.isnan(t1.loc["scat+logreg", "macs_per_frame"])
+    tt = timing_table(tuned).set_index("unit")
+    assert (tt.loc[["indrnn", "gru", "mingru"], "macs_per_frame"] > 0).all()
+    assert "MACs/frame" in (tuned_dir / "report" / "report.md").read_text()
