@@ -267,8 +267,12 @@ def cmd_report(args) -> int:
     else:
         lock = run_lock(store.dir, "bench report")  # it may rebuild the tables: one writer at a time
     with lock:
-        if store.parts.is_dir() and not store.is_current():  # jobs finished since the tables were built
+        if store.parts.is_dir() and store.done() and not store.is_current():  # jobs finished since the tables
             store.consolidate(csv=False)  # damaged parts moved aside, named; CSV exports replaced, never deleted
+        elif store.parts.is_dir() and not store.done() and (store.dir / "folds.csv").exists():
+            # the parts are gone: the tables already built are the only copy, never replaced by empty ones
+            print(f"warning: {store.parts} holds no finished job; reporting from the tables built before",
+                  file=sys.stderr)
         try:
             files = render(args.run_dir, args.out)
         except ReportError as exc:

@@ -110,6 +110,14 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _inputs(metadata: dict) -> dict:
+    """What identifies a run's input data in its metadata: the features' fingerprint (every input file's
+    path, size and modification time), feature options and classes; {} when not recorded."""
+    features = metadata.get("features") or {}
+    picked = {k: features[k] for k in ("fingerprint", "config", "genres") if k in features}
+    return json.loads(json.dumps(picked, default=str))  # as stored: tuples become lists
+
+
 class ResultsStore:
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
@@ -154,6 +162,12 @@ class ResultsStore:
                               if old_config.get(k) != metadata["config"].get(k))
                 raise RunMismatch(f"{self.dir} holds a run with another config (differs in: {', '.join(diff)}); "
                                   "use another --out or the same options to resume")
+            old_inputs, inputs = _inputs(old), _inputs(metadata)
+            if old_inputs and inputs and old_inputs != inputs:
+                what = ", ".join(k for k in inputs if old_inputs.get(k) != inputs[k])
+                raise RunMismatch(f"{self.dir} was started on other input data (its {what} differ: a clip or a class "
+                                  "was added, changed, renamed or removed since); its results would mix with these. "
+                                  "Use another --out, or restore the data to resume")
             if split_path.exists() and json.loads(split_path.read_text()) != splits:
                 raise RunMismatch(f"{self.dir}: the splits differ from the stored ones (the data set changed?)")
         self._run_id = run_id
@@ -370,6 +384,8 @@ class ResultsStore:
             except DamagedPart as exc:
                 self.quarantine(key, str(exc))
         keys = sorted(intact)
+        if not keys and (self.dir / "folds.csv").exists():  # never replace built tables by empty ones
+            return []
         written = []
         for name in self.table_names(keys):
             table = _concat([intact[k][name] for k in keys if name in intact[k]])

@@ -88,10 +88,13 @@ class FoldOutcome:
 
 
 def _auc(labels: np.ndarray, probs: np.ndarray, n_classes: int) -> float:
-    try:
-        return float(roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=list(range(n_classes))))
-    except ValueError:  # a class missing from this part
+    """Macro one-vs-rest AUC-ROC; for two classes the plain AUC of class 1's probability (scikit-learn's
+    one-vs-rest form refuses an (n, 2) matrix). NaN when a class is missing from this part."""
+    if len(np.unique(labels)) < n_classes:
         return float("nan")
+    if n_classes == 2:
+        return float(roc_auc_score(labels, probs[:, 1]))
+    return float(roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=list(range(n_classes))))
 
 
 @torch.no_grad()

@@ -76,7 +76,11 @@ def build_features(clips, config: FeatureConfig, cache_dir: Path, device: str = 
     path = Path(cache_dir) / f"{tag}-{featureset.cache_key(config.to_dict(), fp)}.npz"
     if path.exists():
         try:
-            return featureset.load(path), True
+            cached = featureset.load(path)
+            if cached.fingerprint != fp or cached.config != config.to_dict():  # a file copied in under this name
+                what = "input files" if cached.fingerprint != fp else "feature options"
+                raise CacheError(f"{path}: it holds features of other {what} than these")
+            return cached, True
         except CacheError as exc:
             log.warning("rebuilding feature cache: %s", exc)
     genres = sorted({c.genre for c in clips})

@@ -21,6 +21,9 @@ This package never imports ``features``, ``models`` or ``bench``: data flows one
 """
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from .load import ReportError, Run, load_run
@@ -46,8 +49,22 @@ def render(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, 
     from . import figures  # matplotlib only when rendering
 
     run = load_run(run_dir)
-    with figures.plain_text():  # user-named text is drawn as typed, never as mathtext
-        return _render(run, Path(out_dir) if out_dir is not None else run.dir / "report")
+    out = Path(out_dir) if out_dir is not None else run.dir / "report"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.tmp-*"):  # left by a report killed while writing
+        shutil.rmtree(stale, ignore_errors=True)
+    # every file is written into a staging folder first and moved in only when all are complete: a
+    # report that fails half-way (disk full, a file-size limit, Ctrl-C) leaves the previous one whole
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        with figures.plain_text():  # user-named text is drawn as typed, never as mathtext
+            staged = _render(run, stage)
+        out.mkdir(parents=True, exist_ok=True)
+        for path in staged.values():
+            os.replace(path, out / path.name)  # each rename is atomic
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return {name: out / path.name for name, path in staged.items()}
 
 
 def _render(run: Run, out: Path) -> dict[str, Path]:

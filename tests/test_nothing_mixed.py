@@ -1,0 +1,103 @@
+"""Issue 27, first cases: a resume or a cache made from other inputs is refused or rebuilt, never mixed in;
+a report never destroys what it replaces; AUC is recorded for two-class data."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from tests.conftest import write_gtzan
+
+SMALL = ["--preset", "quick", "--dataset", "folder", "--seconds", "2", "--J", "8", "--Q", "1", "--units", "indrnn",
+         "--folds", "2", "--epochs", "2", "--hidden", "8", "--layers", "1", "--threads", "1"]
+
+
+def folder(root: Path, classes=("a", "b"), per_class: int = 4) -> Path:
+    """``root/<class>/<clip>.wav``: the issue's small folder data set (4 clips of 2 s per class)."""
+    write_gtzan(root, genres=classes, per_genre=per_class, seconds=2.0, rate=8000)
+    return root / "genres_original"
+
+
+def run(data: Path, out: Path, cache: Path, *extra) -> int:
+    return main(["run", *SMALL, "--data-dir", str(data), "--out", str(out), "--cache-dir", str(cache), *extra])
+
+
+@pytest.mark.parametrize("change", ["copy a clip over another", "rename a class", "rename a clip"])
+def test_a_resume_on_changed_data_is_refused_and_writes_nothing(tmp_path, capsys, change):
+    data, out = folder(tmp_path / "d"), tmp_path / "run"
+    assert run(data, out, tmp_path / "c") == 0
+    part = sorted((out / "parts").iterdir())[-1]
+    shutil.rmtree(part)  # as if interrupted before its last job
+    if change == "copy a clip over another":
+        shutil.copy(data / "b" / "b.00000.wav", data / "a" / "a.00001.wav")
+    elif change == "rename a class":
+        (data / "b").rename(data / "zeta")
+    else:
+        (data / "a" / "a.00001.wav").rename(data / "a" / "renamed.wav")
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()}
+    capsys.readouterr()
+    assert run(data, out, tmp_path / "c") == 2
+    err = capsys.readouterr().err
+    assert "was started on other input data" in err and str(out) in err
+    assert not part.exists()  # the missing job was not trained on the new data
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.is_file()} == before
+
+
+def test_a_cache_file_of_other_inputs_is_rebuilt_not_used(tmp_path, caplog):
+    one, two = folder(tmp_path / "one"), folder(tmp_path / "two", classes=("x", "y"))
+    assert run(one, tmp_path / "r1", tmp_path / "c1") == 0
+    assert run(two, tmp_path / "r2", tmp_path / "c2") == 0
+    [other] = list((tmp_path / "c1").glob("*.npz"))
+    [mine] = list((tmp_path / "c2").glob("*.npz"))
+    shutil.copy(other, mine)  # a well-formed cache of another data set under this one's name
+    assert run(two, tmp_path / "r3", tmp_path / "c2") == 0
+    assert "holds features of other input files" in caplog.text
+    clips = set(pd.read_csv(tmp_path / "r3" / "predictions.csv").clip_id)
+    assert clips and all(c.split("/")[0] in ("x", "y") for c in clips)
+
+
+def test_bench_report_with_no_parts_keeps_the_tables_it_has(tmp_path, capsys):
+    data, out = folder(tmp_path / "d"), tmp_path / "run"
+    assert run(data, out, tmp_path / "c") == 0
+    tables = {p.name: p.read_bytes() for p in out.iterdir() if p.suffix in (".csv", ".parquet")}
+    for part in (out / "parts").iterdir():
+        shutil.rmtree(part)
+    assert main(["report", str(out)]) == 0
+    assert "holds no finished job; reporting from the tables built before" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.suffix in (".csv", ".parquet")} == tables
+    assert len(pd.read_csv(out / "folds.csv")) == 4
+
+
+def test_a_failed_report_leaves_the_previous_report_whole(tmp_path, monkeypatch):
+    import reports
+    from reports import page
+
+    data, out = folder(tmp_path / "d"), tmp_path / "run"
+    assert run(data, out, tmp_path / "c") == 0
+    for p in (out / "report").iterdir():  # the previous report, told apart from any new byte
+        p.write_bytes(b"previous " + p.name.encode())
+    before = {p.name: p.read_bytes() for p in (out / "report").iterdir()}
+
+    def fails(*args, **kwargs):
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(page, "to_html", fails)  # the last file of the report fails to be written
+    with pytest.raises(OSError):
+        reports.render(out)
+    assert {p.name: p.read_bytes() for p in (out / "report").iterdir()} == before
+    assert not list(out.glob(".report.tmp-*"))  # no staging folder left behind
+
+
+def test_auc_is_recorded_for_two_class_data(tmp_path):
+    from bench.trainer import _auc
+
+    labels = np.array([0, 1, 0, 1, 1])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3], [0.1, 0.9]])
+    assert _auc(labels, probs, 2) == pytest.approx(5 / 6)  # 5 of the 6 (neg, pos) pairs ranked right
+    assert np.isnan(_auc(np.array([1, 1]), probs[:2], 2))  # one class only: undefined
+    data, out = folder(tmp_path / "d", per_class=6), tmp_path / "run"
+    assert run(data, out, tmp_path / "c", "--val-fraction", "0.5") == 0
+    auc = pd.read_csv(out / "epochs.csv").val_auc
+    assert auc.notna().any() and auc.dropna().between(0, 1).all()
