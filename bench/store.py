@@ -51,7 +51,7 @@ from features.atomic import atomic_write
 
 from . import schema
 
-__all__ = ["TABLES", "LARGE_TABLES", "ResultsStore", "RunMismatch", "DamagedPart", "atomic_write_text",
+__all__ = ["metadata_seal", "TABLES", "LARGE_TABLES", "ResultsStore", "RunMismatch", "DamagedPart", "atomic_write_text",
            "config_hash"]
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,14 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def metadata_seal(metadata: dict) -> str:
+    """A hash of what a run's ``metadata.json`` must never change after the run starts (its config and the
+    description of its features: fingerprint, classes, shape), stored beside them as ``seal``; a report
+    refuses a file whose seal no longer matches (edited by hand)."""
+    fixed = {"config": metadata.get("config"), "features": metadata.get("features"), "jobs": metadata.get("jobs")}
+    return hashlib.sha256(json.dumps(fixed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _inputs(metadata: dict) -> dict:
@@ -175,7 +183,9 @@ class ResultsStore:
         if not split_path.exists():
             atomic_write_text(split_path, json.dumps(splits))
         if not had_metadata:
-            atomic_write_text(meta_path, json.dumps({**metadata, "run_id": run_id}, indent=2, default=str))
+            stored = json.loads(json.dumps(metadata, default=str))  # as it will read back
+            atomic_write_text(meta_path, json.dumps({**stored, "run_id": run_id, "seal": metadata_seal(stored)},
+                                                    indent=2))
         return damaged
 
     def metadata(self) -> dict:

@@ -200,6 +200,14 @@ def _read_metadata(run_dir: Path) -> dict:
         raise ReportError(f"{path} cannot be parsed ({e}): half-written or corrupt") from e
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise ReportError(f"{path} has no 'config' object: half-written or not written by bench run")
+    from bench.store import config_hash, metadata_seal
+
+    if "seal" in meta and meta["seal"] != metadata_seal(meta):  # runs before the seal: not checked
+        raise ReportError(f"{path} was changed after the run started (its config or features no longer match "
+                          "the seal written with them); restore it: config.toml beside it holds the run's options")
+    if "run_id" in meta and meta["run_id"] != config_hash(meta["config"]):
+        raise ReportError(f"{path}: its config no longer hashes to the run's identity {meta['run_id']}; "
+                          "it was edited after the run started")
     return meta
 
 

@@ -101,3 +101,23 @@ def test_auc_is_recorded_for_two_class_data(tmp_path):
     assert run(data, out, tmp_path / "c", "--val-fraction", "0.5") == 0
     auc = pd.read_csv(out / "epochs.csv").val_auc
     assert auc.notna().any() and auc.dropna().between(0, 1).all()
+
+
+@pytest.mark.parametrize("edit", [{"config.folds": 10, "config.units": ["lstm"]}, {"features.genres": ["x", "y", "z"]},
+                                  {"config.folds": "five"}])
+def test_a_hand_edited_metadata_file_is_refused_by_the_report(tmp_path, capsys, edit):
+    import json
+
+    data, out = folder(tmp_path / "d"), tmp_path / "run"
+    assert run(data, out, tmp_path / "c") == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    for key, value in edit.items():
+        section, name = key.split(".")
+        meta[section][name] = value
+    (out / "metadata.json").write_text(json.dumps(meta))
+    report = (out / "report" / "report.md").read_bytes()
+    capsys.readouterr()
+    assert main(["report", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "metadata.json was changed after the run started" in err[0]
+    assert (out / "report" / "report.md").read_bytes() == report
