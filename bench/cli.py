@@ -25,7 +25,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset", choices=DATASETS, default=d.dataset,
                    help="synthetic: the embedded corpus, generated under --cache-dir (default); gtzan: a GTZAN "
                         "copy; folder: any <root>/<class>/<clip> tree (both given by --data-dir)")
-    g.add_argument("--data-dir", type=Path, help="gtzan: root holding genres/ (.au) or genres_original/ (.wav); "
+    g.add_argument("--data-dir", type=path_arg, help="gtzan: root holding genres/ (.au) or genres_original/ (.wav); "
                                                  "folder: <root> of <root>/<class>/<clip>. Never written to")
     g.add_argument("--device", default="auto", help=DEVICE_HELP)
     g.add_argument("--seconds", type=float, default=None,
@@ -39,7 +39,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_cache_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE,
+    p.add_argument("--cache-dir", type=path_arg, default=DEFAULT_CACHE,
                    help="where the synthetic corpus and feature caches live (default: .cache)")
 
 
@@ -116,7 +116,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--allow-mixed", action="store_true",
                    help="resume a run whose finished jobs ran on another machine, torch build or commit "
                         "(the report then gives each environment its own timing rows)")
-    g.add_argument("--out", type=Path, help="run directory (default runs/<dataset>-<preset>-<config hash>); "
+    g.add_argument("--out", type=path_arg, help="run directory (default runs/<dataset>-<preset>-<config hash>); "
                                             "rerunning the same command resumes it")
 
 
@@ -150,6 +150,22 @@ def parse_subnormals(text: str) -> tuple[str, ...]:
     if not names or bad:
         raise argparse.ArgumentTypeError(f"choose from {', '.join(SUBNORMALS)} (a comma list) or both, got {text!r}")
     return names
+
+
+def path_arg(text: str) -> Path:
+    """A path option's value; an empty string (an unset shell variable) is refused, never read as '.'."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is an empty string (an unset variable?): name a folder or a file")
+    return Path(text)
+
+
+def check_out(run_dir: Path, cfg: RunConfig) -> None:
+    """A run directory never lies inside the data folder: nothing is ever written there."""
+    if cfg.data_dir:
+        data, out = Path(cfg.data_dir).resolve(), Path(run_dir).resolve()
+        if out == data or data in out.parents:
+            raise ConfigError(f"--out {run_dir} lies inside --data-dir {cfg.data_dir}; nothing is ever written into a "
+                              "data folder: choose a run directory outside it")
 
 
 def run_config(args) -> RunConfig:
@@ -188,6 +204,7 @@ def cmd_run(args) -> int:
     print(f"device: {cfg.device} ({device_name(cfg.device)}), precision {cfg.precision}, {cfg.step} step, "
           f"threads {cfg.threads or 'default'}, subnormals {cfg.subnormals}")
     run_dir = args.out or default_run_dir(cfg)
+    check_out(run_dir, cfg)
     from .plan import check_job_count
 
     print(check_job_count(cfg, args.yes))  # counted, not listed: 10^9 repeats fail here, at once
@@ -262,8 +279,8 @@ def cmd_report(args) -> int:
     from .store import ResultsStore
 
     store = ResultsStore(args.run_dir)
-    if not store.dir.is_dir():  # nothing to lock: render names the missing directory
-        lock = contextlib.nullcontext()
+    if not (store.dir / "metadata.json").is_file():  # not a run directory: nothing to lock (or write) there;
+        lock = contextlib.nullcontext()  # render names what is missing
     else:
         lock = run_lock(store.dir, "bench report")  # it may rebuild the tables: one writer at a time
     with lock:
@@ -412,8 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="render figures, tables and the report page of a run directory")
-    p.add_argument("run_dir", type=Path, help="a directory written by 'bench run' (runs/<id>)")
-    p.add_argument("--out", type=Path, help="where to write (default RUN_DIR/report)")
+    p.add_argument("run_dir", type=path_arg, help="a directory written by 'bench run' (runs/<id>)")
+    p.add_argument("--out", type=path_arg, help="where to write (default RUN_DIR/report)")
     p.set_defaults(func=cmd_report)
 
     from . import units  # its heavy imports are inside its command
@@ -425,8 +442,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "first run, the paired corrected t-test of accuracy differences when the runs "
                                    "share their splits, the configuration differences and each run's machine. "
                                    "Writes compare.md, compare.csv and compare.png.")
-    p.add_argument("runs", nargs="+", type=Path, help="run directories (the first is the reference)")
-    p.add_argument("--out", type=Path, help="where to write (default runs/compare-<A>-vs-<B>)")
+    p.add_argument("runs", nargs="+", type=path_arg, help="run directories (the first is the reference)")
+    p.add_argument("--out", type=path_arg, help="where to write (default runs/compare-<A>-vs-<B>)")
     p.set_defaults(func=cmd_compare)
 
     paper = PRESETS["paper"]
@@ -450,7 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_execution_options(p, precision=False, scan_kernel=True)
     p.add_argument("--max-memory-gb", type=float, default=16.0,
                    help="CPU: address-space cap per measurement, so a runaway length fails alone (0 = none)")
-    p.add_argument("--out", type=Path, help="results directory (default runs/scale-<device>)")
+    p.add_argument("--out", type=path_arg, help="results directory (default runs/scale-<device>)")
     p.set_defaults(func=cmd_scale)
 
     p = sub.add_parser("speed", help="each unit's forward, backward and training-step time alone, at fixed shapes",
@@ -470,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", choices=["eager", "graph", "both"], default=None,
                    help="eager, graph (CUDA) or both (default: both on CUDA, eager on CPU)")
     add_execution_options(p, several_subnormals=True, scan_kernel=True)
-    p.add_argument("--out", type=Path, help="results directory (default runs/speed-<device>)")
+    p.add_argument("--out", type=path_arg, help="results directory (default runs/speed-<device>)")
     p.set_defaults(func=cmd_speed)
     return parser
 

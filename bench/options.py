@@ -129,6 +129,9 @@ def resolve(args: argparse.Namespace) -> RunConfig:
     merged = {**from_file, **given}
     for key in ("data_dir", "split_file"):
         if merged.get(key) is not None:
+            if not str(merged[key]).strip():  # an unset variable: never read as the current folder
+                where = f"--config {args.config}: {key}" if key in from_file and key not in given else flag(key)
+                raise ConfigError(f"{where} is an empty string (an unset variable?): name a path or leave it out")
             merged[key] = str(Path(merged[key]).expanduser().resolve())
     if merged.get("split_file") is not None:
         if merged.get("protocol", "file") != "file":

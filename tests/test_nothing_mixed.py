@@ -1,5 +1,6 @@
 """Issue 27, first cases: a resume or a cache made from other inputs is refused or rebuilt, never mixed in;
 a report never destroys what it replaces; AUC is recorded for two-class data."""
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -121,3 +122,32 @@ def test_a_hand_edited_metadata_file_is_refused_by_the_report(tmp_path, capsys, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "metadata.json was changed after the run started" in err[0]
     assert (out / "report" / "report.md").read_bytes() == report
+
+
+def test_empty_paths_are_refused_not_read_as_the_current_folder(tmp_path, capsys, monkeypatch):
+    data = folder(tmp_path / "d")
+    monkeypatch.chdir(tmp_path)
+    cases = [(["--out", ""], "--out: is an empty string"), (["--data-dir", ""], "--data-dir is an empty string")]
+    for extra, message in cases:
+        argv = ["run", *SMALL, "--data-dir", str(data), "--cache-dir", str(tmp_path / "c"), "--out", "r", *extra]
+        with pytest.raises(SystemExit) if extra[0] == "--out" else contextlib.nullcontext():
+            assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    toml = tmp_path / "my.toml"
+    toml.write_text('[protocol]\nsplit_file = ""\n')
+    assert main(["run", *SMALL, "--data-dir", str(data), "--config", str(toml), "--out", "r"]) == 2
+    err = capsys.readouterr().err
+    assert "split_file is an empty string" in err and str(toml) in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "my.toml"]  # nothing written anywhere
+
+
+def test_a_run_directory_inside_the_data_folder_is_refused(tmp_path, capsys):
+    data = folder(tmp_path / "d")
+    listing = sorted(p.relative_to(data) for p in data.rglob("*"))
+    assert run(data, data / "a", tmp_path / "c") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--out {data / 'a'} lies inside --data-dir" in err[0]
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == listing
+    assert main(["report", str(data)]) == 2  # not a run directory: refused, and no lock left in it
+    assert sorted(p.relative_to(data) for p in data.rglob("*")) == listing
