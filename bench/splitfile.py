@@ -55,6 +55,8 @@ def read_split_file(path: str | Path) -> dict[str, str]:
             if part not in PARTS and not part.lstrip("-").isdigit():
                 raise ValueError(f"--split-file {path}, line {line}: part {row[1]!r} is not "
                                  f"train, val, test, exclude or a fold number")
+            if part not in PARTS and int(part) < 1:
+                raise ValueError(f"--split-file {path}, line {line}: fold {row[1]!r}: fold numbers start at 1")
             if clip in rows:
                 raise ValueError(f"--split-file {path}: lines {rows.lines[clip]} and {line} both name {clip}; "
                                  "give each clip one row")
@@ -63,6 +65,13 @@ def read_split_file(path: str | Path) -> dict[str, str]:
     if not rows:
         raise ValueError(f"--split-file {path}: no clips listed")
     return rows
+
+
+def _two_classes(path, part: str, labels: np.ndarray) -> None:
+    """Every classifier (the units' and the baseline's) needs at least two classes to train on."""
+    if len(np.unique(labels)) < 2:
+        raise ValueError(f"--split-file {path}: {part} holds clips of one class only; a classifier needs at least "
+                         "two to train on")
 
 
 class _Rows(dict):
@@ -133,6 +142,7 @@ def file_splits(path: str | Path, clip_paths: list[str], labels: np.ndarray, ski
         for f, fold in enumerate(folds):
             test, rest = idx(parts == str(fold)), idx((parts != str(fold)) & (parts != "exclude"))
             train, val = carve_validation(rest, labels, val_fraction, seed * 1000 + f)
+            _two_classes(path, f"the training part of fold {fold}", labels[train])
             out.append(Split(0, f, seed, tuple(map(int, train)), tuple(map(int, val)), tuple(map(int, test))))
         return out
     train, val, test = idx(parts == "train"), idx(parts == "val"), idx(parts == "test")
@@ -141,4 +151,5 @@ def file_splits(path: str | Path, clip_paths: list[str], labels: np.ndarray, ski
                          f"(found {len(train)} train, {len(test)} test)")
     if len(val) == 0:
         train, val = carve_validation(train, labels, val_fraction, seed)
+    _two_classes(path, "its training part", labels[train])
     return [Split(0, 0, seed, tuple(map(int, train)), tuple(map(int, val)), tuple(map(int, test)))]

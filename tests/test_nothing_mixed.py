@@ -151,3 +151,20 @@ def test_a_run_directory_inside_the_data_folder_is_refused(tmp_path, capsys):
     assert sorted(p.relative_to(data) for p in data.rglob("*")) == listing
     assert main(["report", str(data)]) == 2  # not a run directory: refused, and no lock left in it
     assert sorted(p.relative_to(data) for p in data.rglob("*")) == listing
+
+
+@pytest.mark.parametrize("rows,message", [
+    ({"a": "train", "b": "test"}, "its training part holds clips of one class only"),
+    ({"a": "1", "b": "2"}, "the training part of fold 1 holds clips of one class only"),
+    ({"a": "0", "b": "1"}, "fold '0': fold numbers start at 1"),
+    ({"a": "-1", "b": "1"}, "fold '-1': fold numbers start at 1"),
+])
+def test_a_split_file_that_cannot_train_is_refused_before_any_job(tmp_path, capsys, rows, message):
+    data, out = folder(tmp_path / "d"), tmp_path / "run"
+    split = tmp_path / "split.csv"
+    lines = [f"{cls}/{cls}.{i:05d}.wav,{part}" for cls, part in rows.items() for i in range(4)]
+    split.write_text("clip,part\n" + "\n".join(lines) + "\n")
+    assert run(data, out, tmp_path / "c", "--split-file", str(split)) == 2
+    err = capsys.readouterr().err
+    assert message in err and str(split) in err
+    assert not (out / "parts").exists() or not list((out / "parts").iterdir())
