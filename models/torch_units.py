@@ -6,13 +6,15 @@ layers and its default initialisation.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
 from .config import ModelConfig
 from .kernels import note_ran
 
-__all__ = ["TorchRecurrent"]
+__all__ = ["TorchRecurrent", "cpu_bf16_lstm"]
 
 _LAYERS = {
     "rnn_tanh": lambda **kw: nn.RNN(nonlinearity="tanh", **kw),
@@ -47,9 +49,36 @@ class TorchRecurrent(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         # causal and per-sequence: the states up to a sequence's end never depend on its padding
-        out, _ = self.rnn(x)  # (batch, time, hidden)
+        if self.kind == "lstm" and _bf16_requested(x) and not cpu_bf16_lstm():
+            with torch.autocast("cpu", enabled=False):  # this CPU has no bf16 LSTM: float32, and recorded so
+                out, _ = self.rnn(x.float())  # (batch, time, hidden)
+        else:
+            out, _ = self.rnn(x)  # (batch, time, hidden)
         note_ran(self.kind, _backend(x) + ("-layer" if self.single else ""), out.dtype)
         return out
+
+
+def _bf16_requested(x: torch.Tensor) -> bool:
+    """Whether this CPU forward would run in bf16 (autocast to bf16, or a bf16 input)."""
+    if x.is_cuda:
+        return False
+    autocast = torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
+    return autocast or x.dtype == torch.bfloat16
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_bf16_lstm() -> bool:
+    """Whether this CPU runs PyTorch's LSTM in bf16: oneDNN's bf16 LSTM needs AVX-512-BF16 (or AMX) and
+    fails on AVX2-only CPUs ("could not create a primitive descriptor"); probed once on a tiny LSTM.
+    Where it cannot, the LSTM computes in float32 and the kernel record says ``float32``, as PyTorch's
+    GRU and RNN record what they really ran."""
+    probe = nn.LSTM(2, 2, batch_first=True)
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            probe(torch.zeros(1, 2, 2))
+        return True
+    except RuntimeError:
+        return False
 
 
 def _backend(x: torch.Tensor) -> str:

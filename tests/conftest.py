@@ -36,3 +36,13 @@ def write_gtzan(root: Path, layout: str = "genres_original", suffix: str = ".wav
 @pytest.fixture
 def gtzan_wav(tmp_path: Path) -> Path:
     return write_gtzan(tmp_path / "data")
+
+
+def pytest_report_header(config):
+    """Which bf16 path the bf16 tests exercise here: oneDNN's bf16 LSTM (AVX-512-BF16 or AMX), or the
+    float32 fallback of an AVX2-only CPU (emulate one with ONEDNN_MAX_CPU_ISA=AVX2)."""
+    from models.torch_units import cpu_bf16_lstm
+
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return (f"bf16: AVX-512-BF16 {'yes' if 'avx512_bf16' in flags else 'no'}; PyTorch's LSTM in bf16 on this CPU: "
+            f"{'yes' if cpu_bf16_lstm() else 'no, float32 fallback'}")

@@ -4,6 +4,7 @@ bench scale's step, and a generated store that says so."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import numba
@@ -149,8 +150,12 @@ def test_bf16_records_the_dtype_each_recurrence_really_ran():
         assert recorded == hooked and len(recorded) == 1, (unit, ran, hooked)
         seen[unit] = recorded.pop()
     assert seen["indrnn"] == "torch.float32"  # the numba kernel has no bfloat16: fp32 on bf16 projections
-    assert seen["lstm"] == "torch.bfloat16"  # autocast lowers nn.LSTM on the CPU, not nn.GRU (torch 2.13)
-    assert len(set(seen.values())) > 1
+    from models.torch_units import cpu_bf16_lstm
+
+    # autocast lowers nn.LSTM on the CPU, not nn.GRU (torch 2.13), where oneDNN has a bf16 LSTM (AVX-512-BF16);
+    # on an AVX2-only CPU the LSTM computes in float32, and says so
+    assert seen["lstm"] == ("torch.bfloat16" if cpu_bf16_lstm() else "torch.float32")
+    assert seen["gru"] == "torch.float32"
 
 
 def test_features_extraction_runs_under_threads_one(tmp_path, monkeypatch, capsys):
@@ -240,3 +245,21 @@ def test_scale_times_bench_runs_step_and_records_it(monkeypatch):
     assert masked and all(masked)
     assert row["status"] == "ok" and cfg.dropout == 0.5 and cfg.batch_norm and cfg.clip_grad == 1.0
     assert cfg.subnormals == "flush"
+
+
+def test_bf16_on_a_cpu_without_a_bf16_lstm_falls_back_to_float32_and_records_it(tmp_path):
+    """An AVX2-only CPU, emulated by capping oneDNN's instruction set (ONEDNN_MAX_CPU_ISA=AVX2): the LSTM
+    under bf16 autocast computes in float32 instead of failing, and the kernel record says float32."""
+    import subprocess
+    import sys
+
+    code = ("import torch, models; from models.kernels import recording; from bench import policy; "
+            "from models.torch_units import cpu_bf16_lstm; "
+            "m = models.build('lstm', 5, 3, models.ModelConfig(hidden=4, layers=2, dropout=0.0)); "
+            "ctx = policy.autocast('bf16', 'cpu'); rec = recording(); ran = rec.__enter__(); ctx.__enter__(); "
+            "y = m(torch.randn(2, 6, 5)); ctx.__exit__(None, None, None); rec.__exit__(None, None, None); "
+            "y.float().sum().backward(); print(cpu_bf16_lstm(), sorted(ran))")
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "False [('lstm', 'aten', 'float32')]"
