@@ -509,6 +509,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C: the state left is correct (every job and file is atomic); no traceback
+        if args.debug:
+            raise
+        print("\ninterrupted: everything finished is kept; the same command resumes", file=sys.stderr)
+        return 130
     except Exception as exc:  # noqa: BLE001 - sorted below: a user's error, or a bug shown briefly
         if isinstance(exc, _user_errors()):
             from reports.page import visible  # one line, whatever a file or folder name holds

@@ -168,3 +168,27 @@ def test_a_split_file_that_cannot_train_is_refused_before_any_job(tmp_path, caps
     err = capsys.readouterr().err
     assert message in err and str(split) in err
     assert not (out / "parts").exists() or not list((out / "parts").iterdir())
+
+
+def test_ctrl_c_is_one_line_without_a_traceback(tmp_path):
+    """SIGINT while training: exit 130, one line saying what is kept, no traceback."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = folder(tmp_path / "d", per_class=6)
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "bench", "run", *SMALL, "--epochs", "300", "--patience", "0", "--data-dir",
+            str(data), "--out", str(out), "--cache-dir", str(tmp_path / "c")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    deadline = time.time() + 240
+    while not (out / "metadata.json").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    time.sleep(2.0)  # inside the first job's training
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "interrupted: everything finished is kept; the same command resumes" in err
