@@ -30,6 +30,10 @@ class Waveform:
     n_valid: int  # samples holding real audio; the rest is zero padding
 
 
+READ_MARGIN = 4096  # input samples read past the kept length: resample_poly's filter reaches about 10 x max(up, down)
+# output-rate samples, i.e. a few dozen input samples at GTZAN's rates
+
+
 def fit_length(x: np.ndarray, n: int) -> Waveform:
     """Crop ``x`` to ``n`` samples or pad it with zeros at the end."""
     if len(x) >= n:
@@ -55,11 +59,14 @@ def load_audio(path: str | Path, sample_rate: int = 16000, duration: float = 30.
         # libsndfile falls back to headerless u-law for a damaged .au: that would be noise, not audio
         if info.format == "RAW":
             raise ValueError("no valid audio header")
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)  # (n, channels)
+        # only what is kept (and the resampling filter's reach beyond it): a 1-hour file is not decoded whole
+        # to keep 30 s; the kept samples are the same as from the whole file (the filter is finite)
+        wanted = int(np.ceil(max(duration, min_seconds) * info.samplerate)) + max(READ_MARGIN, info.samplerate // 10)
+        data, rate = sf.read(str(path), frames=wanted, dtype="float32", always_2d=True)  # (n, channels)
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError...
         raise AudioError(f"{path}: cannot decode audio ({exc})") from exc
     declared = max(info.frames, declared_frames(path) or 0)  # libsndfile may trust the file size instead
-    if data.shape[0] < TRUNCATED_BELOW * declared:
+    if data.shape[0] < TRUNCATED_BELOW * min(declared, wanted):
         raise AudioError(f"{path}: truncated: header says {declared / rate:.1f} s, "
                          f"{data.shape[0] / rate:.3f} s decoded")
     if data.shape[0] == 0:

@@ -72,3 +72,28 @@ def test_damaged_au_is_not_read_as_headerless_noise(tmp_path):
     bad.write_bytes(b"garbage bytes, no .snd header")  # libsndfile would decode this as raw u-law
     with pytest.raises(AudioError, match=r"blues\.00003\.au: cannot decode audio \(no valid audio header\)"):
         load_audio(bad)
+
+
+def test_a_long_file_is_read_only_as_far_as_it_is_kept_with_the_same_samples(tmp_path, monkeypatch):
+    """An hour of audio is not decoded to keep 2 s (issue 27: 585 MB -> 1.65 GB); the samples kept are those
+    of decoding and resampling the whole file."""
+    from math import gcd
+
+    import soundfile as sf
+    from scipy.signal import resample_poly
+
+    from features import audio
+
+    rate, seconds = 22050, 60.0
+    t = np.arange(int(rate * seconds)) / rate
+    y = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.random.default_rng(0).standard_normal(len(t))).astype(np.float32)
+    path = tmp_path / "long.wav"
+    sf.write(str(path), y, rate, subtype="FLOAT")
+    read = []
+    real = sf.read
+    monkeypatch.setattr(audio.sf, "read", lambda *a, **k: read.append(k.get("frames", -1)) or real(*a, **k))
+    w = audio.load_audio(path, 16000, 2.0)
+    assert 0 < read[0] < 3 * rate  # frames asked: 2 s and a margin, not 60 s
+    g = gcd(rate, 16000)
+    whole = resample_poly(y, 16000 // g, rate // g).astype(np.float32)[:32000]
+    np.testing.assert_array_equal(w.samples, whole)
