@@ -205,6 +205,9 @@ def cmd_run(args) -> int:
           f"threads {cfg.threads or 'default'}, subnormals {cfg.subnormals}")
     run_dir = args.out or default_run_dir(cfg)
     check_out(run_dir, cfg)
+    for option, folder in (("--cache-dir", Path(args.cache_dir)), ("--out", Path(run_dir))):
+        if folder.exists() and not folder.is_dir():  # found now, not after every clip is scattered
+            raise ConfigError(f"{option} {folder} is a file, not a folder")
     from .plan import check_job_count
 
     print(check_job_count(cfg, args.yes))  # counted, not listed: 10^9 repeats fail here, at once
@@ -278,9 +281,12 @@ def cmd_report(args) -> int:
     from .runlock import run_lock
     from .store import ResultsStore
 
+    from .runlock import LOCK
+
     store = ResultsStore(args.run_dir)
-    if not (store.dir / "metadata.json").is_file():  # not a run directory: nothing to lock (or write) there;
-        lock = contextlib.nullcontext()  # render names what is missing
+    if not any((store.dir / name).exists() for name in ("metadata.json", LOCK, "parts")):
+        lock = contextlib.nullcontext()  # not a run directory (a data folder?): nothing is written there;
+        # render names what is missing
     else:
         lock = run_lock(store.dir, "bench report")  # it may rebuild the tables: one writer at a time
     with lock:
@@ -522,5 +528,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if args.debug:
             raise
+        if isinstance(exc, OSError) and exc.filename:  # a file that cannot be written or read: name it
+            print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return 1
         print(f"error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1

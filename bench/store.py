@@ -106,6 +106,10 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     try:
         pq.write_table(table, tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        if getattr(exc, "filename", None) is None:  # pyarrow's I/O errors name no file
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 

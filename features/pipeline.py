@@ -27,6 +27,26 @@ log = logging.getLogger(__name__)
 SYNTHETIC_DEFAULTS = {"clips_per_genre": 10, "duration": 30.0, "seed": 0}
 
 
+STALE_AFTER_S = 600  # a cache write takes seconds: a temporary file this old was left by a killed process
+
+
+def remove_stale_temporaries(cache_dir: Path) -> list[Path]:
+    """Remove the temporary files of cache writes killed mid-way (``kill -9``), left beside the caches.
+
+    Only files untouched for :data:`STALE_AFTER_S`: another process may be writing its own right now."""
+    removed = []
+    for tmp in cache_dir.glob(".*.tmp") if cache_dir.is_dir() else []:
+        try:
+            if time.time() - tmp.stat().st_mtime > STALE_AFTER_S:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:  # gone meanwhile, or not ours to remove
+            continue
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted cache write in %s", len(removed), cache_dir)
+    return removed
+
+
 def dataset_clips(dataset: str, data_dir: str | Path | None, cache_dir: Path,
                   synthetic: dict | None = None, progress: bool = True):
     """The clips of ``dataset`` (one of :data:`DATASETS`); the synthetic corpus is written if needed.
@@ -74,6 +94,7 @@ def build_features(clips, config: FeatureConfig, cache_dir: Path, device: str = 
     """
     fp = featureset.fingerprint(clips)
     path = Path(cache_dir) / f"{tag}-{featureset.cache_key(config.to_dict(), fp)}.npz"
+    remove_stale_temporaries(Path(cache_dir))
     if path.exists():
         try:
             cached = featureset.load(path)

@@ -57,8 +57,14 @@ def render(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, 
     # report that fails half-way (disk full, a file-size limit, Ctrl-C) leaves the previous one whole
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        with figures.plain_text():  # user-named text is drawn as typed, never as mathtext
-            staged = _render(run, stage)
+        try:
+            with figures.plain_text():  # user-named text is drawn as typed, never as mathtext
+                staged = _render(run, stage)
+        except OSError as exc:  # a write failed (disk full, a file-size limit): name where, keep the old report
+            if exc.filename is None:
+                raise OSError(exc.errno, f"{exc.strerror or exc}; the previous report is left as it was",
+                              str(out)) from exc
+            raise
         out.mkdir(parents=True, exist_ok=True)
         for path in staged.values():
             os.replace(path, out / path.name)  # each rename is atomic

@@ -192,3 +192,55 @@ def test_ctrl_c_is_one_line_without_a_traceback(tmp_path):
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert "interrupted: everything finished is kept; the same command resumes" in err
+
+
+def test_a_write_error_names_the_file_and_keeps_the_previous_report(tmp_path):
+    """Under a file-size limit (ulimit -f), bench report fails naming the file, and the previous report
+    is left whole (issue 27: a 146 KB report.html was replaced by a truncated 61 KB one)."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    data, out = folder(tmp_path / "d"), tmp_path / "run"
+    assert run(data, out, tmp_path / "c") == 0
+    for p in (out / "report").iterdir():
+        p.write_bytes(b"previous " + p.name.encode())
+    before = {p.name: p.read_bytes() for p in (out / "report").iterdir()}
+    (out / "tables.json").unlink(missing_ok=True)
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), not the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    proc = subprocess.run([sys.executable, "-m", "bench", "report", str(out)], capture_output=True, text=True,
+                          preexec_fn=limit, cwd=Path(__file__).resolve().parents[1], timeout=300)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(err) == 1, proc.stderr[-2000:]
+    assert err[0].startswith(f"error: {out}") and "File too large" in err[0]
+    assert {p.name: p.read_bytes() for p in (out / "report").iterdir()} == before
+    assert not list(out.glob(".report.tmp-*")) and not list(out.glob(".*.tmp"))
+
+
+def test_a_cache_dir_that_is_a_file_is_refused_before_any_clip_is_scattered(tmp_path, capsys):
+    data, cache = folder(tmp_path / "d"), tmp_path / "cache"
+    cache.write_text("not a folder")
+    assert run(data, tmp_path / "run", cache) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: --cache-dir {cache} is a file, not a folder"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_temporary_files_of_a_killed_cache_write_are_removed_at_the_next_start(tmp_path):
+    import os
+    import time
+
+    data, cache = folder(tmp_path / "d"), tmp_path / "c"
+    cache.mkdir()
+    stale, fresh = cache / ".features-abc.npz.x1y2.tmp", cache / ".features-def.npz.z3w4.tmp"
+    for f in (stale, fresh):
+        f.write_bytes(b"\0" * 4096)
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    assert run(data, tmp_path / "run", cache) == 0
+    assert not stale.exists() and fresh.exists()  # a fresh one may be another process's write in progress
