@@ -95,6 +95,8 @@ def read_toml(path: Path) -> dict:
         raise ConfigError(f"--config {path}: cannot be read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"--config {path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:  # a binary file, or another encoding
+        raise ConfigError(f"--config {path}: not UTF-8 text ({exc.reason} at byte {exc.start}); a TOML file is UTF-8")
     known = {f.name: f.metadata["section"] for f in fields(RunConfig)}
     flat: dict = {}
     for key, value in tree.items():

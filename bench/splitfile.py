@@ -20,6 +20,7 @@ listed clip that could not be read is left out with a warning.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 from pathlib import Path, PurePosixPath
 
@@ -41,7 +42,14 @@ def read_split_file(path: str | Path) -> dict[str, str]:
         raise ValueError(f"--split-file {path}: no such file")
     rows: dict[str, str] = _Rows()
     first = True
-    with open(path, newline="", encoding="utf-8-sig") as f:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"--split-file {path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as a UTF-8 "
+                         "CSV file") from None
+    if "\0" in text:
+        raise ValueError(f"--split-file {path}: holds NUL bytes: a binary or UTF-16 file? Save it as a UTF-8 CSV file")
+    with io.StringIO(text, newline="") as f:
         for line, row in enumerate(csv.reader(f), start=1):
             row = [c.strip() for c in row]
             if not any(row) or row[0].startswith("#"):

@@ -244,3 +244,18 @@ def test_temporary_files_of_a_killed_cache_write_are_removed_at_the_next_start(t
     os.utime(stale, (old, old))
     assert run(data, tmp_path / "run", cache) == 0
     assert not stale.exists() and fresh.exists()  # a fresh one may be another process's write in progress
+
+
+def test_a_utf16_split_file_and_a_binary_toml_are_named_in_one_line(tmp_path, capsys):
+    data = folder(tmp_path / "d")
+    split = tmp_path / "split.csv"
+    split.write_text("clip,part\n" + "".join(f"{c}/{c}.{i:05d}.wav,{i % 2 + 1}\n" for c in "ab" for i in range(4)),
+                     encoding="utf-16")
+    assert run(data, tmp_path / "r", tmp_path / "c", "--split-file", str(split)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--split-file {split}: not UTF-8 text" in err[0]
+    toml = tmp_path / "my.toml"
+    toml.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00\x01")
+    assert run(data, tmp_path / "r", tmp_path / "c", "--config", str(toml)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--config {toml}: not UTF-8 text" in err[0]
