@@ -213,7 +213,9 @@ def cmd_run(args) -> int:
     print(check_job_count(cfg, args.yes))  # counted, not listed: 10^9 repeats fail here, at once
     if args.dry_run:
         from .plan import dry_run
+        from .protocols import check_listing
 
+        check_listing(cfg, args.cache_dir)  # what the run would refuse, the dry run refuses
         print(dry_run(cfg, run_dir))
         return 0
     from .runlock import run_lock
@@ -227,15 +229,12 @@ def _run_locked(args, cfg: RunConfig, executor, run_dir: Path) -> int:
     from .executors import job_threads
     from .plan import cap_batch
     from .policy import apply_policy
-    from .protocols import check_split_file, protocol_splits
+    from .protocols import check_listing, protocol_splits
     from .run import format_summary, run
 
     t0 = time.perf_counter()
     policy = apply_policy(job_threads(cfg), cfg.subnormals)  # the scattering runs under the run's threads and policy
-    if cfg.dataset != "synthetic" and cfg.protocol != "cv":  # a wrong split file fails before any feature is computed
-        from features import dataset_clips
-
-        check_split_file(cfg, [c.rel for c in dataset_clips(cfg.dataset, cfg.data_dir, args.cache_dir)])
+    check_listing(cfg, args.cache_dir)  # splits that cannot be made fail before any feature is computed
     fs, cached = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
                                cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q, min_seconds=cfg.min_seconds,
                                policy=policy)

@@ -19,7 +19,8 @@ from .config import RunConfig
 from .splitfile import file_splits, match_clips, read_split_file
 from .splits import Split, cv_splits
 
-__all__ = ["FILTERED_FILE", "PROTOCOLS", "filtered_ids", "protocol_splits", "check_split_file", "split_file_path"]
+__all__ = ["FILTERED_FILE", "PROTOCOLS", "filtered_ids", "protocol_splits", "check_split_file", "check_splits",
+           "check_listing", "split_file_path"]
 
 FILTERED_FILE = Path(__file__).parent / "data" / "gtzan_filtered.csv"
 PROTOCOLS = ("cv", "filtered", "file")
@@ -46,6 +47,41 @@ def check_split_file(cfg: RunConfig, clip_paths: list[str]) -> None:
             match_clips(read_split_file(split_file_path(cfg)), clip_paths, [], str(split_file_path(cfg)))
         except ValueError as exc:
             raise DatasetError(str(exc)) from exc
+
+
+def check_splits(cfg: RunConfig, labels, clip_paths: list[str]) -> None:
+    """Before any feature is computed: the splits the run will make from the data set's listing (its
+    classes) can be made, so --folds, --val-fraction or a split file that cannot work fails now, naming
+    the option, not after the extraction (the run checks again on the clips that were readable)."""
+    import numpy as np
+
+    labels = np.asarray(labels)
+    try:
+        if cfg.protocol == "cv":
+            cv_splits(labels, cfg.folds, cfg.repeats, cfg.seed, cfg.val_fraction)
+        else:
+            file_splits(split_file_path(cfg), clip_paths, labels, [], cfg.seed, cfg.val_fraction)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from exc
+
+
+def check_listing(cfg: RunConfig, cache_dir) -> None:
+    """Every check of the splits that needs no feature: from the data set's listing (or, for the synthetic
+    corpus, its configured size), before anything is extracted; what ``bench run --dry-run`` reports too."""
+    import numpy as np
+
+    if cfg.dataset == "synthetic":
+        from features.synthetic import GTZAN_GENRES
+
+        labels, paths = np.repeat(np.arange(len(GTZAN_GENRES)), cfg.clips_per_genre), []
+    else:
+        from features import dataset_clips
+
+        clips = dataset_clips(cfg.dataset, cfg.data_dir, cache_dir)
+        genres = sorted({c.genre for c in clips})
+        labels, paths = np.array([genres.index(c.genre) for c in clips]), [c.rel for c in clips]
+        check_split_file(cfg, paths)
+    check_splits(cfg, labels, paths)
 
 
 def protocol_splits(cfg: RunConfig, fs: FeatureSet) -> list[Split]:

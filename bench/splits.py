@@ -37,8 +37,9 @@ def cv_splits(labels: np.ndarray, folds: int, repeats: int, seed: int, val_fract
     labels = np.asarray(labels)
     counts = np.bincount(labels)
     if folds < 2 or counts[counts > 0].min() < folds:
-        raise ValueError(f"{folds}-fold stratified CV needs at least {folds} clips per genre; "
-                         f"the smallest genre has {counts[counts > 0].min()}")
+        raise ValueError(f"--folds {folds}: stratified {folds}-fold CV needs at least {folds} clips per class; the "
+                         f"smallest class has {counts[counts > 0].min()} (after leaving out unreadable clips): "
+                         "fewer --folds, or more clips")
     out = []
     for r in range(repeats):
         rseed = seed + r
@@ -50,7 +51,15 @@ def cv_splits(labels: np.ndarray, folds: int, repeats: int, seed: int, val_fract
 
 
 def carve_validation(train: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
-    n_classes = len(np.unique(labels[train]))
+    classes, counts = np.unique(labels[train], return_counts=True)
+    n_classes = len(classes)
     n_val = max(int(round(fraction * len(train))), n_classes)  # at least one clip per genre
+    if counts.min() < 2:
+        raise ValueError(f"--val-fraction {fraction:g}: a class has {counts.min()} clip in a training part, which "
+                         "cannot give one to validation and keep one to train on: more clips per class, fewer "
+                         "--folds, or a split file with val rows")
+    if len(train) - n_val < n_classes:
+        raise ValueError(f"--val-fraction {fraction:g} holds out {n_val} of a training part's {len(train)} clips, "
+                         f"leaving fewer than one per class ({n_classes}) to train on: use a smaller fraction")
     tr, val = train_test_split(train, test_size=n_val, stratify=labels[train], random_state=seed)
     return np.sort(tr), np.sort(val)

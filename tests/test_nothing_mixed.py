@@ -259,3 +259,25 @@ def test_a_utf16_split_file_and_a_binary_toml_are_named_in_one_line(tmp_path, ca
     assert run(data, tmp_path / "r", tmp_path / "c", "--config", str(toml)) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"--config {toml}: not UTF-8 text" in err[0]
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--folds", "5"], "--folds 5: stratified 5-fold CV needs at least 5 clips per class; the smallest class has 4"),
+    (["--val-fraction", "0.9999999"], "--val-fraction 1 holds out"),
+])
+def test_splits_that_cannot_be_made_fail_in_the_dry_run_naming_the_option(tmp_path, capsys, extra, message):
+    data = folder(tmp_path / "d")
+    for dry in (["--dry-run"], []):
+        assert run(data, tmp_path / "run", tmp_path / "c", *extra, *dry) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+    assert not (tmp_path / "run").exists() and not (tmp_path / "c").exists()  # nothing extracted, nothing written
+
+
+def test_a_class_reduced_by_unreadable_clips_fails_before_any_job_naming_the_option(tmp_path, capsys):
+    data = folder(tmp_path / "d")
+    (data / "a" / "a.00003.wav").write_bytes(b"RIFF....not audio")  # a listed clip that will not decode
+    assert run(data, tmp_path / "run", tmp_path / "c", "--folds", "4") == 2
+    err = capsys.readouterr().err
+    assert "--folds 4: stratified 4-fold CV needs at least 4 clips per class; the smallest class has 3" in err
+    assert not (tmp_path / "run" / "parts").exists() or not list((tmp_path / "run" / "parts").iterdir())

@@ -32,7 +32,7 @@ def test_cv_splits_are_deterministic_and_seed_dependent():
 
 
 def test_cv_rejects_genres_smaller_than_the_fold_count():
-    with pytest.raises(ValueError, match="10-fold stratified CV needs at least 10 clips per genre; the smallest genre has 3"):
+    with pytest.raises(ValueError, match="--folds 10: stratified 10-fold CV needs at least 10 clips per class; the smallest class has 3"):
         cv_splits(np.array([0] * 3 + [1] * 12), 10, 1, 0)
 
 
