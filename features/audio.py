@@ -53,6 +53,10 @@ def load_audio(path: str | Path, sample_rate: int = 16000, duration: float = 30.
     """
     path = Path(path)
     if not path.is_file():
+        if path.is_dir():
+            raise AudioError(f"{path}: a folder, not an audio file")
+        if path.is_symlink():
+            raise AudioError(f"{path}: a symbolic link that leads to no file (broken, or a loop)")
         raise AudioError(f"{path}: no such file")
     try:
         info = sf.info(str(path))

@@ -49,8 +49,11 @@ def fingerprint(clips: Sequence[Clip]) -> str:
     """Hash of each input file's path, size and modification time."""
     h = hashlib.sha256()
     for c in clips:
-        st = c.path.stat()
-        h.update(f"{c.path.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        try:
+            st = c.path.stat()
+            h.update(f"{c.path.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        except (OSError, RuntimeError) as exc:  # a broken link or a link loop: it will be skipped, said so
+            h.update(f"{c.path.absolute()}|unreadable {getattr(exc, 'errno', 'loop')}\n".encode())
     return h.hexdigest()
 
 

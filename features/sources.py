@@ -10,6 +10,8 @@ A *folder* data set is exactly ``<root>/<class>/<clip>``: at least two class fol
 Classes come from folder names. Hidden and system files and folders (``.DS_Store``, macOS
 AppleDouble ``._x.wav``, ``__MACOSX``, ``Thumbs.db``, ...) and files whose suffix is not a format the
 installed libsndfile reads are ignored silently: they are not clips, so they are not listed as skipped.
+An entry named like audio that cannot be one (a broken symbolic link, a link loop, a folder named
+``x.wav``) is listed, and skipped with its reason.
 """
 from __future__ import annotations
 
@@ -60,8 +62,9 @@ def _genre_dirs(folder: Path) -> list[Path]:
 
 
 def _audio_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and not is_hidden(p) and p.suffix.lower() in AUDIO_SUFFIXES)
+    """Entries named like audio files. Not only regular files: a broken symbolic link, a link loop or a
+    folder named ``x.wav`` is listed too, so that the extraction skips it and says why (not silently)."""
+    return sorted(p for p in folder.iterdir() if not is_hidden(p) and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def _find_genre_root(root: Path) -> Path | None:

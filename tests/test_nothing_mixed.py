@@ -281,3 +281,24 @@ def test_a_class_reduced_by_unreadable_clips_fails_before_any_job_naming_the_opt
     err = capsys.readouterr().err
     assert "--folds 4: stratified 4-fold CV needs at least 4 clips per class; the smallest class has 3" in err
     assert not (tmp_path / "run" / "parts").exists() or not list((tmp_path / "run" / "parts").iterdir())
+
+
+def test_broken_links_link_loops_and_folders_named_like_audio_are_listed_as_skipped(tmp_path, capsys):
+    import json
+    import os
+
+    data = folder(tmp_path / "d")
+    os.symlink(tmp_path / "nowhere.wav", data / "a" / "broken.wav")
+    os.symlink(data / "a" / "loop2.wav", data / "a" / "loop1.wav")
+    os.symlink(data / "a" / "loop1.wav", data / "a" / "loop2.wav")
+    (data / "b" / "folder.wav").mkdir()
+    assert run(data, tmp_path / "run", tmp_path / "c") == 0
+    skipped = dict(json.loads((tmp_path / "run" / "metadata.json").read_text())["features"]["skipped"])
+    reasons = {Path(p).name: why for p, why in skipped.items()}
+    assert "a symbolic link that leads to no file" in reasons["broken.wav"]
+    assert "a symbolic link that leads to no file" in reasons["loop1.wav"] and "loop2.wav" in reasons
+    assert "a folder, not an audio file" in reasons["folder.wav"]
+    out = capsys.readouterr()
+    assert "broken.wav" in out.out + out.err and "folder.wav" in out.out + out.err
+    pred = pd.read_csv(tmp_path / "run" / "predictions.csv")
+    assert sorted(pred[pred.unit == "indrnn"].clip_id) == sorted(f"{c}/{c}.{i:05d}.wav" for c in "ab" for i in range(4))
