@@ -143,8 +143,9 @@ def format_summary(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str
     for unit, r in s.iterrows():
         ms = "-" if np.isnan(r.median_iter_s) else f"{1000 * r.median_iter_s:.1f}"
         ratio = "-" if np.isnan(r.time_ratio) else f"{r.time_ratio:.2f}"
-        div = (f"  ({int(r.diverged)} diverged, at chance; finished folds only: {100 * r.acc_mean_finished:.1f} %)"
-               if r.diverged else "")
+        finished = ("none finished" if np.isnan(r.acc_mean_finished)
+                    else f"finished folds only: {100 * r.acc_mean_finished:.1f} %")
+        div = f"  ({int(r.diverged)} diverged, at chance; {finished})" if r.diverged else ""
         lines.append(f"{unit:<12}{int(r.jobs):>5}{100 * r.acc_mean:>10.1f} +- {100 * np.nan_to_num(r.acc_std):4.1f} %"
                      f"{ms:>10}{ratio:>10}{int(r.params):>10}{div}")
     return "\n".join(lines)

@@ -62,7 +62,7 @@ def _bf16_requested(x: torch.Tensor) -> bool:
     """Whether this CPU forward would run in bf16 (autocast to bf16, or a bf16 input)."""
     if x.is_cuda:
         return False
-    autocast = torch.is_autocast_cpu_enabled() and torch.get_autocast_cpu_dtype() == torch.bfloat16
+    autocast = torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
     return autocast or x.dtype == torch.bfloat16
 
 

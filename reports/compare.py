@@ -47,6 +47,13 @@ def _accuracy(run: Run, unit: str) -> pd.Series:
     return f["test_acc"].where(~f["diverged"]).astype(float)
 
 
+def _accuracy_cell(mean: float, std: float, folds: int, diverged: int) -> str:
+    """Mean +- std, or what there is instead: a unit absent from a run, or one whose every fold diverged."""
+    if not np.isfinite(mean):
+        return f"all {diverged} diverged" if diverged else "not in this run"
+    return f"{100 * mean:.1f} ± {100 * std:.1f} %" if np.isfinite(std) else f"{100 * mean:.1f} %"
+
+
 def compare_table(runs: list[Run], names: list[str] | None = None) -> pd.DataFrame:
     """One row per (unit, run): accuracy, time per iteration and, against the first run, ratios and tests."""
     names = names or _names(runs)
@@ -174,8 +181,8 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, P
 
     with plain_text():  # run names drawn as typed, never as mathtext
         save(_figure(table, names), paths["png"])
-    show = table.assign(accuracy=[f"{100 * m:.1f} ± {100 * s:.1f} %" if np.isfinite(s) else f"{100 * m:.1f} %"
-                                  for m, s in zip(table.acc_mean, table.acc_std.fillna(np.nan))],
+    show = table.assign(accuracy=[_accuracy_cell(m, s, n, d) for m, s, n, d in
+                                  zip(table.acc_mean, table.acc_std.fillna(np.nan), table.folds, table.diverged)],
                         ms_per_iter=(1e3 * table.median_s).round(3), time_ratio=table.time_ratio.round(3),
                         acc_diff_pp=table.acc_diff_pp.round(2), p=table.p.round(4))
     cols = ["unit", "run", "execution", "accuracy", "folds", "diverged", "acc_diff_pp", "p", "ms_per_iter",

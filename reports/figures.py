@@ -132,7 +132,7 @@ def figure5(run: Run) -> plt.Figure:
     # (a) accuracy of every unit and the baseline over every fold (a diverged fold at chance accuracy),
     # with the corrected resampled 95 % interval: folds share training data, a bootstrap would be too narrow
     t1 = table1(run)
-    t1 = t1[~t1["quoted"]]
+    t1 = t1[~t1["quoted"] & (t1["folds"] > 0)]  # measured rows; a unit with no finished job has no bar
     names = list(t1["method"])
     _bars(ax_a, names, t1["accuracy_mean_pct"], t1["ci_low_pct"], t1["ci_high_pct"], colours, list(t1["unit"]))
     for bars, div in zip([c for c in ax_a.containers if isinstance(c, BarContainer)], t1["diverged"]):

@@ -67,6 +67,12 @@ class Run:
         return [u for u in UNIT_ORDER if u in present] + [u for u in present if u not in UNIT_ORDER]
 
     @property
+    def missing_units(self) -> list[str]:
+        """Units the run was asked for (its config) with no finished job: listed, never silently dropped."""
+        asked = list(self.config.get("units") or []) + ([BASELINE] if self.config.get("baseline") else [])
+        return [u for u in asked if u not in set(self.folds["unit"])]
+
+    @property
     def recurrent_units(self) -> list[str]:
         """Units trained by iterations (everything but the baseline)."""
         return [u for u in self.units if u != BASELINE]

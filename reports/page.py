@@ -194,6 +194,9 @@ def warnings(run: Run) -> list[str]:
         out.append(f"Only {len(run.folds)} of {run.metadata['jobs']} jobs are reported"
                    + (f": {len(damaged)} damaged part(s) were moved to parts.damaged/ ({', '.join(damaged)}); "
                       "the next bench run reruns their jobs." if damaged else "."))
+    if run.missing_units:
+        out.append(f"No job of {', '.join(label(u) for u in run.missing_units)} finished: listed in Table 1 without "
+                   "a result, absent from the figures and tests.")
     div = run.folds[run.folds["diverged"]]
     if len(div):
         which = ", ".join(f"{label(r.unit)} repeat {r.repeat} fold {r.fold}" for r in div.itertuples())

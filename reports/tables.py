@@ -68,6 +68,11 @@ def table1(run: Run) -> pd.DataFrame:
                          accuracy_std_pct=every.std, ci_low_pct=float(np.clip(every.low, 0, 100)),
                          ci_high_pct=float(np.clip(every.high, 0, 100)),  # an accuracy lies in [0, 100] %
                          finished_folds=done.n, finished_mean_pct=done.mean, finished_std_pct=done.std))
+    for unit in run.missing_units:  # asked for, no job finished: a row that says so, not a silent gap
+        rows.append(dict(method=label(unit), unit=unit, group=group(unit), hidden=np.nan, params=np.nan,
+                         macs_per_frame=np.nan, source="no finished job", quoted=False, folds=0, diverged=0,
+                         accuracy_mean_pct=np.nan, accuracy_std_pct=np.nan, ci_low_pct=np.nan, ci_high_pct=np.nan,
+                         finished_folds=0, finished_mean_pct=np.nan, finished_std_pct=np.nan))
     for method, acc in LITERATURE:
         rows.append(dict(method=method, unit="", group="quoted", hidden=np.nan, params=np.nan, macs_per_frame=np.nan,
                          source=QUOTED,

@@ -302,3 +302,29 @@ def test_broken_links_link_loops_and_folders_named_like_audio_are_listed_as_skip
     assert "broken.wav" in out.out + out.err and "folder.wav" in out.out + out.err
     pred = pd.read_csv(tmp_path / "run" / "predictions.csv")
     assert sorted(pred[pred.unit == "indrnn"].clip_id) == sorted(f"{c}/{c}.{i:05d}.wav" for c in "ab" for i in range(4))
+
+
+def test_units_without_results_are_said_so_never_nan_or_silently_dropped(tmp_path, capsys):
+    from bench.run import format_summary
+
+    data = folder(tmp_path / "d")
+    assert run(data, tmp_path / "one", tmp_path / "c") == 0
+    assert run(data, tmp_path / "two", tmp_path / "c", "--units", "indrnn,lstm") == 0
+    capsys.readouterr()
+    # bench compare of runs with different unit sets
+    assert main(["compare", str(tmp_path / "one"), str(tmp_path / "two"), "--out", str(tmp_path / "cmp")]) == 0
+    text = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "nan" not in text.lower() and "not in this run" in text
+    # a unit with no finished job stays in Table 1, said so
+    for part in (tmp_path / "two" / "parts").glob("lstm-*"):
+        shutil.rmtree(part)
+    assert main(["report", str(tmp_path / "two")]) == 0
+    t1 = pd.read_csv(tmp_path / "two" / "report" / "table1.csv").set_index("unit")
+    assert t1.loc["lstm", "source"] == "no finished job" and t1.loc["lstm", "folds"] == 0
+    page = (tmp_path / "two" / "report" / "report.md").read_text()
+    assert "No job of LSTM finished" in page
+    # a unit whose every fold diverged: no "nan %" in the summary
+    folds = pd.DataFrame({"unit": ["gru", "gru"], "repeat": [0, 0], "fold": [0, 1], "test_acc": [np.nan, np.nan],
+                          "diverged": [True, True], "params": [10, 10]})
+    line = format_summary(folds, pd.DataFrame(columns=["unit", "seconds", "warmup"]), n_classes=4).splitlines()[1]
+    assert "nan" not in line and "2 diverged, at chance; none finished" in line and "25.0" in line
