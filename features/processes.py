@@ -13,6 +13,7 @@ data set is extracted in the calling process: see :func:`processes_for`.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Callable, Sequence
 
@@ -48,6 +49,14 @@ def _extract_chunk(config: FeatureConfig, clips: Sequence[Clip]):
     return x, lengths, [position[id(c)] for c in kept], skipped, torch.get_num_threads(), scatterer.window
 
 
+def _start(init: Callable[[], object] | None) -> None:
+    """A worker's start: Ctrl-C is the parent's to handle (one line, no traceback from every worker), then
+    the caller's policy."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if init is not None:
+        init()
+
+
 def extract_in_processes(clips: Sequence[Clip], config: FeatureConfig, processes: int,
                          init: Callable[[], object] | None = None, progress: bool = True):
     """Scatter ``clips`` in ``processes`` spawned processes, each running ``init`` first (the caller's
@@ -58,7 +67,8 @@ def extract_in_processes(clips: Sequence[Clip], config: FeatureConfig, processes
     results: list = [None] * len(chunks)
     bar = tqdm(total=len(clips), desc=f"scattering ({processes} processes)", unit="clip", disable=not progress)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=init) as pool:
+    pool = ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_start, initargs=(init,))
+    try:
         pending = {pool.submit(_extract_chunk, config, chunk): i for i, chunk in enumerate(chunks)}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -68,6 +78,10 @@ def extract_in_processes(clips: Sequence[Clip], config: FeatureConfig, processes
                 for _, reason in results[i][3]:
                     bar.write(f"skipped {reason}")
                 bar.update(len(chunks[i]))
+    except BaseException:  # Ctrl-C in this process: no new chunk starts, the workers finish theirs and exit
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     bar.close()
     kept = [chunks[i][k] for i, r in enumerate(results) for k in r[2]]
     parts = [r[0] for r in results if len(r[2])]

@@ -170,6 +170,29 @@ def test_a_split_file_that_cannot_train_is_refused_before_any_job(tmp_path, caps
     assert not (out / "parts").exists() or not list((out / "parts").iterdir())
 
 
+def test_ctrl_c_while_scattering_in_processes_is_one_line(tmp_path):
+    """SIGINT while the features are extracted in 2 worker processes: the workers leave Ctrl-C to the
+    command, which says one line and exits 130; no traceback from any process."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    argv = [sys.executable, "-m", "bench", "run", "--units", "indrnn", "--threads", "2", "--clips-per-genre", "4",
+            "--seconds", "8", "--folds", "2", "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "c")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    deadline = time.time() + 240
+    while time.time() < deadline and proc.poll() is None and not list((tmp_path / "c").glob("synthetic-*/*/*/*.wav"))[39:]:
+        time.sleep(0.2)  # until the corpus is written: scattering starts
+    time.sleep(3.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "scattering (2 processes)" in err and "interrupted: everything finished is kept" in err
+
+
 def test_ctrl_c_is_one_line_without_a_traceback(tmp_path):
     """SIGINT while training: exit 130, one line saying what is kept, no traceback."""
     import signal
