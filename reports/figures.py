@@ -207,8 +207,8 @@ def figure4(run: Run) -> plt.Figure:
             ax.plot(s["epoch"], s["mean"], color=colours[label(unit)], label=label(unit),
                     ls="--" if group(unit) == "modern" else "-")  # the modern units dashed
             ok = np.isfinite(half)
-            ax.fill_between(s["epoch"][ok], (s["mean"] - half)[ok], (s["mean"] + half)[ok],
-                            color=colours[label(unit)], alpha=0.2, linewidth=0)
+            low, high = (s["mean"] - half).clip(0.0, 1.0), (s["mean"] + half).clip(0.0, 1.0)  # an AUC lies in [0, 1]
+            ax.fill_between(s["epoch"][ok], low[ok], high[ok], color=colours[label(unit)], alpha=0.2, linewidth=0)
         if _wide(len(units)):  # ten lines: the legend beside the plot, not over it
             ax.legend(title="unit (dashed: modern)", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         else:

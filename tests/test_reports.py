@@ -440,3 +440,16 @@ def test_a_two_fold_accuracy_interval_stays_within_0_and_100_percent(tmp_path):
     assert (measured["ci_low_pct"] >= 0).all() and (measured["ci_high_pct"] <= 100).all()
     lstm = measured.set_index("unit").loc["lstm"]  # 90 % and 85 %: 87.5 +- 38.1, so up to 125.6 % unclipped
     assert lstm.ci_low_pct == pytest.approx(49.38, abs=0.01) and lstm.ci_high_pct == 100
+
+
+def test_figure4_band_stays_within_an_auc_range(run):
+    """Issue 28: near AUC 1 with a wide spread, the corrected interval reaches past 1 (1.8 in the example
+    report); the drawn band is clipped to [0, 1], the mean line left as it is."""
+    import dataclasses
+
+    rng = np.random.default_rng(0)
+    epochs = run.epochs.assign(val_auc=np.clip(0.97 + 0.05 * rng.standard_normal(len(run.epochs)), 0.5, 1.0))
+    fig = figures.figure4(dataclasses.replace(run, epochs=epochs))
+    edges = np.concatenate([c.get_paths()[0].vertices[:, 1] for c in fig.axes[0].collections])
+    assert edges.max() == pytest.approx(1.0) and edges.min() >= 0.0
+    matplotlib.pyplot.close(fig)
