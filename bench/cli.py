@@ -98,7 +98,7 @@ def cmd_features(args) -> int:
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     add_config_flags(p)  # one flag per field of the configuration, with its help and the presets' values
-    g = p.add_argument_group("executor (see README: what concurrency does to CPU timings)")
+    g = p.add_argument_group("executor (see docs/cluster.md: CPU timings under concurrency)")
     g.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="local: one job after another (default, the timing reference); dask: one task per job")
     g.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://HOST:8786 "
@@ -125,7 +125,7 @@ def add_execution_options(p: argparse.ArgumentParser, precision: bool = True, se
     """Threads and subnormals (and precision, and the modern units' scan back end), for the commands that
     compute outside ``bench run``: the same fields, help and defaults as ``bench run``'s."""
     d, f = RunConfig(), {f.name: f for f in fields(RunConfig)}
-    g = p.add_argument_group("execution (the same for every unit; see README: timing rules)")
+    g = p.add_argument_group("execution (the same for every unit; see docs/timing.md)")
     if precision:
         g.add_argument("--precision", choices=f["precision"].metadata["choices"], default=d.precision,
                        help=f["precision"].metadata["help"] + f" (default {d.precision})")

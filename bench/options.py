@@ -62,10 +62,13 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
         if not f.metadata.get("cli"):
             continue
         kind = _type(f)
-        presets = f"quick {getattr(quick, f.name)!s}, paper {getattr(paper, f.name)!s}"
+        values = [getattr(quick, f.name), getattr(paper, f.name)]
+        shown = [",".join(v) if isinstance(v, tuple) else "unset" if v is None else str(v) for v in values]
+        presets = shown[0] if shown[0] == shown[1] else f"quick {shown[0]}, paper {shown[1]}"
         if f.name == "units":
             presets = "all"
-        help_text = f"{f.metadata['help']} (default: {presets})".replace("%", "%%")
+        said = presets == "unset" and "default" in f.metadata["help"]  # the help text says what unset means
+        help_text = (f.metadata["help"] + ("" if said else f" (default: {presets})")).replace("%", "%%")
         g, name = groups[f.metadata["section"]], flag(f.name)
         if f.name == "units":
             g.add_argument(name, type=parse_units, default=None, help=help_text)

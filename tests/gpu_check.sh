@@ -13,7 +13,7 @@
 # What comes back under $OUT (8 files, the most the device tool returns): gpu_check.log, kernels.json,
 # speed/{speed.csv,speed_raw.csv,speed.json,speed.png}, scale/{scaling.csv,scaling.png}.
 #
-# Prepare here once (wheels the GPU image lacks; see README, "Checking on a GPU"):
+# Prepare here once (wheels the GPU image lacks; see docs/gpu.md, "Checking on a GPU"):
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \

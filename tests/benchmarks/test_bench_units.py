@@ -105,7 +105,7 @@ def test_inference(benchmark, unit):
 
 
 # The reference loop (1000 steps of small autograd ops) swings by 40 % and more between sessions on a
-# shared 2-core VM; it is measured for the speed-up ratio, not gated (README: -m "not unstable_timing").
+# shared 2-core VM; it is measured for the speed-up ratio, not gated (docs/benchmarks.md: -m "not unstable_timing").
 @pytest.mark.parametrize("kernel", ["numba", pytest.param("reference", marks=pytest.mark.unstable_timing)])
 def test_recurrence_t1000(benchmark, kernel):
     """The elementwise recurrence alone (forward + backward), batch 32, hidden 128, T = 1000."""
