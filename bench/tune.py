@@ -37,12 +37,15 @@ import json
 import math
 import time
 import warnings
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .baseline import BASELINE
 from .config import RunConfig
+
+if TYPE_CHECKING:  # for the signature only: bench.jobs imports this module when it tunes
+    from .jobs import Job, JobData
 
 __all__ = ["DIMENSIONS", "point", "recipe_at", "study_name", "tune_job", "choose", "TuningError"]
 
@@ -184,7 +187,7 @@ def choose(results: dict[int, dict]) -> int:
     return min(results, key=key)
 
 
-def tune_job(job, data, cfg: RunConfig, fit: Callable) -> tuple[dict, int, list[dict]]:
+def tune_job(job: "Job", data: "JobData", cfg: RunConfig, fit: Callable) -> tuple[dict, int, list[dict]]:
     """Run the job's missing trials and choose one.
 
     Args:

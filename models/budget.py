@@ -38,7 +38,8 @@ def width_for_budget(name: str, input_dim: int, n_classes: int, config: ModelCon
 
     Args:
         name: a registered unit.
-        input_dim, n_classes: the data's shape.
+        input_dim: features per frame.
+        n_classes: classes.
         config: every other option (its ``hidden`` is ignored).
         budget: the target count ``N`` (>= 1).
         max_width: the widest width considered.
