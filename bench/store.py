@@ -158,6 +158,11 @@ class ResultsStore:
             The keys of the parts moved aside as damaged.
         """
         self.parts.mkdir(parents=True, exist_ok=True)
+        # temporaries of a writer killed mid-way (kill -9): the run's lock is held, so none is being written
+        for tmp in [*self.dir.glob(".*.tmp"), *self.parts.glob("*/.*.tmp")]:
+            tmp.unlink(missing_ok=True)
+        for tmp in self.parts.glob(".*"):  # a part being written (".<job>.<pid>.<id>/"), never renamed
+            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
         splits = json.loads(json.dumps(splits))  # as stored: tuples become lists
         meta_path, split_path = self.dir / "metadata.json", self.dir / "splits.json"
         run_id = config_hash(metadata["config"])

@@ -351,3 +351,17 @@ def test_units_without_results_are_said_so_never_nan_or_silently_dropped(tmp_pat
                           "diverged": [True, True], "params": [10, 10]})
     line = format_summary(folds, pd.DataFrame(columns=["unit", "seconds", "warmup"]), n_classes=4).splitlines()[1]
     assert "nan" not in line and "2 diverged, at chance; none finished" in line and "25.0" in line
+
+
+def test_temporaries_of_a_run_killed_while_writing_are_removed_when_it_resumes(tmp_path):
+    data, out = folder(tmp_path / "d"), tmp_path / "run"
+    assert run(data, out, tmp_path / "c") == 0
+    left = [out / ".epochs.parquet.4242.tmp", out / "parts" / ".indrnn-r00-f00.4242.abcd1234",
+            out / ".folds.csv.x1y2.tmp"]
+    left[0].write_bytes(b"\0" * 100)
+    left[1].mkdir()
+    (left[1] / "folds.parquet").write_bytes(b"half")
+    left[2].write_text("half")
+    assert run(data, out, tmp_path / "c") == 0  # the same command: resumes (nothing to do) and cleans
+    assert not any(p.exists() for p in left)
+    assert len(pd.read_csv(out / "folds.csv")) == 4
