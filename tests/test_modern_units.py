@@ -235,7 +235,7 @@ def test_one_configuration_holds_the_unit_options_with_the_models_defaults():
     (["--lru-r-min", "0.99", "--lru-r-max", "0.9"], "--lru-r-min 0.99 must be below --lru-r-max 0.9"),
     (["--lru-r-max", "1.0"], "--lru-r-max must be in [0, 1), got 1.0"),
     (["--mamba-d-state", "0"], "--mamba-d-state must be a positive integer, got 0"),
-    (["--param-budget", "0"], "--param-budget must be a positive integer, got 0"),
+    (["--param-budget", "-1"], "--param-budget must be an integer >= 0, got -1"),  # 0: equal width
     (["--scan-kernel", "cuda"], "argument --scan-kernel: invalid choice: 'cuda'"),
 ])
 def test_bad_unit_options_are_one_line_errors(argv, message, tmp_path, capsys, monkeypatch):
