@@ -170,6 +170,14 @@ def test_a_split_file_that_cannot_train_is_refused_before_any_job(tmp_path, caps
     assert not (out / "parts").exists() or not list((out / "parts").iterdir())
 
 
+def _ctrl_c_reaches_it() -> None:
+    """In the child, before it starts: SIGINT at its default. A shell that starts CI in the background
+    (nohup, &) ignores SIGINT, the children inherit that, and Python then never raises KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_scattering_in_processes_is_one_line(tmp_path):
     """SIGINT while the features are extracted in 2 worker processes: the workers leave Ctrl-C to the
     command, which says one line and exits 130; no traceback from any process."""
@@ -181,7 +189,7 @@ def test_ctrl_c_while_scattering_in_processes_is_one_line(tmp_path):
     argv = [sys.executable, "-m", "bench", "run", "--units", "indrnn", "--threads", "2", "--clips-per-genre", "4",
             "--seconds", "8", "--folds", "2", "--out", str(tmp_path / "run"), "--cache-dir", str(tmp_path / "c")]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
+                            cwd=Path(__file__).resolve().parents[1], preexec_fn=_ctrl_c_reaches_it)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None and not list((tmp_path / "c").glob("synthetic-*/*/*/*.wav"))[39:]:
         time.sleep(0.2)  # until the corpus is written: scattering starts
@@ -202,10 +210,10 @@ def test_ctrl_c_is_one_line_without_a_traceback(tmp_path):
 
     data = folder(tmp_path / "d", per_class=6)
     out = tmp_path / "run"
-    argv = [sys.executable, "-m", "bench", "run", *SMALL, "--epochs", "300", "--patience", "0", "--data-dir",
+    argv = [sys.executable, "-m", "bench", "run", *SMALL, "--epochs", "5000", "--patience", "0", "--data-dir",
             str(data), "--out", str(out), "--cache-dir", str(tmp_path / "c")]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[1])
+                            cwd=Path(__file__).resolve().parents[1], preexec_fn=_ctrl_c_reaches_it)
     deadline = time.time() + 240
     while not (out / "metadata.json").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
