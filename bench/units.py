@@ -3,7 +3,7 @@
 Builds each unit at the given size (or, with ``--param-budget N``, at the width whose parameter count
 is closest to N; in ``--block stack`` or ``residual`` that is the default, with the IndRNN's count at
 ``--hidden`` as ``bench run`` does), runs a dummy batch through it (eval mode, no gradients) and prints
-one row per unit.
+one row per unit. It runs the reference kernels, so listing units compiles nothing.
 Wired into the CLI by ``add_parser(subparsers)``.
 """
 from __future__ import annotations
@@ -32,7 +32,9 @@ def describe_units(names: list[str], input_dim: int = 374, frames: int = 449, n_
     from models.budget import width_for_budget
     from models.cost import macs_per_frame
 
-    config = config or models.ModelConfig()
+    # the reference kernels: shapes, parameters and multiply-adds do not depend on the kernel, and the
+    # fused ones would be compiled first (minutes on a first run) only to list the units
+    config = replace(config or models.ModelConfig(), kernel="reference", scan_kernel="reference")
     rows = []
     x = torch.randn(batch, frames, input_dim)
     for name in names:

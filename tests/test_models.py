@@ -339,3 +339,24 @@ def test_units_command_previews_a_controlled_scaffold_at_the_run_budget(capsys):
     for unit in ("lstm", "indrnn", "mamba"):  # the widths bench run would train with
         assert int(rows[unit][1]) == unit_config(cfg, unit, 12, 10, 9).hidden
     assert rows["indrnn"][1] == "16" and int(rows["lstm"][1]) < 16
+
+
+def test_listing_units_compiles_no_kernel(monkeypatch, capsys):
+    """Issue 28: the first `bench units` took 3 min 41 s compiling every numba kernel, to list units."""
+    import models.indrnn
+    import models.lru
+    import models.mamba
+    import models.mingru
+    import models.minlstm
+
+    def compile_(*args, **kwargs):
+        raise AssertionError("a kernel was compiled to list the units")
+
+    for module in (models.indrnn, models.mingru, models.minlstm, models.lru, models.mamba):
+        monkeypatch.setattr(module, "warm_up", compile_)
+    parser = argparse.ArgumentParser()
+    units_cmd.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["units", "--hidden", "8", "--layers", "2", "--input-dim", "5", "--frames", "7"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in models.available())
