@@ -89,12 +89,16 @@ class FoldOutcome:
 
 def _auc(labels: np.ndarray, probs: np.ndarray, n_classes: int) -> float:
     """Macro one-vs-rest AUC-ROC; for two classes the plain AUC of class 1's probability (scikit-learn's
-    one-vs-rest form refuses an (n, 2) matrix). NaN when a class is missing from this part."""
+    one-vs-rest form refuses an (n, 2) matrix). NaN when a class is missing from this part, or when the
+    probabilities are not finite."""
     if len(np.unique(labels)) < n_classes:
         return float("nan")
-    if n_classes == 2:
-        return float(roc_auc_score(labels, probs[:, 1]))
-    return float(roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=list(range(n_classes))))
+    try:
+        if n_classes == 2:
+            return float(roc_auc_score(labels, probs[:, 1]))
+        return float(roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=list(range(n_classes))))
+    except ValueError:  # non-finite probabilities (a diverging model): the epoch is marked diverged by its loss
+        return float("nan")
 
 
 @torch.no_grad()

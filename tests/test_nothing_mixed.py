@@ -98,6 +98,8 @@ def test_auc_is_recorded_for_two_class_data(tmp_path):
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3], [0.1, 0.9]])
     assert _auc(labels, probs, 2) == pytest.approx(5 / 6)  # 5 of the 6 (neg, pos) pairs ranked right
     assert np.isnan(_auc(np.array([1, 1]), probs[:2], 2))  # one class only: undefined
+    assert np.isnan(_auc(labels, np.full_like(probs, np.nan), 2))  # a diverging model: NaN, not an error
+    assert np.isnan(_auc(np.array([0, 1, 2]), np.full((3, 3), np.nan), 3))
     data, out = folder(tmp_path / "d", per_class=6), tmp_path / "run"
     assert run(data, out, tmp_path / "c", "--val-fraction", "0.5") == 0
     auc = pd.read_csv(out / "epochs.csv").val_auc
