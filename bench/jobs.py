@@ -23,9 +23,7 @@ from .splits import Split
 from .timing import IterationTimer
 from .trainer import FoldData, TrainConfig, train_fold
 
-__all__ = ["Job", "JobData", "Recipe", "fit", "job_seed", "run_job", "unit_config", "budget_for", "format_kernels", "BUDGET_REFERENCE"]
-
-BUDGET_REFERENCE = "indrnn"  # the unit whose size at --hidden sets the default budget of the controlled scaffolds
+__all__ = ["Job", "JobData", "Recipe", "fit", "job_seed", "run_job", "unit_config", "budget_for", "format_kernels"]
 
 
 @dataclass(frozen=True)
@@ -70,16 +68,14 @@ def unit_config(cfg: RunConfig, unit: str, input_dim: int, n_classes: int, frame
 
 
 def budget_for(cfg: RunConfig, input_dim: int, n_classes: int, frames: int) -> int:
-    """The run's parameter budget (0: equal width). ``--param-budget`` when given; otherwise equal width in
-    ``native`` and, in the controlled scaffolds (``stack``, ``residual``), the parameter count of the
-    reference unit (the IndRNN) at ``--hidden`` in the same scaffold, so every unit gets that many."""
-    from models.budget import param_count
+    """The run's parameter budget (0: equal width): ``--param-budget`` when given, else
+    :func:`models.budget.default_budget` (equal width in ``native``; in ``stack`` and ``residual`` the
+    IndRNN's count at ``--hidden`` in the same scaffold)."""
+    from models.budget import default_budget
 
     if cfg.param_budget is not None:
         return cfg.param_budget
-    if cfg.block == "native":
-        return 0
-    return param_count(BUDGET_REFERENCE, input_dim, n_classes, models.ModelConfig(**cfg.model_options(), max_len=frames))
+    return default_budget(input_dim, n_classes, models.ModelConfig(**cfg.model_options(), max_len=frames))
 
 
 @dataclass(frozen=True)

@@ -62,12 +62,10 @@ def cmd_units(args: argparse.Namespace) -> int:
     if args.param_budget is not None and args.param_budget < 0:
         print(f"error: --param-budget must be an integer >= 0, got {args.param_budget}", file=sys.stderr)
         return 2
-    if args.param_budget is None and args.block != "native":  # bench run's rule (bench.jobs.budget_for)
-        from models.budget import param_count
+    if args.param_budget is None:  # bench run's rule: equal width as published, the IndRNN's count in a scaffold
+        from models.budget import default_budget
 
-        from .jobs import BUDGET_REFERENCE
-
-        args.param_budget = param_count(BUDGET_REFERENCE, args.input_dim, args.classes, config)
+        args.param_budget = default_budget(args.input_dim, args.classes, config)
     names = list(args.units)
     width = f"width chosen per unit for {args.param_budget:,} parameters" if args.param_budget else f"{args.hidden} hidden"
     print(f"{args.layers} layers x {width}, block {args.block}, dropout {args.dropout}, "

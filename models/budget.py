@@ -17,7 +17,9 @@ import torch
 
 from .config import ModelConfig
 
-__all__ = ["param_count", "width_for_budget"]
+__all__ = ["param_count", "width_for_budget", "default_budget", "BUDGET_REFERENCE"]
+
+BUDGET_REFERENCE = "indrnn"  # the unit whose size at the given width sets the controlled scaffolds' default budget
 
 
 def param_count(name: str, input_dim: int, n_classes: int, config: ModelConfig) -> int:
@@ -29,6 +31,17 @@ def param_count(name: str, input_dim: int, n_classes: int, config: ModelConfig) 
     with torch.device("meta"):
         model = build(name, input_dim, n_classes, replace(config, kernel="reference", scan_kernel="reference"))
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@lru_cache(maxsize=64)  # the same for every job and trial of a run
+def default_budget(input_dim: int, n_classes: int, config: ModelConfig) -> int:
+    """The budget when none is given (0: equal width): equal width for units as published
+    (``config.block == "native"``, the paper's comparison); in the controlled scaffolds (``stack``,
+    ``residual``) the parameter count of :data:`BUDGET_REFERENCE` (the IndRNN) at ``config.hidden`` in the
+    same scaffold, so that every unit gets as many."""
+    if config.block == "native":
+        return 0
+    return param_count(BUDGET_REFERENCE, input_dim, n_classes, config)
 
 
 @lru_cache(maxsize=256)  # the same unit, shape and budget in every job of a run
