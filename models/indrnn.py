@@ -66,6 +66,14 @@ class IndRNNLayer(nn.Module):
             if kernel in ("auto", "numba"):
                 warm_up()  # JIT compile (or cache load) now, not inside the first timed step
 
+    @classmethod
+    def from_config(cls, config: ModelConfig, i: int, input_size: int | None = None) -> "IndRNNLayer":
+        """Layer ``i`` of a ``config.layers``-deep stack (input ``input_size``, default ``config.hidden``): the
+        bound from ``config``, the last layer's ``u`` starting in ``[1 / bound, bound]`` with ``u_last_long``."""
+        bound = config.u_bound
+        low = 1.0 / bound if config.u_last_long and i == config.layers - 1 else 0.0
+        return cls(input_size or config.hidden, config.hidden, bound, low, config.kernel, config.recurrent)
+
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
         """Map ``(batch, time, input_size)`` to ``(batch, time, hidden_size)``; ``h0``: ``(batch, hidden)``."""
         if self.u is None:
@@ -105,12 +113,8 @@ class IndRNN(nn.Module):
         super().__init__()
         self.output_size = config.hidden
         self.dropout, self.time_shared_dropout = config.dropout, config.time_shared_dropout
-        bound = config.u_bound
-        self.layers = nn.ModuleList()
-        for i in range(config.layers):
-            low = 1.0 / bound if config.u_last_long and i == config.layers - 1 else 0.0
-            self.layers.append(IndRNNLayer(input_size if i == 0 else config.hidden, config.hidden, bound,
-                                           low, config.kernel, config.recurrent))
+        self.layers = nn.ModuleList(IndRNNLayer.from_config(config, i, input_size if i == 0 else None)
+                                    for i in range(config.layers))
         self.norms = nn.ModuleList(MaskedBatchNorm(config.hidden) if config.batch_norm else nn.Identity()
                                    for _ in range(config.layers))
 

@@ -85,6 +85,12 @@ class LRULayer(nn.Module):
         self.C = nn.Parameter(torch.randn(hidden, 2 * state) / math.sqrt(state))
         self.D = nn.Parameter(torch.randn(hidden))
 
+    @classmethod
+    def from_config(cls, config: ModelConfig, i: int = 0) -> "LRULayer":
+        """The LRU of width and state ``config.hidden`` with ``config``'s ring and scan back end."""
+        return cls(config.hidden, config.hidden, config.lru_r_min, config.lru_r_max, config.lru_max_phase,
+                   config.scan_kernel)
+
     def _lambda_and_input(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``lambda`` ``(state,)`` and ``gamma * B x`` ``(..., state)``, complex."""
         x = scan_dtype(x)
@@ -127,10 +133,10 @@ def _complex(real: torch.dtype) -> torch.dtype:
 class LRUBlock(nn.Module):
     """The paper's block body: ``GLU(dropout(GELU(LRU(x))))`` (the stack adds its dropout, norm and residual)."""
 
-    def __init__(self, hidden: int, config: ModelConfig):
+    def __init__(self, config: ModelConfig):
         super().__init__()
-        self.lru = LRULayer(hidden, hidden, config.lru_r_min, config.lru_r_max, config.lru_max_phase,
-                            config.scan_kernel)
+        hidden = config.hidden
+        self.lru = LRULayer.from_config(config)
         self.glu = nn.Linear(hidden, 2 * hidden)  # W_1 and W_2 of GLU(v) = W_1 v * sigmoid(W_2 v)
         self.dropout = Dropout(config.dropout, config.time_shared_dropout)
 
@@ -155,5 +161,5 @@ class LRU(ResidualStack):
 
     def __init__(self, input_size: int, config: ModelConfig):
         super().__init__(input_size, config.hidden, config.layers, config.dropout,
-                         lambda i: LRUBlock(config.hidden, config), lambda: nn.LayerNorm(config.hidden),
+                         lambda i: LRUBlock(config), lambda: nn.LayerNorm(config.hidden),
                          final_norm=False, time_shared_dropout=config.time_shared_dropout)

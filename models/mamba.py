@@ -101,6 +101,12 @@ class MambaMixer(nn.Module):
         ``A_log`` included as the ``Delta A`` products, are counted with the weights)."""
         return 2 * self.inner * self.d_state
 
+    @classmethod
+    def from_config(cls, config: ModelConfig, i: int = 0) -> "MambaMixer":
+        """The S6 block of width ``config.hidden`` with ``config``'s ``mamba_*`` sizes and scan back end."""
+        return cls(config.hidden, config.mamba_d_state, config.mamba_expand, config.mamba_d_conv, config.layers,
+                   config.scan_kernel)
+
     def _projections(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``Delta`` ``(..., E)``, ``B``, ``C`` ``(..., N)`` and ``x`` ``(..., E)``, in float32 or wider."""
         dt, B, C = self.x_proj(x).split([self.rank, self.d_state, self.d_state], dim=-1)  # (..., R), (..., N) x2
@@ -164,6 +170,5 @@ class Mamba(ResidualStack):
 
     def __init__(self, input_size: int, config: ModelConfig):
         super().__init__(input_size, config.hidden, config.layers, config.dropout,
-                         lambda i: MambaMixer(config.hidden, config.mamba_d_state, config.mamba_expand,
-                                              config.mamba_d_conv, config.layers, config.scan_kernel),
+                         lambda i: MambaMixer.from_config(config, i),
                          lambda: nn.RMSNorm(config.hidden, eps=1e-5), time_shared_dropout=config.time_shared_dropout)

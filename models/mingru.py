@@ -59,6 +59,11 @@ class MinGRULayer(nn.Module):
             warm_up("gated_scan")  # JIT compile (or cache load) now, not inside the first timed step
         self.proj = nn.Linear(hidden, 2 * hidden)  # gate pre-activation k and candidate, from the input only
 
+    @classmethod
+    def from_config(cls, config: ModelConfig, i: int = 0) -> "MinGRULayer":
+        """A layer of width ``config.hidden`` on ``config.scan_kernel``."""
+        return cls(config.hidden, config.scan_kernel)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return gated_scan("mingru", self.proj(x), self.kernel)  # (batch, time, hidden)
 
@@ -87,6 +92,6 @@ class MinGRU(ResidualStack):
 
     def __init__(self, input_size: int, config: ModelConfig):
         super().__init__(input_size, config.hidden, config.layers, config.dropout,
-                         lambda i: MinGRULayer(config.hidden, config.scan_kernel),
+                         lambda i: MinGRULayer.from_config(config, i),
                          lambda: nn.LayerNorm(config.hidden), time_shared_dropout=config.time_shared_dropout)
 

@@ -57,6 +57,11 @@ class MinLSTMLayer(nn.Module):
             warm_up("gated_scan")  # JIT compile (or cache load) now, not inside the first timed step
         self.proj = nn.Linear(hidden, 3 * hidden)  # forget, input gate pre-activations and candidate
 
+    @classmethod
+    def from_config(cls, config: ModelConfig, i: int = 0) -> "MinLSTMLayer":
+        """A layer of width ``config.hidden`` on ``config.scan_kernel``."""
+        return cls(config.hidden, config.scan_kernel)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return gated_scan("minlstm", self.proj(x), self.kernel)  # (batch, time, hidden)
 
@@ -86,5 +91,5 @@ class MinLSTM(ResidualStack):
 
     def __init__(self, input_size: int, config: ModelConfig):
         super().__init__(input_size, config.hidden, config.layers, config.dropout,
-                         lambda i: MinLSTMLayer(config.hidden, config.scan_kernel),
+                         lambda i: MinLSTMLayer.from_config(config, i),
                          lambda: nn.LayerNorm(config.hidden), time_shared_dropout=config.time_shared_dropout)

@@ -45,11 +45,6 @@ def _torch(kind: str) -> Unit:
                 lambda config, i: TorchRecurrent(kind, config.hidden, config, single=True))
 
 
-def _indrnn_layer(config: ModelConfig, i: int) -> IndRNNLayer:
-    low = 1.0 / config.u_bound if config.u_last_long and i == config.layers - 1 else 0.0
-    return IndRNNLayer(config.hidden, config.hidden, config.u_bound, low, config.kernel, config.recurrent)
-
-
 def _no_recurrence(config: ModelConfig) -> ModelConfig:
     return replace(config, recurrent=False)
 
@@ -59,18 +54,15 @@ UNITS: dict[str, Unit] = {
     "rnn_relu": _torch("rnn_relu"),
     "lstm": _torch("lstm"),
     "gru": _torch("gru"),
-    "indrnn": Unit(IndRNN, _indrnn_layer),
+    "indrnn": Unit(IndRNN, IndRNNLayer.from_config),
     # Baseline, not a recurrent model: the IndRNN stack without u * h_{t-1} (the cost floor).
     "indrnn_norec": Unit(lambda input_dim, config: IndRNN(input_dim, _no_recurrence(config)),
-                         lambda config, i: _indrnn_layer(_no_recurrence(config), i)),
+                         lambda config, i: IndRNNLayer.from_config(_no_recurrence(config), i)),
     # Diagonal linear recurrences, run by models.kernels.linear_scan (issue 20)
-    "mingru": Unit(MinGRU, lambda config, i: MinGRULayer(config.hidden, config.scan_kernel)),  # Feng et al. 2024
-    "minlstm": Unit(MinLSTM, lambda config, i: MinLSTMLayer(config.hidden, config.scan_kernel)),  # Feng et al. 2024
-    "lru": Unit(LRU, lambda config, i: LRULayer(config.hidden, config.hidden, config.lru_r_min, config.lru_r_max,
-                                                config.lru_max_phase, config.scan_kernel)),  # Orvieto et al. 2023
-    "mamba": Unit(Mamba, lambda config, i: MambaMixer(config.hidden, config.mamba_d_state, config.mamba_expand,
-                                                      config.mamba_d_conv, config.layers,
-                                                      config.scan_kernel)),  # Gu & Dao 2023, the S6 block
+    "mingru": Unit(MinGRU, MinGRULayer.from_config),  # Feng et al. 2024
+    "minlstm": Unit(MinLSTM, MinLSTMLayer.from_config),  # Feng et al. 2024
+    "lru": Unit(LRU, LRULayer.from_config),  # Orvieto et al. 2023
+    "mamba": Unit(Mamba, MambaMixer.from_config),  # Gu & Dao 2023, the S6 block
 }
 
 # The units the paper compares (what "--units all" means).
