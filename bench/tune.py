@@ -50,6 +50,8 @@ if TYPE_CHECKING:  # for the signature only: bench.jobs imports this module when
 __all__ = ["DIMENSIONS", "point", "recipe_at", "study_name", "tune_job", "choose", "TuningError"]
 
 DIMENSIONS = ("lr", "dropout", "weight_decay", "readout")  # the search space's axes, in the design's order
+# what a trials row takes from the trial's folds row (bench.schema's trials table)
+ROW_COLUMNS = (*DIMENSIONS, "test_acc", "epochs", "best_epoch", "median_iter_s", "params", "hidden", "train_s")
 
 
 class TuningError(RuntimeError):
@@ -154,7 +156,7 @@ def _recover(study) -> dict[int, dict]:
     return done
 
 
-def _ask(study, cfg: RunConfig, job, k: int, space: dict):
+def _ask(study, cfg: RunConfig, k: int, space: dict):
     """Trial ``k``: the order-free samplers' point enqueued, or TPE's proposal seeded by ``(seed, k)``."""
     import optuna
 
@@ -162,9 +164,9 @@ def _ask(study, cfg: RunConfig, job, k: int, space: dict):
         study.sampler = optuna.samplers.TPESampler(seed=(cfg.seed * 1_000_003 + k) % 2**32)
     else:
         params = recipe_at(cfg, point(cfg, k))
-        study.enqueue_trial({name: params[name] for name in space}, user_attrs={"index": k})
+        study.enqueue_trial({name: params[name] for name in space})
     trial = study.ask(space)
-    trial.set_user_attr("index", k)
+    trial.set_user_attr("index", k)  # the trial's place in the design, whatever Optuna numbers it
     return trial
 
 
@@ -213,7 +215,7 @@ def tune_job(job: "Job", data: "JobData", cfg: RunConfig, fit: Callable) -> tupl
         if k in results:
             continue
         t0 = time.perf_counter()
-        trial = _ask(study, cfg, job, k, space)
+        trial = _ask(study, cfg, k, space)
         p = trial.params
         recipe = Recipe(p.get("lr", math.nan), p.get("dropout", math.nan), p["weight_decay"], p.get("readout", ""))
         asked = time.perf_counter() - t0
@@ -233,14 +235,11 @@ def tune_job(job: "Job", data: "JobData", cfg: RunConfig, fit: Callable) -> tupl
         overhead[k] = asked + time.perf_counter() - t1
         results[k] = json.loads(text)
     index = choose(results)
-    rows = [dict(trial=k, lr=r["row"]["lr"], dropout=r["row"]["dropout"], weight_decay=r["row"]["weight_decay"],
-                 readout=r["row"]["readout"], state=r["state"], val_acc=r["val_acc"], val_loss=r["val_loss"],
-                 test_acc=r["row"]["test_acc"], epochs=r["row"]["epochs"], best_epoch=r["row"]["best_epoch"],
-                 median_iter_s=r["row"]["median_iter_s"], params=r["row"]["params"], hidden=r["row"]["hidden"],
-                 train_s=r["row"]["train_s"], overhead_s=overhead.get(k, math.nan), chosen=k == index)
+    rows = [dict(trial=k, **{c: r["row"][c] for c in ROW_COLUMNS}, state=r["state"], val_acc=r["val_acc"],
+                 val_loss=r["val_loss"], overhead_s=overhead.get(k, math.nan), chosen=k == index)
             for k, r in sorted(results.items())]
     chosen = results[index]
-    tuning_s = sum(r["train_s"] for r in rows) + sum(v for v in overhead.values())
+    tuning_s = sum(r["train_s"] for r in rows) + sum(overhead.values())
     chosen = {**chosen, "row": {**chosen["row"], "train_s": tuning_s}}
     return chosen, index, rows
 
