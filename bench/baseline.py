@@ -30,16 +30,26 @@ def clip_statistics(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.concatenate([mean, np.sqrt(var)], axis=1).astype(np.float32)
 
 
-def fit_baseline(stats: np.ndarray, labels: np.ndarray, split: Split, C: float = 1.0, seed: int = 0):
-    """Fit on train + validation, predict the test fold. Returns (test_acc, predictions, probs, fit seconds)."""
-    fit_idx = np.array(split.train + split.val)
-    test = np.array(split.test)
+def _fit(stats: np.ndarray, labels: np.ndarray, fit_idx: np.ndarray, C: float, seed: int):
+    """The pipeline (standardise, logistic regression) fitted on the clips ``fit_idx``, and its fit seconds."""
     clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed))
     t0 = time.perf_counter()
     clf.fit(stats[fit_idx], labels[fit_idx])
-    fit_s = time.perf_counter() - t0
-    probs = np.zeros((len(test), labels.max() + 1))
-    probs[:, clf.classes_] = clf.predict_proba(stats[test])
+    return clf, time.perf_counter() - t0
+
+
+def _probabilities(clf, x: np.ndarray, n_classes: int) -> np.ndarray:
+    """``(n, n_classes)``: a class the fit never saw gets probability 0."""
+    probs = np.zeros((len(x), n_classes))
+    probs[:, clf.classes_] = clf.predict_proba(x)
+    return probs
+
+
+def fit_baseline(stats: np.ndarray, labels: np.ndarray, split: Split, C: float = 1.0, seed: int = 0):
+    """Fit on train + validation, predict the test fold. Returns (test_acc, predictions, probs, fit seconds)."""
+    test = np.array(split.test)
+    clf, fit_s = _fit(stats, labels, np.array(split.train + split.val), C, seed)
+    probs = _probabilities(clf, stats[test], labels.max() + 1)
     pred = probs.argmax(1)
     return float((pred == labels[test]).mean()), pred.tolist(), probs, fit_s
 
@@ -57,17 +67,11 @@ def c_for_weight_decay(weight_decay: float, n_fit: int) -> float:
 def score_baseline(stats: np.ndarray, labels: np.ndarray, split: Split, C: float, seed: int = 0) -> dict:
     """A tuning trial of the baseline: fit on the training part only (the validation part chooses, as for
     the units), then score validation and test. Returns val_acc, val_loss, test_acc, pred, fit_s."""
-    train, val, test = (np.array(p) for p in (split.train, split.val, split.test))
-    clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000, random_state=seed))
-    t0 = time.perf_counter()
-    clf.fit(stats[train], labels[train])
-    fit_s = time.perf_counter() - t0
+    val, test = np.array(split.val), np.array(split.test)
+    clf, fit_s = _fit(stats, labels, np.array(split.train), C, seed)
     n_classes = int(labels.max()) + 1
-    val_probs = np.zeros((len(val), n_classes))
-    val_probs[:, clf.classes_] = clf.predict_proba(stats[val])
-    test_probs = np.zeros((len(test), n_classes))
-    test_probs[:, clf.classes_] = clf.predict_proba(stats[test])
-    pred = test_probs.argmax(1)
+    val_probs = _probabilities(clf, stats[val], n_classes)
+    pred = _probabilities(clf, stats[test], n_classes).argmax(1)
     return dict(val_acc=float((val_probs.argmax(1) == labels[val]).mean()),
                 val_loss=float(-np.log(np.clip(val_probs[np.arange(len(val)), labels[val]], 1e-15, None)).mean()),
                 test_acc=float((pred == labels[test]).mean()), pred=pred.tolist(), fit_s=fit_s)
