@@ -159,8 +159,12 @@ def path_arg(text: str) -> Path:
     return Path(text)
 
 
-def check_out(run_dir: Path, cfg: RunConfig) -> None:
-    """A run directory never lies inside the data folder: nothing is ever written there."""
+def check_out(run_dir: Path, cache_dir: Path, cfg: RunConfig) -> None:
+    """Where a run writes, checked before any work: folders, not files, and the run directory never inside
+    the data folder (nothing is ever written there)."""
+    for option, folder in (("--cache-dir", Path(cache_dir)), ("--out", Path(run_dir))):
+        if folder.exists() and not folder.is_dir():  # found now, not after every clip is scattered
+            raise ConfigError(f"{option} {folder} is a file, not a folder")
     if cfg.data_dir:
         data, out = Path(cfg.data_dir).resolve(), Path(run_dir).resolve()
         if out == data or data in out.parents:
@@ -204,10 +208,7 @@ def cmd_run(args) -> int:
     print(f"device: {cfg.device} ({device_name(cfg.device)}), precision {cfg.precision}, {cfg.step} step, "
           f"threads {cfg.threads or 'default'}, subnormals {cfg.subnormals}")
     run_dir = args.out or default_run_dir(cfg)
-    check_out(run_dir, cfg)
-    for option, folder in (("--cache-dir", Path(args.cache_dir)), ("--out", Path(run_dir))):
-        if folder.exists() and not folder.is_dir():  # found now, not after every clip is scattered
-            raise ConfigError(f"{option} {folder} is a file, not a folder")
+    check_out(run_dir, args.cache_dir, cfg)
     from .plan import check_job_count
 
     print(check_job_count(cfg, args.yes))  # counted, not listed: 10^9 repeats fail here, at once
@@ -277,10 +278,8 @@ def _in_processes(extraction: dict) -> str:
 def cmd_report(args) -> int:
     from reports import ReportError, render  # bench.cli is the composition root; nothing else in bench imports reports
 
-    from .runlock import run_lock
+    from .runlock import LOCK, run_lock
     from .store import ResultsStore
-
-    from .runlock import LOCK
 
     store = ResultsStore(args.run_dir)
     if not any((store.dir / name).exists() for name in ("metadata.json", LOCK, "parts")):
@@ -289,12 +288,12 @@ def cmd_report(args) -> int:
     else:
         lock = run_lock(store.dir, "bench report")  # it may rebuild the tables: one writer at a time
     with lock:
-        if store.parts.is_dir() and store.done() and not store.is_current():  # jobs finished since the tables
-            store.consolidate(csv=False)  # damaged parts moved aside, named; CSV exports replaced, never deleted
-        elif store.parts.is_dir() and not store.done() and (store.dir / "folds.csv").exists():
-            # the parts are gone: the tables already built are the only copy, never replaced by empty ones
-            print(f"warning: {store.parts} holds no finished job; reporting from the tables built before",
-                  file=sys.stderr)
+        if store.parts.is_dir() and not store.is_current():  # jobs finished since the tables were built
+            # damaged parts moved aside, named; CSV exports replaced, never deleted; with no part left,
+            # the tables already built are the only copy and are kept (consolidate writes nothing)
+            if not store.consolidate(csv=False):
+                print(f"warning: {store.parts} holds no finished job; reporting from the tables built before",
+                      file=sys.stderr)
         try:
             files = render(args.run_dir, args.out)
         except ReportError as exc:

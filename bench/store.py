@@ -392,7 +392,8 @@ class ResultsStore:
                 (without it, exports already there are rewritten, never left behind the parts).
 
         Returns:
-            The files written.
+            The files written; none when no job is intact and tables were built before (those are then
+            the only copy and are kept).
         """
         self.check_parts(deep=False)  # another run's parts refused; each part's files are checked as read below
         intact: dict[str, dict[str, pa.Table]] = {}
