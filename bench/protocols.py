@@ -16,10 +16,10 @@ from pathlib import Path
 from features import DatasetError, FeatureSet
 
 from .config import RunConfig
-from .splitfile import file_splits, match_clips, read_split_file
+from .splitfile import file_splits, read_split_file
 from .splits import Split, cv_splits
 
-__all__ = ["FILTERED_FILE", "PROTOCOLS", "filtered_ids", "protocol_splits", "check_split_file", "check_splits",
+__all__ = ["FILTERED_FILE", "PROTOCOLS", "filtered_ids", "protocol_splits", "check_splits",
            "check_listing", "split_file_path"]
 
 FILTERED_FILE = Path(__file__).parent / "data" / "gtzan_filtered.csv"
@@ -38,15 +38,6 @@ def split_file_path(cfg: RunConfig) -> Path:
     if cfg.split_file is None:
         raise ValueError("protocol 'file' needs --split-file FILE")
     return Path(cfg.split_file)
-
-
-def check_split_file(cfg: RunConfig, clip_paths: list[str]) -> None:
-    """Before any feature is computed: the split file reads, and names exactly the clips found on disk."""
-    if cfg.protocol in ("filtered", "file"):
-        try:
-            match_clips(read_split_file(split_file_path(cfg)), clip_paths, [], str(split_file_path(cfg)))
-        except ValueError as exc:
-            raise DatasetError(str(exc)) from exc
 
 
 def check_splits(cfg: RunConfig, labels, clip_paths: list[str]) -> None:
@@ -80,8 +71,7 @@ def check_listing(cfg: RunConfig, cache_dir) -> None:
         clips = dataset_clips(cfg.dataset, cfg.data_dir, cache_dir)
         genres = sorted({c.genre for c in clips})
         labels, paths = np.array([genres.index(c.genre) for c in clips]), [c.rel for c in clips]
-        check_split_file(cfg, paths)
-    check_splits(cfg, labels, paths)
+    check_splits(cfg, labels, paths)  # a split file is read and matched to the clips found on disk here
 
 
 def protocol_splits(cfg: RunConfig, fs: FeatureSet) -> list[Split]:
