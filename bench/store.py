@@ -159,7 +159,7 @@ class ResultsStore:
         """
         self.parts.mkdir(parents=True, exist_ok=True)
         # temporaries of a writer killed mid-way (kill -9): the run's lock is held, so none is being written
-        for tmp in [*self.dir.glob(".*.tmp"), *self.parts.glob("*/.*.tmp")]:
+        for tmp in self.dir.glob(".*.tmp"):  # a table or metadata file (write-then-rename)
             tmp.unlink(missing_ok=True)
         for tmp in self.parts.glob(".*"):  # a part being written (".<job>.<pid>.<id>/"), never renamed
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
