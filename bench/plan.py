@@ -6,11 +6,13 @@ split, or one per fold number it names) and the run directory (jobs already stor
 shows its own splits' exact sizes (:meth:`SplitPlan.from_splits`). The time estimate needs the data's shape:
 
 * from finished jobs, when the run directory has some: the median ``train_s`` of the unit's jobs;
-* otherwise from a short probe: a few training iterations of the unit on random inputs of the run's
-  shape (batch, frames, channels), through the same timer as training, plus one no-grad validation
-  batch; times the iterations of a job at its maximum epoch count. That is an upper bound: early
-  stopping (``patience``) usually ends a job sooner. Random values cost what real ones do: the units
-  do the same arithmetic whatever the numbers.
+* otherwise from a short probe (:mod:`bench.probe`): training iterations of the unit on random inputs of
+  the run's shape for about a second, and a few validation batches. A job is then its setup (model,
+  warm-up iterations), its epochs (training batches and validation batches each) and its test batches.
+  The estimate takes the fastest probe iteration and every epoch up to ``epochs`` (what a free machine
+  needs at most); its range runs from the fewest epochs early stopping allows (``patience + 1``) to all
+  of them at the median probe iteration (a machine as busy as during the probe). The plan says how
+  much of the machine other processes took while it probed.
 
 Without features (a dry run before extraction), frames and channels come from the scattering
 transform's own shape probe (no audio is read) and the clips and classes from the data set's listing
@@ -19,7 +21,7 @@ transform's own shape probe (no audio is read) and the clips and classes from th
 from __future__ import annotations
 
 import math
-import time
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,12 +34,14 @@ from features import GTZAN_GENRES, FeatureConfig, Scatterer, folder_clips, gtzan
 
 from .baseline import BASELINE
 from .config import MAX_JOBS, ConfigError, RunConfig
-from .jobs import Job, unit_config
+from .executors import job_threads
+from .policy import apply_policy
+from .jobs import Job
+from .probe import CpuMeter, Probe, probe_unit
 from .splits import Split
 from .store import ResultsStore
-from .timing import IterationTimer
 
-__all__ = ["DataShape", "SplitPlan", "split_plan", "planned_jobs", "shape_without_features", "probe_unit",
+__all__ = ["DataShape", "SplitPlan", "split_plan", "planned_jobs", "shape_without_features",
            "plan_rows", "format_plan", "dry_run", "job_count", "check_job_count", "cap_batch"]
 
 
@@ -135,35 +139,6 @@ def shape_without_features(cfg: RunConfig) -> DataShape:
                      f"{what}; frames x channels from the scattering transform's shape, features not extracted", paths)
 
 
-def probe_unit(unit: str, cfg: RunConfig, shape: DataShape, iters: int = 3) -> tuple[float, float]:
-    """(seconds per training iteration, seconds per validation batch) of ``unit`` at the run's shape.
-
-    One warm-up iteration, then ``iters - 1`` timed ones (median), through :class:`IterationTimer`.
-    """
-    gen = torch.Generator().manual_seed(0)  # its own generator: the probe leaves the global RNG alone
-    dev = torch.device(cfg.device)
-    x = torch.randn(cfg.batch_size, shape.frames, shape.channels, generator=gen).to(dev)
-    y = torch.randint(0, shape.classes, (cfg.batch_size,), generator=gen).to(dev)
-    lengths = torch.full((cfg.batch_size,), shape.frames, dtype=torch.long, device=dev)
-    state = torch.get_rng_state()
-    mcfg = unit_config(cfg, unit, shape.channels, shape.classes, shape.frames)
-    model = models.build(unit, shape.channels, shape.classes, mcfg).to(dev)
-    from .step import TrainStep, make_optimizer
-
-    opt = make_optimizer(model, cfg.lr, cfg.weight_decay, cfg.step, cfg.fused_adam)
-    step = TrainStep(model, opt, cfg.clip_grad, cfg.precision, cfg.step, cfg.batch_size)  # the run's own step
-    timer = IterationTimer(cfg.device, warmup=1, batch_size=cfg.batch_size)
-    for _ in range(iters + (4 if cfg.step == "graph" else 0)):  # graph: 3 eager warm-ups and the capture first
-        step(x, lengths, y, timer)
-    model.eval()
-    with torch.no_grad():
-        t0 = time.perf_counter()
-        model(x, lengths).argmax(1).cpu()
-        eval_s = time.perf_counter() - t0
-    torch.set_rng_state(state)  # dropout drew from it
-    return timer.summary().median, eval_s
-
-
 def _finished_seconds(store: ResultsStore, done: set[str]) -> pd.DataFrame:
     """``unit, train_s`` of every finished job (read from its own part)."""
     rows = [df[["unit", "train_s"]] for k in sorted(done) if (df := store.read_parts("folds", [k])).shape[0]]
@@ -171,32 +146,58 @@ def _finished_seconds(store: ResultsStore, done: set[str]) -> pd.DataFrame:
 
 
 def plan_rows(cfg: RunConfig, run_dir: Path, shape: DataShape, splits: SplitPlan, probe: bool = True) -> pd.DataFrame:
-    """Per unit: ``jobs, done, todo, job_s`` (seconds per job, an upper bound when probed),
-    ``todo_s`` and ``how`` (where the estimate comes from)."""
+    """Per unit: ``jobs, done, todo``; ``job_s`` (seconds per job) with its range ``job_lo``-``job_hi``;
+    ``todo_s``, ``todo_lo``, ``todo_hi`` for the jobs to do; ``how`` (where the estimate comes from); and
+    ``others``, the cores other processes used while the unit was probed (NaN when not probed)."""
     store = ResultsStore(run_dir)
     done = store.done()
     jobs = planned_jobs(cfg, splits)
     finished = _finished_seconds(store, done)
-    n_train, n_val = splits.train[1], splits.val[1]  # the largest split: an upper bound
+    n_train, n_val, n_test = splits.train[1], splits.val[1], splits.test[1]  # the largest split: an upper bound
     cfg, _ = cap_batch(cfg, splits.train[0])  # the probe never builds a batch larger than a training set
-    batches, val_batches = math.ceil(n_train / cfg.batch_size), math.ceil(n_val / cfg.batch_size)
+    batches = math.ceil(n_train / cfg.batch_size)
+    val_batches, test_batches = math.ceil(n_val / cfg.batch_size), math.ceil(n_test / cfg.batch_size)
     rows = []
     for unit in dict.fromkeys(j.unit for j in jobs):
         keys = [j.key for j in jobs if j.unit == unit]
         n_done = sum(k in done for k in keys)
         seen = finished.loc[finished["unit"] == unit, "train_s"].dropna()
+        others = math.nan
         if len(seen):
-            job_s, how = float(seen.median()), f"median of {len(seen)} finished job(s)"
+            job_s, lo, hi = float(seen.median()), float(seen.min()), float(seen.max())
+            how = f"median of {len(seen)} finished job(s)"
         elif unit == BASELINE or not probe:
-            job_s, how = math.nan, "not estimated" + (" (a logistic-regression fit: seconds)" if unit == BASELINE else "")
+            job_s = lo = hi = math.nan
+            how = "not estimated" + (" (a logistic-regression fit: seconds)" if unit == BASELINE else "")
         else:
-            it_s, ev_s = probe_unit(unit, cfg, shape)
+            with CpuMeter() as meter:
+                p = probe_unit(unit, cfg, shape.frames, shape.channels, shape.classes)
+            others = meter.others if meter.others is not None else math.nan
+            free, alone = p, ""  # the free machine's bound
+            if others >= 0.5 and torch.device(cfg.device).type == "cpu" and job_threads(cfg) > 1:
+                # Threads that share their cores with other work wait for each other: on one thread the
+                # unit runs beside it almost unhindered, and n threads on a free machine take at least
+                # 1/n of that. Their faster is the free machine's bound.
+                apply_policy(1, cfg.subnormals)
+                try:
+                    one = probe_unit(unit, cfg, shape.frames, shape.channels, shape.classes)
+                finally:
+                    apply_policy(job_threads(cfg), cfg.subnormals)
+                free = Probe(min(p.fast, one.fast), p.typical, min(p.eval_s, one.eval_s), min(p.setup_s, one.setup_s), p.iters)
+                alone = f" (busy machine: on 1 thread fastest {one.fast:.3g} s)"
             trials = max(cfg.tune, 1)  # --tune: each job trains that many trials
-            job_s = trials * cfg.epochs * (batches * it_s + val_batches * ev_s)
-            how = (f"at most: probe {it_s:.3g} s/iter x {batches} iter + {val_batches} val. batch x {ev_s:.3g} s, "
-                   f"x {cfg.epochs} epochs" + (f" x {trials} trials" if cfg.tune else ""))
-        rows.append(dict(unit=unit, jobs=len(keys), done=n_done, todo=len(keys) - n_done, job_s=job_s,
-                         todo_s=(len(keys) - n_done) * job_s, how=how))
+            fewest = min(cfg.epochs, cfg.patience + 1)
+
+            def job(q: Probe, it_s: float, epochs: int) -> float:
+                return trials * (q.setup_s + epochs * (batches * it_s + val_batches * q.eval_s) + test_batches * q.eval_s)
+
+            job_s, lo, hi = job(free, free.fast, cfg.epochs), job(free, free.fast, fewest), job(p, p.typical, cfg.epochs)
+            how = (f"probe {p.iters} iter: fastest {p.fast:.3g} s, median {p.typical:.3g} s{alone}; x {batches} iter + "
+                   f"{val_batches} val. batch ({free.eval_s:.3g} s), setup {free.setup_s:.3g} s, x {fewest}-{cfg.epochs} epochs"
+                   + (f" x {trials} trials" if cfg.tune else ""))
+        todo = len(keys) - n_done
+        rows.append(dict(unit=unit, jobs=len(keys), done=n_done, todo=todo, job_s=job_s, job_lo=lo, job_hi=hi,
+                         todo_s=todo * job_s, todo_lo=todo * lo, todo_hi=todo * hi, how=how, others=others))
     return pd.DataFrame(rows)
 
 
@@ -210,6 +211,10 @@ def _span(lo_hi: tuple[int, int]) -> str:
     return str(lo_hi[0]) if lo_hi[0] == lo_hi[1] else f"{lo_hi[0]}-{lo_hi[1]}"
 
 
+def _range(lo: float, hi: float) -> str:
+    return "" if not (np.isfinite(lo) and np.isfinite(hi)) else f"{_dur(lo)}-{_dur(hi)}"
+
+
 def format_plan(rows: pd.DataFrame, cfg: RunConfig, shape: DataShape, splits: SplitPlan, run_dir: Path) -> str:
     kind = "classes" if cfg.dataset == "folder" else "genres"
     lines = [f"plan: {cfg.preset} preset, {cfg.dataset}: {shape.clips} clips, {shape.classes} {kind}, "
@@ -218,22 +223,30 @@ def format_plan(rows: pd.DataFrame, cfg: RunConfig, shape: DataShape, splits: Sp
              f"{_span(splits.test)} test clips, "
              f"batch {cfg.batch_size}, up to {cfg.epochs} epochs (patience {cfg.patience}); device {cfg.device}",
              f"      run directory {run_dir}",
-             f"{'unit':<13}{'jobs':>6}{'done':>6}{'to do':>7}{'per job':>10}{'to do, time':>13}   estimate"]
+             f"{'unit':<13}{'jobs':>6}{'done':>6}{'to do':>7}{'per job':>10}{'to do, time':>13}{'range':>15}   estimate"]
     for r in rows.itertuples():
-        lines.append(f"{r.unit:<13}{r.jobs:>6}{r.done:>6}{r.todo:>7}{_dur(r.job_s):>10}{_dur(r.todo_s):>13}   {r.how}")
-    known = rows["todo_s"].dropna()
-    lines.append(f"{'total':<13}{rows.jobs.sum():>6}{rows.done.sum():>6}{rows.todo.sum():>7}{'':>10}"
-                 f"{_dur(known.sum()) if len(known) else '-':>13}   one job after another (local executor); "
-                 "units without an estimate not included")
+        lines.append(f"{r.unit:<13}{r.jobs:>6}{r.done:>6}{r.todo:>7}{_dur(r.job_s):>10}{_dur(r.todo_s):>13}"
+                     f"{_range(r.todo_lo, r.todo_hi):>15}   {r.how}")
+    known = rows.dropna(subset=["todo_s"])
+    total = (_dur(known.todo_s.sum()), _range(known.todo_lo.sum(), known.todo_hi.sum())) if len(known) else ("-", "")
+    lines.append(f"{'total':<13}{rows.jobs.sum():>6}{rows.done.sum():>6}{rows.todo.sum():>7}{'':>10}{total[0]:>13}"
+                 f"{total[1]:>15}   one job after another (local executor), training only; units without an "
+                 "estimate not included")
+    others = rows["others"].dropna()
+    if len(others):
+        lines.append(f"      estimate: the fastest probe iterations at every epoch, an upper bound on a free machine; "
+                     f"range: early stopping at the earliest (patience + 1 epochs) to every epoch at the median "
+                     f"iteration. While probing, other processes used {others.mean():.1f} of {os.cpu_count()} cores"
+                     + ("; the machine was busy: the range's upper end assumes it stays so" if others.mean() >= 0.5 else ""))
     return "\n".join(lines)
 
 
 def dry_run(cfg: RunConfig, run_dir: Path) -> str:
     """The plan of a run that has not extracted its features (``bench run --dry-run``); writes nothing."""
-    from .executors import job_threads
-    from .policy import apply_policy
+    from .warmup import compile_kernels
 
     apply_policy(job_threads(cfg), cfg.subnormals)  # the probe runs under the run's policy
+    compile_kernels(cfg.units, cfg.device, models.ModelConfig(**cfg.model_options()))  # first use: said once
     shape = shape_without_features(cfg)
     splits = split_plan(cfg, shape)
     return format_plan(plan_rows(cfg, run_dir, shape, splits), cfg, shape, splits, run_dir)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+import models
 from features import FeatureSet
 
 from .baseline import BASELINE
@@ -19,6 +20,7 @@ from .plan import DataShape, SplitPlan, format_plan, plan_rows, protocol_label
 from .splits import Split
 from .policy import apply_policy, set_precision
 from .store import ResultsStore, RunMismatch, config_hash
+from .warmup import compile_kernels
 
 __all__ = ["default_run_dir", "plan", "run", "summary_table"]
 
@@ -66,6 +68,8 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     known = store.environments()
     shape = DataShape(len(fs), fs.shape[1], fs.shape[2], len(fs.genres), "features as extracted")
     split_plan = SplitPlan.from_splits(splits, protocol_label(cfg, len(splits)))
+    compile_kernels(dict.fromkeys(j.unit for j in todo if j.unit != BASELINE), cfg.device,
+                    models.ModelConfig(**cfg.model_options()), progress)  # first use: said once, before the probe
     print(format_plan(plan_rows(cfg, run_dir, shape, split_plan, probe=bool(todo)), cfg, shape, split_plan, run_dir))
     if done:
         print(f"resuming {run_dir}: {len(jobs) - len(todo)} of {len(jobs)} jobs already done")

@@ -155,8 +155,10 @@ def sweep(units, lengths, cfg: ScaleConfig, out_dir: Path, progress: bool = True
     from tqdm import tqdm
 
     from .store import atomic_write_text
+    from .warmup import compile_kernels
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    compile_kernels(units, cfg.device, progress=progress)  # first use: said once, not timed
     rows = []
     cells = [(u, n) for n in lengths for u in units]
     for unit, n in tqdm(cells, desc="scaling", unit="cell", disable=not progress):

@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from bench.cli import build_parser, main, run_config
 from bench.config import preset
@@ -101,7 +102,7 @@ def test_dry_run_counts_jobs_writes_nothing_and_then_counts_what_is_done(data_di
     rows = {line.split()[0]: line.split()[1:4] for line in text.splitlines()[4:]}
     assert rows["indrnn"] == rows["gru"] == rows["scat+logreg"] == ["3", "0", "3"]
     assert rows["total"] == ["9", "0", "9"]
-    assert text.count("at most: probe") == 2 and "not estimated" in text
+    assert len(re.findall(r"probe \d+ iter", text)) == 2 and "not estimated" in text and "other processes used" in text
 
     assert main(argv) == 0  # the run prints the same plan first, with the features' real shape
     text = capsys.readouterr().out
@@ -115,3 +116,50 @@ def test_dry_run_counts_jobs_writes_nothing_and_then_counts_what_is_done(data_di
 def test_dry_run_flag_parses(data_dir, tmp_path):  # noqa: F811
     args = build_parser().parse_args(bench_run(data_dir, tmp_path / "r", tmp_path / "c", "--dry-run"))
     assert args.dry_run and run_config(args).units == ("rnn", "lstm", "gru", "indrnn")
+
+
+def test_estimate_is_setup_plus_epochs_of_batches_and_its_range_spans_early_stopping_to_a_busy_machine(
+        tmp_path, monkeypatch):
+    import bench.plan as plan_module
+    from bench.probe import Probe
+
+    probes = {1: Probe(fast=0.03, typical=0.04, eval_s=0.01, setup_s=0.2, iters=9),  # on one thread
+              2: Probe(fast=0.05, typical=0.5, eval_s=0.02, setup_s=0.4, iters=5)}  # two threads, beside other work
+    threads = []
+
+    def probe(unit, cfg, *shape):  # the run's two threads first; one thread when the machine was busy
+        threads.append(torch.get_num_threads())
+        return probes[2] if len(threads) % 2 else probes[1]
+
+    monkeypatch.setattr(plan_module, "probe_unit", probe)
+
+    class Busy:  # other processes took one core while probing
+        others = 1.0
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    monkeypatch.setattr(plan_module, "CpuMeter", Busy)
+    cfg = preset("quick", units=("indrnn",), baseline=False, threads=2, device="cpu")  # 25 epochs, patience 8, batch 16
+    splits = SplitPlan(((0, 0), (0, 1)), (144, 144), (16, 16), (40, 40), "2-fold")
+    rows = plan_module.plan_rows(cfg, tmp_path / "run", shape(200, 10), splits).set_index("unit")
+    r = rows.loc["indrnn"]
+    # 9 training batches and 1 validation batch per epoch, 3 test batches once, the setup once: on the
+    # faster of the two probes (the free machine's bound) at every epoch, from patience + 1 = 9 epochs,
+    # up to every epoch at the median two-thread iteration (as busy as while probing).
+    assert r.job_s == pytest.approx(0.2 + 25 * (9 * 0.03 + 0.01) + 3 * 0.01)
+    assert r.job_lo == pytest.approx(0.2 + 9 * (9 * 0.03 + 0.01) + 3 * 0.01)
+    assert r.job_hi == pytest.approx(0.4 + 25 * (9 * 0.5 + 0.02) + 3 * 0.02)
+    assert (r.todo, r.todo_s, r.others) == (2, pytest.approx(2 * r.job_s), 1.0)
+    assert "on 1 thread fastest 0.03 s" in r.how and threads[1] == 1 and torch.get_num_threads() == 2
+    text = plan_module.format_plan(rows.reset_index(), cfg, shape(200, 10), splits, tmp_path / "run")
+    assert "other processes used 1.0 of" in text and "the machine was busy" in text
+    assert re.search(r"^total\s+2\s+0\s+2\s+14 s\s+6 s-4 min", text, re.M)
+
+    Busy.others, threads[:] = 0.1, []  # a free machine: one probe, on the run's threads
+    r = plan_module.plan_rows(cfg, tmp_path / "run", shape(200, 10), splits).set_index("unit").loc["indrnn"]
+    assert r.job_s == pytest.approx(0.4 + 25 * (9 * 0.05 + 0.02) + 3 * 0.02) and "1 thread" not in r.how
+    assert len(threads) == 1

@@ -47,6 +47,7 @@ in float32 and the result stays float32, as the IndRNN's recurrence does (comple
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -59,7 +60,7 @@ from .reference import recurrence_reference
 from .scan_reference import linear_scan_reference
 
 __all__ = ["KERNELS", "SCAN_KERNELS", "SCAN_DTYPES", "recurrence", "resolve", "linear_scan", "resolve_scan",
-           "scan_dtype", "selective_scan", "selective_scan_unfused", "gated_scan", "warm_up", "recording", "note_ran"]
+           "scan_dtype", "selective_scan", "selective_scan_unfused", "gated_scan", "warm_up", "compiled", "cache_folder", "CPU_OPS", "recording", "note_ran"]
 
 Recurrence = Callable[..., torch.Tensor]
 KERNELS = KERNEL_CHOICES
@@ -311,17 +312,46 @@ def gated_scan(kind: str, p: torch.Tensor, kernel: str = "auto") -> torch.Tensor
     return gated_scan_cpu(kind, p)
 
 
+# The ops with numba kernels on the CPU, and the module that holds each one's kernels.
+CPU_OPS: dict[str, str] = {"indrnn": "cpu", "scan": "scan_cpu", "selective_scan": "selective_cpu",
+                           "gated_scan": "gated_cpu"}
+
+
+def _cpu_module(op: str):
+    if op not in CPU_OPS:
+        raise ValueError(f"unknown op {op!r}; one of {', '.join(map(repr, CPU_OPS))}")
+    import importlib
+
+    return importlib.import_module(f"{__name__}.{CPU_OPS[op]}")
+
+
 def warm_up(op: str = "indrnn") -> None:
     """Compile or load the CPU kernels of ``op`` (``"indrnn"``, ``"scan"``, ``"selective_scan"`` or ``"gated_scan"``) now,
     so their first call never lands in a timed step."""
-    if op == "indrnn":
-        from .cpu import warm_up as _warm
-    elif op == "scan":
-        from .scan_cpu import warm_up as _warm
-    elif op == "selective_scan":
-        from .selective_cpu import warm_up as _warm
-    elif op == "gated_scan":
-        from .gated_cpu import warm_up as _warm
-    else:
-        raise ValueError(f"warm_up: unknown op {op!r}; 'indrnn', 'scan', 'selective_scan' or 'gated_scan'")
-    _warm()
+    _cpu_module(op).warm_up()
+
+
+def compiled(op: str) -> bool:
+    """Whether numba's disk cache already holds ``op``'s CPU kernels, so that :func:`warm_up` loads them in
+    a second rather than compiling them (a minute or more each on a small machine). Imports numba's
+    modules, compiles nothing.
+
+    Args:
+        op: a key of :data:`CPU_OPS`.
+
+    Returns:
+        True when every cached kernel of the op has its index file in numba's cache folder.
+    """
+    from numba.core.dispatcher import Dispatcher
+
+    kernels = [f for f in vars(_cpu_module(op)).values() if isinstance(f, Dispatcher)]
+    files = [f._cache._cache_file._index_path for f in kernels if hasattr(f._cache, "_cache_file")]
+    return all(map(os.path.exists, files))
+
+
+def cache_folder(op: str = "indrnn") -> str:
+    """The folder where numba keeps ``op``'s compiled CPU kernels (beside the sources when writable)."""
+    from numba.core.dispatcher import Dispatcher
+
+    return next(f._cache.cache_path for f in vars(_cpu_module(op)).values()
+                if isinstance(f, Dispatcher) and hasattr(f._cache, "_cache_file"))
