@@ -46,3 +46,10 @@ def pytest_report_header(config):
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     return (f"bf16: AVX-512-BF16 {'yes' if 'avx512_bf16' in flags else 'no'}; PyTorch's LSTM in bf16 on this CPU: "
             f"{'yes' if cpu_bf16_lstm() else 'no, float32 fallback'}")
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The order's seed, printed even under ``-q``, so a failure that depends on the order can be repeated."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if config.pluginmanager.has_plugin("randomly") and isinstance(seed, int):
+        terminalreporter.write_line(f"tests ran in a random order: repeat it with --randomly-seed={seed}")
