@@ -65,7 +65,8 @@ def fit_baseline(stats: np.ndarray, labels: np.ndarray, split: Split, C: float =
         seed: the logistic regression's seed.
 
     Returns:
-        (tuple[float, list[int], numpy.ndarray, float]): ``(test_acc, pred, probs, fit_s)``: accuracy on the test part, the predicted classes (a list),
+        (tuple[float, list[int], numpy.ndarray, float]): ``(test_acc, pred, probs, fit_s)``: accuracy on
+            the test part, the predicted classes (a list),
             ``(n_test, n_classes)`` probabilities (0 for a class the fit never saw) and the fit's seconds.
     """
     test = np.array(split.test)

@@ -370,8 +370,8 @@ def test_the_examples_run(path, tmp_path, monkeypatch):
 # -- the built page ----------------------------------------------------------------------------------
 def attribute_headings(page: str) -> list[str]:
     """The text of every rendered attribute's heading (name, type and, if shown, its value)."""
-    found = re.findall(r'<div class="doc doc-object doc-attribute">\s*<h\d [^>]*class="doc doc-heading"[^>]*>(.*?)</h\d>',
-                       page, flags=re.DOTALL)
+    heading = r'<div class="doc doc-object doc-attribute">\s*<h\d [^>]*class="doc doc-heading"[^>]*>(.*?)</h\d>'
+    found = re.findall(heading, page, flags=re.DOTALL)
     return [html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", h))).strip() for h in found]
 
 
