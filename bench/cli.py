@@ -509,6 +509,37 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line, ``python -m bench <command> [options]``, callable from Python.
+
+    Commands: ``features``, ``run``, ``report``, ``compare``, ``units``, ``scale``, ``speed``
+    (``python -m bench <command> --help``; every option of ``run`` is in the options reference). A
+    user's error (a bad option value, a run directory of another configuration, a data folder laid out
+    otherwise, a run directory another process is writing) is printed as one line ``error: ...`` on
+    stderr and returned as status 2, never raised; logging is configured at level INFO.
+
+    Args:
+        argv: the arguments after ``python -m bench``; None reads ``sys.argv[1:]``.
+
+    Returns:
+        The exit status: 0 done; 2 a user's error or a run that cannot be reported; 1 an unexpected
+            error (one line; ``--debug`` before the command raises it instead); 130 interrupted (Ctrl-C:
+            every finished job is kept and the same call resumes).
+
+    Raises:
+        SystemExit: from the argument parser: the arguments do not parse (status 2, the problem on
+            stderr) or ask for ``--help`` (status 0).
+
+    Examples:
+        A small protocol on the synthetic corpus, then its report (``runs/example/report/``); about
+        three minutes on 2 cores, most of it computing the features once::
+
+            from bench.cli import main
+
+            status = main(["run", "--units", "indrnn", "--no-baseline", "--folds", "2", "--epochs", "2",
+                           "--batch-size", "8", "--clips-per-genre", "4", "--seconds", "2",
+                           "--out", "runs/example"])  # 0; the same call again resumes, with nothing to do
+            main(["run", "--units", "indrnn,lstm", "--dry-run"])  # the plan of the quick preset, no work
+    """
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = build_parser().parse_args(argv)
     try:

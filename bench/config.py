@@ -136,6 +136,38 @@ def opt(default, section: str, help: str, check: Callable[[Any], str | None] | N
 
 @dataclass(frozen=True)
 class RunConfig:
+    """The configuration of one run: every option of ``bench run``, checked when it is constructed.
+
+    Each field is one option (``hidden`` is ``--hidden``, in the ``[model]`` section of a TOML file); its
+    default, section, help text and bounds are the field's metadata, listed with both presets' values in
+    the generated options reference (``docs/reference/options.md``). The instance is frozen: derive
+    another with ``dataclasses.replace`` (which checks again) or :func:`preset`.
+
+    ``RunConfig()`` holds the dataclass defaults, which are **not** a preset (its ``preset`` field says
+    ``"quick"``, but it has 10 x 10 folds and 30 epochs): start from :func:`preset` (``"quick"`` or
+    ``"paper"``, :data:`PRESETS`), as the command line does. ``to_dict()`` is what a run's metadata
+    records and what its identity hashes (:func:`bench.store.config_hash`), so equal configurations
+    resume the same run.
+
+    Raises:
+        ConfigError: an option of the wrong type or out of its bounds, or options that contradict each
+            other (:meth:`validate`).
+
+    Examples:
+        >>> from bench.config import RunConfig, preset
+        >>> RunConfig().folds, preset("quick").folds, preset("paper").folds
+        (10, 5, 10)
+        >>> RunConfig() == preset("quick")
+        False
+        >>> cfg = preset("quick", units=("indrnn", "lstm"), epochs=5)
+        >>> cfg.preset, cfg.hidden, cfg.epochs, cfg.sections()["model"]["hidden"]
+        ('quick', 64, 5, 64)
+        >>> preset("quick", hidden=0)
+        Traceback (most recent call last):
+        ...
+        bench.config.ConfigError: --hidden must be a positive integer, got 0
+    """
+
     preset: str = opt("quick", "protocol", "the preset these values started from", cli=False)
     # protocol
     units: tuple[str, ...] = opt(PAPER_UNITS, "protocol",
@@ -248,7 +280,15 @@ class RunConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` naming the first invalid option (as its command-line flag)."""
+        """Raise :class:`ConfigError` naming the first invalid option (as its command-line flag).
+
+        Run on construction. Each field's type and bounds first, then the rules between fields (a
+        data set other than ``synthetic`` needs ``data_dir``, graph mode refuses fused Adam, ...). An
+        integer given for a float field is stored as that float, so both hash alike.
+
+        Raises:
+            ConfigError: the message names the option as its flag and says what is allowed.
+        """
         for f in fields(self):
             value = getattr(self, f.name)
             problem = field_problem(f.name, value)
@@ -276,13 +316,23 @@ class RunConfig:
             raise ConfigError("--protocol file needs --split-file FILE")
 
     def to_dict(self) -> dict:
+        """Every field by name, tuples as lists: what ``metadata.json`` stores and the run's identity hashes.
+
+        Returns:
+            ``{field: value}`` (JSON-able).
+        """
         d = asdict(self)
         d["units"] = list(self.units)
         d["tune_readouts"] = list(self.tune_readouts)
         return d
 
     def sections(self) -> dict[str, dict]:
-        """The tree: section -> {field: value} (None values left out), as a TOML file holds it."""
+        """The tree: section -> {field: value} (None values left out), as a TOML file holds it.
+
+        Returns:
+            ``{section: {field: value}}`` for every section of :data:`SECTIONS`, ``preset`` left out and
+                tuples as lists.
+        """
         tree: dict[str, dict] = {s: {} for s in SECTIONS}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -292,13 +342,24 @@ class RunConfig:
         return tree
 
     def train_options(self) -> dict:
+        """The training options of this run.
+
+        Returns:
+            The keyword arguments of :class:`bench.trainer.TrainConfig` (epochs, patience, batch size,
+                learning rate, weight decay, clipping, warm-up, step mode, precision, fused Adam).
+        """
         return dict(epochs=self.epochs, patience=self.patience, batch_size=self.batch_size, lr=self.lr,
                     weight_decay=self.weight_decay, clip_grad=self.clip_grad, warmup_iters=self.warmup_iters,
                     step=self.step, precision=self.precision, fused_adam=self.fused_adam)
 
     def model_options(self) -> dict:
         """The fields of ``models.ModelConfig`` this run sets (every model-section field but the budget;
-        ``dropout_mask`` as ``time_shared_dropout``)."""
+        ``dropout_mask`` as ``time_shared_dropout``).
+
+        Returns:
+            Keyword arguments of :class:`models.config.ModelConfig` (``max_len`` is the data's, set by
+                :func:`bench.jobs.unit_config`).
+        """
         options = {f.name: getattr(self, f.name) for f in fields(self)
                    if f.metadata["section"] == "model" and f.name not in ("param_budget", "dropout_mask")}
         return {**options, "time_shared_dropout": self.dropout_mask == "sequence"}
@@ -309,7 +370,19 @@ _FIELDS = {f.name: f for f in fields(RunConfig)}
 
 
 def field_problem(name: str, value) -> str | None:
-    """What is wrong with ``value`` for the option ``name`` (its type first, then its bounds), or None."""
+    """What is wrong with ``value`` for the option ``name`` (its type first, then its bounds), or None.
+
+    Args:
+        name: a field of :class:`RunConfig`.
+        value (Any): a candidate value (from a flag, a TOML file, or code).
+
+    Returns:
+        The problem as the end of a sentence (``"must be a positive integer"``), or None when the value
+            is allowed; None is allowed wherever the field may be unset.
+
+    Raises:
+        KeyError: ``name`` is not a field.
+    """
     problem = type_problem(_HINTS[name], value)
     if problem is None and value is not None:
         check = _FIELDS[name].metadata.get("check")
@@ -330,10 +403,32 @@ PRESETS: dict[str, RunConfig] = {
     "paper": RunConfig(preset="paper", folds=10, repeats=10, epochs=500, patience=30, batch_size=32, lr=1e-5,
                        hidden=128, layers=5, dropout=0.5, seconds=30.0, clips_per_genre=100),
 }
+"""The named starting points of a configuration, by name: ``quick`` (a first look, minutes on a 2-core
+CPU; NOT the paper's protocol) and ``paper`` (Wu et al.'s protocol: 10 x 10-fold CV, 5 layers x 128,
+dropout 0.5, learning rate 1e-5, up to 500 epochs). Each sets the fields it names and keeps the
+:class:`RunConfig` defaults for the rest (the options reference lists both presets' values). Read them
+through :func:`preset`, which returns a checked copy with overrides."""
 
 
 def preset(name: str, **overrides) -> RunConfig:
-    """The preset ``name`` with ``overrides`` (None values keep the preset's); validated."""
+    """The preset ``name`` with ``overrides`` (None values keep the preset's); validated.
+
+    Args:
+        name: a key of :data:`PRESETS` (``"quick"`` or ``"paper"``).
+        **overrides (Any): fields of :class:`RunConfig` to change; a value of None keeps the preset's.
+
+    Returns:
+        The configuration, its ``preset`` field set to ``name``.
+
+    Raises:
+        ConfigError: an unknown preset or field, or a value that is not allowed.
+
+    Examples:
+        >>> from bench.config import preset
+        >>> cfg = preset("paper", units=("indrnn",), lr=None)
+        >>> cfg.units, cfg.lr, cfg.repeats
+        (('indrnn',), 1e-05, 10)
+    """
     if name not in PRESETS:
         raise ConfigError(f"--preset {name!r}: choose one of {', '.join(PRESETS)}")
     try:

@@ -25,6 +25,11 @@ PACKAGES = ("torch", "kymatio", "numpy", "scipy", "scikit-learn", "pandas", "num
 
 
 def cpu_model() -> str:
+    """The CPU's model name.
+
+    Returns:
+        ``model name`` from ``/proc/cpuinfo``, else what ``platform`` says (processor or machine).
+    """
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -35,6 +40,14 @@ def cpu_model() -> str:
 
 
 def device_name(device: str) -> str:
+    """The model of the device a run computes on.
+
+    Args:
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Returns:
+        The GPU's name for a CUDA device torch sees, else the CPU's (:func:`cpu_model`).
+    """
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(torch.device(device))
     return cpu_model()
@@ -60,6 +73,17 @@ def _cudnn() -> str | None:
 
 
 def environment(device: str) -> dict:
+    """The whole record of where and how a run computes, as a run's ``metadata.json`` holds it.
+
+    Args:
+        device: the run's device.
+
+    Returns:
+        ``device``, ``device_name``, ``host``, ``cpu``, the pools' thread counts, ``subnormals`` (measured
+            in this thread's pools), ``cuda``, ``cudnn``, ``precision_flags``, ``python``, ``platform``,
+            ``versions`` (of torch, kymatio, numpy, ... ; None where not installed) and the git ``commit``
+            (``+dirty`` with uncommitted changes).
+    """
     versions = {}
     for p in PACKAGES:
         try:
@@ -88,10 +112,21 @@ def environment(device: str) -> dict:
 # triton, which compile the IndRNN's kernels), code, threads and subnormal policy.
 MACHINE_FIELDS = ("host", "device_name", "cpu", "torch", "numba", "triton", "cuda", "cudnn", "python", "commit",
                   "torch_threads", "numba_threads", "subnormals")
+"""The fields of a job's environment that must match for two timings to be compared; ``env_id`` hashes them."""
 
 
 def job_environment(device: str) -> dict:
-    """The machine one job runs on, flat, with ``env_id`` = a hash of :data:`MACHINE_FIELDS`."""
+    """The machine one job runs on, flat, with ``env_id`` = a hash of :data:`MACHINE_FIELDS`.
+
+    Measured where the job runs (a Dask worker reports its own machine).
+
+    Args:
+        device: the run's device.
+
+    Returns:
+        The :data:`MACHINE_FIELDS`, ``precision_flags`` (JSON), ``blas_threads`` and ``env_id``
+            (``env-`` and 8 hex digits): a row of the ``environment`` table.
+    """
     full = environment(device)
     env = {k: full.get(k) for k in MACHINE_FIELDS}
     for package in ("torch", "numba", "triton"):

@@ -31,7 +31,14 @@ class ExecutorError(Exception):
 
 
 def job_threads(cfg) -> int:
-    """The CPU threads every job of a run uses: ``cfg.threads``, or torch's default where the run starts."""
+    """The CPU threads every job of a run uses: ``cfg.threads``, or torch's default where the run starts.
+
+    Args:
+        cfg (RunConfig): the run's configuration.
+
+    Returns:
+        ``cfg.threads``, or torch's thread count read when this module was first imported.
+    """
     return cfg.threads or DEFAULT_THREADS
 
 
@@ -54,10 +61,30 @@ class LocalExecutor:
     name = "local"
 
     def describe(self) -> dict:
+        """What a run's session records about its executor.
+
+        Returns:
+            ``{"executor": "local"}``.
+        """
         return {"executor": "local"}
 
     def map(self, jobs, data, cfg, progress: bool = False, check_env=None):
-        """``(job, tables)`` per job; ``check_env(env)`` sees this process's environment before the first."""
+        """``(job, tables)`` per job; ``check_env(env)`` sees this process's environment before the first.
+
+        Each job runs under the run's thread count and subnormal policy (set in this thread first).
+
+        Args:
+            jobs (list[Job]): the jobs to run, in order.
+            data (JobData): what every job reads.
+            cfg (RunConfig): the run's configuration.
+            progress: show each job's epoch bar.
+            check_env (Callable[[dict], None] | None): called with the environment the jobs will record,
+                before the first job (it may raise to refuse them).
+
+        Yields:
+            (tuple[Job, dict[str, pandas.DataFrame]]): ``(job, tables)`` as each job finishes: the tables
+                of :func:`bench.jobs.run_job`.
+        """
         threads = job_threads(cfg)
         if jobs and check_env is not None:
             check_env(pinned_environment(cfg, threads))
@@ -76,6 +103,12 @@ class DaskExecutor:
     * A worker that dies mid-task (killed, out of memory) loses its task; the scheduler reruns it
       elsewhere (up to ``distributed.scheduler.allowed-failures`` times), and ``retries`` reruns a
       task that raised. Only finished results come back, so nothing is half-written.
+
+    Args:
+        scheduler: address of a running scheduler (``tcp://HOST:8786``); None starts a LocalCluster.
+        workers: the LocalCluster's worker processes (a CUDA run: one per visible GPU instead).
+        threads_per_worker: the LocalCluster's threads per worker.
+        retries: reruns of a task that raised.
     """
 
     name = "dask"
@@ -85,6 +118,12 @@ class DaskExecutor:
         self.scheduler, self.workers, self.threads_per_worker, self.retries = scheduler, workers, threads_per_worker, retries
 
     def describe(self) -> dict:
+        """What a run's session records about its executor.
+
+        Returns:
+            ``executor``, ``scheduler`` (or ``"LocalCluster"``), ``workers`` and ``threads_per_worker``
+                (None with a scheduler of one's own).
+        """
         return {"executor": "dask", "scheduler": self.scheduler or "LocalCluster",
                 "workers": None if self.scheduler else self.workers,
                 "threads_per_worker": None if self.scheduler else self.threads_per_worker}
@@ -108,7 +147,21 @@ class DaskExecutor:
 
     def map(self, jobs, data, cfg, progress: bool = False, check_env=None):
         """``(job, tables)`` as tasks finish; ``check_env(env)`` sees every worker's environment (under
-        the run's policy) before any task is submitted, so a mismatched worker trains nothing."""
+        the run's policy) before any task is submitted, so a mismatched worker trains nothing.
+
+        Args:
+            jobs (list[Job]): the jobs to run.
+            data (JobData): what every job reads, scattered once to every worker.
+            cfg (RunConfig): the run's configuration (a ``cuda`` device asks each task for ``GPU=1``).
+            progress: show each job's epoch bar (in the worker's output).
+            check_env (Callable[[dict], None] | None): called with each worker's environment first.
+
+        Yields:
+            (tuple[Job, dict[str, pandas.DataFrame]]): ``(job, tables)`` in the order the tasks finish.
+
+        Raises:
+            ExecutorError: Dask is not installed, or a CUDA run finds no GPU.
+        """
         from dask.distributed import as_completed
 
         jobs = list(jobs)
@@ -134,7 +187,17 @@ class DaskExecutor:
 
 def local_cluster(workers: int, threads_per_worker: int, gpus: int = 0):
     """A cluster on this machine: ``workers`` CPU workers, or (``gpus`` > 0) one worker per GPU that
-    sees only its own device (``CUDA_VISIBLE_DEVICES``) and offers the resource ``GPU=1``."""
+    sees only its own device (``CUDA_VISIBLE_DEVICES``) and offers the resource ``GPU=1``.
+
+    Args:
+        workers: worker processes (CPU).
+        threads_per_worker: threads of each worker.
+        gpus: visible GPUs; more than 0 replaces the CPU workers by one worker per GPU.
+
+    Returns:
+        (distributed.SpecCluster): A started ``LocalCluster`` or ``SpecCluster`` (no dashboard); close
+            it when done.
+    """
     from dask.distributed import LocalCluster, Nanny, Scheduler, SpecCluster
 
     if not gpus:
@@ -147,6 +210,20 @@ def local_cluster(workers: int, threads_per_worker: int, gpus: int = 0):
 
 
 def make_executor(name: str, scheduler: str | None = None, workers: int = 2, threads_per_worker: int = 1):
+    """The executor ``--executor name`` asks for, checked before any work.
+
+    Args:
+        name: ``"local"`` or ``"dask"``.
+        scheduler: a Dask scheduler's address (``dask`` only).
+        workers: LocalCluster workers (``dask`` only).
+        threads_per_worker: LocalCluster threads per worker (``dask`` only).
+
+    Returns:
+        (LocalExecutor | DaskExecutor): The executor (a Dask one connects when it first runs jobs).
+
+    Raises:
+        ExecutorError: an unknown name, or a scheduler given to the local executor.
+    """
     if name == "local":
         if scheduler:
             raise ExecutorError("--scheduler needs --executor dask")

@@ -28,17 +28,36 @@ __all__ = ["Job", "JobData", "Recipe", "fit", "job_seed", "run_job", "unit_confi
 
 @dataclass(frozen=True)
 class Job:
+    """One unit (or the baseline) on one split: the unit of work, of storage and of resumption.
+
+    Attributes:
+        unit: a registered unit's name, or :data:`bench.baseline.BASELINE`.
+        split: the (repeat, fold) split it trains, validates and tests on.
+    """
+
     unit: str
     split: Split
 
     @property
     def key(self) -> str:
+        """``<unit>-rNN-fNN``: the job's folder under ``parts/`` and its name everywhere."""
         return f"{self.unit}-r{self.split.repeat:02d}-f{self.split.fold:02d}"
 
 
 @dataclass
 class JobData:
-    """What every job reads: the feature table (shared, read-only)."""
+    """What every job reads: the feature table (shared, read-only).
+
+    Attributes:
+        x: ``(n, frames, channels)`` features.
+        lengths: ``(n,)`` valid frames per clip.
+        labels: ``(n,)`` class indices.
+        clip_ids: each clip's id (the ``predictions`` table's ``clip_id``).
+        n_classes: classes.
+        study_storage: ``--tune``: the Optuna storage URL of the run's studies.
+        study_prefix: ``--tune``: the run's part of each study's name (its directory's name).
+        fingerprint: the features' fingerprint; a study made on other inputs is refused.
+    """
 
     x: np.ndarray  # (n, frames, channels)
     lengths: np.ndarray
@@ -51,13 +70,33 @@ class JobData:
 
 
 def job_seed(seed: int, split: Split) -> int:
-    """The seed of a (repeat, fold): model init and batch order; the same for every unit."""
+    """The seed of a (repeat, fold): model init and batch order; the same for every unit.
+
+    Args:
+        seed: the run's seed (``--seed``).
+        split: the split.
+
+    Returns:
+        ``seed * 1_000_003 + repeat * 1_009 + fold``.
+    """
     return seed * 1_000_003 + split.repeat * 1_009 + split.fold
 
 
 def unit_config(cfg: RunConfig, unit: str, input_dim: int, n_classes: int, frames: int) -> models.ModelConfig:
     """The architecture ``unit`` trains with in this run: the run's model options, the IndRNN's bound set
-    from the sequence length (ignored by the other units), and its width (:func:`budget_for`)."""
+    from the sequence length (ignored by the other units), and its width (:func:`budget_for`).
+
+    Args:
+        cfg: the run's configuration.
+        unit: a registered unit.
+        input_dim: features per frame.
+        n_classes: classes.
+        frames: frames per clip (the IndRNN's ``max_len``).
+
+    Returns:
+        The :class:`models.ModelConfig`; under a parameter budget its ``hidden`` is the unit's own
+            (:func:`models.budget.width_for_budget`).
+    """
     from models.budget import width_for_budget
 
     mcfg = models.ModelConfig(**cfg.model_options(), max_len=frames)
@@ -70,7 +109,17 @@ def unit_config(cfg: RunConfig, unit: str, input_dim: int, n_classes: int, frame
 def budget_for(cfg: RunConfig, input_dim: int, n_classes: int, frames: int) -> int:
     """The run's parameter budget (0: equal width): ``--param-budget`` when given, else
     :func:`models.budget.default_budget` (equal width in ``native``; in ``stack`` and ``residual`` the
-    IndRNN's count at ``--hidden`` in the same scaffold)."""
+    IndRNN's count at ``--hidden`` in the same scaffold).
+
+    Args:
+        cfg: the run's configuration.
+        input_dim: features per frame.
+        n_classes: classes.
+        frames: frames per clip.
+
+    Returns:
+        The budget in parameters, 0 for equal width.
+    """
     from models.budget import default_budget
 
     if cfg.param_budget is not None:
@@ -80,7 +129,14 @@ def budget_for(cfg: RunConfig, input_dim: int, n_classes: int, frames: int) -> i
 
 @dataclass(frozen=True)
 class Recipe:
-    """What a tuner may choose per trial (``--tune``); the fixed recipe is the run's own values."""
+    """What a tuner may choose per trial (``--tune``); the fixed recipe is the run's own values.
+
+    Attributes:
+        lr: Adam's learning rate.
+        dropout: the model's dropout.
+        weight_decay: Adam's weight decay (the baseline: its L2 penalty, :func:`bench.baseline.c_for_weight_decay`).
+        readout: the head's readout, ``"last"`` or ``"mean"``.
+    """
 
     lr: float
     dropout: float
@@ -89,6 +145,14 @@ class Recipe:
 
     @classmethod
     def of(cls, cfg: RunConfig) -> "Recipe":
+        """The run's fixed recipe.
+
+        Args:
+            cfg: the run's configuration (``lr``, ``dropout``, ``weight_decay``, ``readout``).
+
+        Returns:
+            The recipe.
+        """
         return cls(cfg.lr, cfg.dropout, cfg.weight_decay, cfg.readout)
 
 
@@ -100,7 +164,20 @@ def fit(job: Job, data: JobData, cfg: RunConfig, recipe: Recipe | None = None, p
 
     The baseline's fixed recipe fits on training + validation with ``C = 1``; as a trial it fits on the
     training part only, with ``C`` from the trial's weight decay, and is chosen on validation like a unit.
-    ``stop(epoch, val_loss)``: a pruner's hook (:func:`bench.trainer.train_fold`).
+
+    Args:
+        job: the unit and split.
+        data: the feature table.
+        cfg: the run's configuration (device, training options, model options).
+        recipe: a tuning trial's recipe, or None for the run's own.
+        progress: show the epoch bar.
+        stop (Callable[[int, float], bool] | None): ``stop(epoch, val_loss)``, a pruner's hook
+            (:func:`bench.trainer.train_fold`).
+
+    Returns:
+        ``row`` (the ``folds`` columns), ``epochs`` (one dict per epoch), ``iterations`` (columns),
+            ``pred`` (the test clips' predicted classes), ``val_acc`` and ``val_loss`` of the tested weights,
+            and ``state`` (``complete``, ``diverged`` or ``pruned``).
     """
     split, seed = job.split, job_seed(cfg.seed, job.split)
     sizes = dict(n_train=len(split.train), n_val=len(split.val), n_test=len(split.test))
@@ -151,7 +228,21 @@ def fit(job: Job, data: JobData, cfg: RunConfig, recipe: Recipe | None = None, p
 
 def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> dict[str, pd.DataFrame]:
     """One job's tables: the unit trained once with the run's recipe, or, with ``--tune N``, the trial chosen
-    on validation among N (:func:`bench.tune.tune_job`) and every trial in the ``trials`` table."""
+    on validation among N (:func:`bench.tune.tune_job`) and every trial in the ``trials`` table.
+
+    A pure function of its arguments (and the environment it runs in, which it records), so every
+    executor runs it the same way; the caller stores the result (:meth:`bench.store.ResultsStore.write_job`).
+
+    Args:
+        job: the unit and split.
+        data: the feature table.
+        cfg: the run's configuration.
+        progress: show the epoch bar.
+
+    Returns:
+        Table name -> DataFrame in the columns :data:`bench.schema.TABLES` declares: ``folds`` (one row),
+            ``environment`` (one row), ``epochs``, ``iterations``, ``predictions`` and, tuned, ``trials``.
+    """
     # the thread pools are set by the executor, in the thread that runs the job (bench.executors)
     set_precision(cfg.precision)  # before the model is built
     env = job_environment(cfg.device)  # where this job runs: this process, or a Dask worker
@@ -186,5 +277,12 @@ def _tables(job: Job, result: dict, trial: int, trials: list[dict], data: JobDat
 
 
 def format_kernels(ran: set) -> str:
-    """``{(op, kernel, dtype)}`` as one sorted string, e.g. ``indrnn:numba:float32``; ``;`` between ops."""
+    """``{(op, kernel, dtype)}`` as one sorted string, e.g. ``indrnn:numba:float32``; ``;`` between ops.
+
+    Args:
+        ran: what :func:`models.kernels.recording` collected.
+
+    Returns:
+        The ``kernels`` column of the ``folds`` table.
+    """
     return ";".join(":".join(r) for r in sorted(ran))

@@ -26,12 +26,28 @@ __all__ = ["parse_units", "add_config_flags", "resolve", "read_toml", "write_tom
 
 UNITS_HELP = ("'all' (the paper's four: rnn,lstm,gru,indrnn), 'modern' (mingru,minlstm,lru,mamba), "
               "'registered' (every registered unit) or a comma list of units and groups, e.g. indrnn,lstm,modern")
+"""The help text of every ``--units`` option (``bench run``, ``scale``, ``speed``, ``units``)."""
 
 
 def parse_units(text: str) -> tuple[str, ...]:
     """The one ``--units`` syntax of every command: a comma list of unit names and groups ('all' = the
     paper's four, 'modern' = the diagonal linear recurrences, 'registered' = every unit), in the order
-    given, each unit once."""
+    given, each unit once.
+
+    Args:
+        text: e.g. ``"indrnn,lstm"``, ``"all"``, ``"modern,rnn"``.
+
+    Returns:
+        The unit names, groups expanded, duplicates dropped.
+
+    Raises:
+        argparse.ArgumentTypeError: an unknown name, or none at all (argparse reports it as a usage error).
+
+    Examples:
+        >>> from bench.options import parse_units
+        >>> parse_units("lstm,all")
+        ('lstm', 'rnn', 'gru', 'indrnn')
+    """
     import models  # only when a unit list is actually given (keeps --help fast)
 
     groups = {**UNIT_GROUPS, "registered": tuple(models.available())}
@@ -55,7 +71,14 @@ def _type(f):
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
-    """One flag per configuration field (default None: "not given", so presets and files show through)."""
+    """One flag per configuration field (default None: "not given", so presets and files show through).
+
+    Each flag's help ends with the presets' values; fields are grouped by section. ``--preset`` and
+    ``--config`` are added too.
+
+    Args:
+        p: the parser (``bench run``'s) to add the flags to.
+    """
     quick, paper = PRESETS["quick"], PRESETS["paper"]
     groups = {s: p.add_argument_group(f"{s} options") for s in SECTIONS}
     for f in fields(RunConfig):
@@ -90,7 +113,20 @@ def add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def read_toml(path: Path) -> dict:
-    """A config file as flat ``{field: value}``; unknown sections or keys are errors naming them."""
+    """A config file as flat ``{field: value}``; unknown sections or keys are errors naming them.
+
+    Args:
+        path: a TOML file with a top-level ``preset = "..."`` and sections ``[protocol]``, ``[data]``,
+            ... (the layout :func:`write_toml` writes).
+
+    Returns:
+        ``{field: value}`` (and ``preset`` if the file names one); lists as tuples, each value checked
+            with :func:`bench.config.field_problem`.
+
+    Raises:
+        ConfigError: the file cannot be read or parsed, or holds an unknown section, an option in the
+            wrong section, or a value that is not allowed.
+    """
     try:
         with open(path, "rb") as fh:
             tree = tomllib.load(fh)
@@ -125,7 +161,21 @@ def read_toml(path: Path) -> dict:
 
 
 def resolve(args: argparse.Namespace) -> RunConfig:
-    """Preset, then the config file, then the flags given; the result is validated."""
+    """Preset, then the config file, then the flags given; the result is validated.
+
+    Args:
+        args: ``bench run``'s parsed arguments (:func:`add_config_flags`): ``preset``, ``config`` and one
+            attribute per field, None when not given.
+
+    Returns:
+        The configuration: the preset (``--preset``, else the file's, else ``quick``) with the file's
+            values and then the flags' on top; ``data_dir`` and ``split_file`` made absolute, and a split
+            file implying ``protocol = "file"``.
+
+    Raises:
+        ConfigError: a value that is not allowed, an empty path, or a split file given with another
+            protocol.
+    """
     from_file = read_toml(args.config) if getattr(args, "config", None) else {}
     name = args.preset or from_file.pop("preset", None) or "quick"
     from_file.pop("preset", None)
@@ -158,7 +208,15 @@ def _toml_value(v) -> str:
 
 
 def write_toml(cfg: RunConfig, path: Path) -> Path:
-    """``cfg`` as a TOML file that :func:`read_toml` (and ``--config``) reads back to the same config."""
+    """``cfg`` as a TOML file that :func:`read_toml` (and ``--config``) reads back to the same config.
+
+    Args:
+        cfg: the configuration.
+        path: the file, written whole or not at all.
+
+    Returns:
+        ``path``.
+    """
     from .store import atomic_write_text
 
     lines = ["# The resolved configuration of this run: `python -m bench run --config config.toml` reproduces it.",

@@ -39,7 +39,17 @@ class PolicyError(ValueError):
 
 
 def resolve_device(name: str) -> str:
-    """``auto`` -> ``cuda`` or ``cpu``; ``cuda``/``cuda:N`` checked against what torch sees."""
+    """``auto`` -> ``cuda`` or ``cpu``; ``cuda``/``cuda:N`` checked against what torch sees.
+
+    Args:
+        name: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Returns:
+        The concrete device name.
+
+    Raises:
+        PolicyError: a CUDA device torch does not see, or another name.
+    """
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cpu":
@@ -56,7 +66,17 @@ def resolve_device(name: str) -> str:
 
 
 def set_precision(precision: str) -> None:
-    """Set the float32 matmul/cuDNN flags for ``precision`` (process-wide, before models are built)."""
+    """Set the float32 matmul/cuDNN flags for ``precision`` (process-wide, before models are built).
+
+    ``tf32`` allows TF32 for CUDA matrix products, convolutions and cuDNN's RNNs alike; ``fp32`` and
+    ``bf16`` forbid it everywhere (bf16 autocast leaves float32 operations in full float32).
+
+    Args:
+        precision: ``fp32``, ``tf32`` or ``bf16``.
+
+    Raises:
+        PolicyError: another name.
+    """
     if precision not in PRECISIONS:
         raise PolicyError(f"--precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     mode = "tf32" if precision == "tf32" else "ieee"  # bf16 autocast leaves float32 ops in full fp32
@@ -73,7 +93,11 @@ def set_precision(precision: str) -> None:
 
 
 def precision_flags() -> dict:
-    """The float32 flags as they are now, for the record."""
+    """The float32 flags as they are now, for the record.
+
+    Returns:
+        ``{flag: value}`` (torch's per-backend ``fp32_precision`` settings, or its older TF32 flags).
+    """
     b = torch.backends
     if hasattr(b.cuda.matmul, "fp32_precision"):
         return {"cuda_matmul": b.cuda.matmul.fp32_precision, "cudnn_conv": b.cudnn.conv.fp32_precision,
@@ -87,6 +111,14 @@ def autocast(precision: str, device: str | torch.device):
 
     ``cache_enabled=False`` so the casts are redone inside every step: required for a step captured
     in a CUDA graph, and the same for eager so both modes do the same work.
+
+    Args:
+        precision: the run's precision.
+        device: where the model runs.
+
+    Returns:
+        (contextlib.AbstractContextManager): ``torch.autocast(..., dtype=torch.bfloat16)`` for ``bf16``,
+            else a context that does nothing.
     """
     if precision != "bf16":
         return nullcontext()
@@ -98,6 +130,12 @@ def check_threads(threads: int | None) -> None:
 
     numba cannot use more threads than it started with (``NUMBA_NUM_THREADS``, the core count); a
     larger request is an error rather than a silent cap, so the recorded count is what was asked.
+
+    Args:
+        threads: the count asked for, or None.
+
+    Raises:
+        PolicyError: below 1, or above numba's thread count.
     """
     if threads is None:
         return
@@ -111,7 +149,17 @@ def check_threads(threads: int | None) -> None:
 
 
 def set_threads(threads: int | None) -> None:
-    """Bind torch's and numba's pools to ``threads`` (None: leave both at their defaults)."""
+    """Bind torch's and numba's pools to ``threads`` (None: leave both at their defaults).
+
+    The BLAS pools (through threadpoolctl) are bound too. numba's count is per calling thread: call it
+    in the thread that computes.
+
+    Args:
+        threads: the count, or None.
+
+    Raises:
+        PolicyError: the count cannot be honoured (:func:`check_threads`), or the pools report another.
+    """
     check_threads(threads)
     if threads is None:
         return
@@ -130,7 +178,12 @@ def set_threads(threads: int | None) -> None:
 
 
 def thread_counts() -> dict:
-    """Threads each pool uses now, in the calling thread."""
+    """Threads each pool uses now, in the calling thread.
+
+    Returns:
+        ``torch_threads``, ``torch_interop_threads``, ``numba_threads`` and ``blas_threads`` (None
+            without a BLAS pool).
+    """
     import numba
 
     blas = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
@@ -140,7 +193,20 @@ def thread_counts() -> dict:
 
 def apply_policy(threads: int | None, subnormals: str) -> dict:
     """Threads, then the subnormal policy, in the calling thread and its pools; returns what was verified:
-    ``{"subnormals": ..., "torch_threads": ..., "numba_threads": ...}``."""
+    ``{"subnormals": ..., "torch_threads": ..., "numba_threads": ...}``.
+
+    Every command that computes calls it first, in the thread that computes (each job does too).
+
+    Args:
+        threads: the thread count (:func:`set_threads`), or None for the defaults.
+        subnormals: ``flush`` or ``keep`` (:func:`bench.subnormals.apply`).
+
+    Returns:
+        The subnormal policy verified in force, and the pools' thread counts (torch, numba, BLAS).
+
+    Raises:
+        PolicyError: the threads or the subnormal policy cannot be put in force.
+    """
     from .subnormals import SubnormalError, apply
 
     set_threads(threads)

@@ -23,16 +23,35 @@ __all__ = ["FILTERED_FILE", "PROTOCOLS", "filtered_ids", "protocol_splits", "che
            "check_listing", "split_file_path"]
 
 FILTERED_FILE = Path(__file__).parent / "data" / "gtzan_filtered.csv"
+"""The split file of the artist-filtered GTZAN partition (``--protocol filtered``), shipped with the package."""
 PROTOCOLS = ("cv", "filtered", "file")
+"""The choices of ``--protocol``."""
 
 
 def filtered_ids(part: str) -> list[str]:
-    """Clip ids (``genre.000NN``) of one part of the filtered partition."""
+    """Clip ids (``genre.000NN``) of one part of the filtered partition.
+
+    Args:
+        part: ``train``, ``val``, ``test`` or ``exclude``.
+
+    Returns:
+        The ids, in the file's order.
+    """
     return [clip.split("/")[1] for clip, p in read_split_file(FILTERED_FILE).items() if p == part]
 
 
 def split_file_path(cfg: RunConfig) -> Path:
-    """The split file of a ``filtered`` or ``file`` run."""
+    """The split file of a ``filtered`` or ``file`` run.
+
+    Args:
+        cfg: the configuration.
+
+    Returns:
+        :data:`FILTERED_FILE` for ``filtered``, else ``cfg.split_file``.
+
+    Raises:
+        ValueError: protocol ``file`` without a split file.
+    """
     if cfg.protocol == "filtered":
         return FILTERED_FILE
     if cfg.split_file is None:
@@ -43,7 +62,16 @@ def split_file_path(cfg: RunConfig) -> Path:
 def check_splits(cfg: RunConfig, labels, clip_paths: list[str]) -> None:
     """Before any feature is computed: the splits the run will make from the data set's listing (its
     classes) can be made, so --folds, --val-fraction or a split file that cannot work fails now, naming
-    the option, not after the extraction (the run checks again on the clips that were readable)."""
+    the option, not after the extraction (the run checks again on the clips that were readable).
+
+    Args:
+        cfg: the configuration.
+        labels (ArrayLike): the class index of every clip listed.
+        clip_paths: ``<class>/<file name>`` of every clip listed (matched against a split file).
+
+    Raises:
+        DatasetError: the splits cannot be made; the message names the option.
+    """
     import numpy as np
 
     labels = np.asarray(labels)
@@ -58,7 +86,16 @@ def check_splits(cfg: RunConfig, labels, clip_paths: list[str]) -> None:
 
 def check_listing(cfg: RunConfig, cache_dir) -> None:
     """Every check of the splits that needs no feature: from the data set's listing (or, for the synthetic
-    corpus, its configured size), before anything is extracted; what ``bench run --dry-run`` reports too."""
+    corpus, its configured size), before anything is extracted; what ``bench run --dry-run`` reports too.
+
+    Args:
+        cfg: the configuration.
+        cache_dir (str | Path): the cache folder (a data set's listing needs no audio read, and writes
+            nothing).
+
+    Raises:
+        DatasetError: the data set cannot be listed, or the splits cannot be made from it.
+    """
     import numpy as np
 
     if cfg.dataset == "synthetic":
@@ -75,7 +112,20 @@ def check_listing(cfg: RunConfig, cache_dir) -> None:
 
 
 def protocol_splits(cfg: RunConfig, fs: FeatureSet) -> list[Split]:
-    """The splits ``cfg.protocol`` asks for; a data set that cannot support them is a DatasetError."""
+    """The splits ``cfg.protocol`` asks for; a data set that cannot support them is a DatasetError.
+
+    Args:
+        cfg: the configuration (``protocol``, ``folds``, ``repeats``, ``seed``, ``val_fraction``,
+            ``split_file``).
+        fs: the feature table (its labels; for a split file, its clip paths and skipped clips).
+
+    Returns:
+        The splits: ``repeats * folds`` for ``cv``; one, or one per fold number, for a split file.
+
+    Raises:
+        DatasetError: the data set cannot support them (too few clips per class, a split file that does
+            not match the clips).
+    """
     try:
         return _splits(cfg, fs)
     except ValueError as exc:

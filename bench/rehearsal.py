@@ -26,12 +26,23 @@ __all__ = ["PAPER_SIZE", "paper_job_tables", "job_order", "write_rehearsal"]
 
 UNITS = ("rnn", "lstm", "gru", "indrnn")
 PAPER_SIZE = dict(epochs=500, iters_per_epoch=26, n_train=810, n_val=90, n_test=100, n_classes=10, warmup=5)
+"""The sizes of one job of ``--preset paper`` on GTZAN: what :func:`paper_job_tables` generates by default."""
 _ACC = {"rnn": 0.80, "lstm": 0.90, "gru": 0.91, "indrnn": 0.92, BASELINE: 0.85}  # generated means
 _ITER_S = {"rnn": 0.27, "lstm": 0.68, "gru": 0.55, "indrnn": 0.23}  # the paper's seconds, roughly
 
 
 def job_order(units=UNITS, repeats: int = 10, folds: int = 10, baseline: bool = False) -> list[tuple[str, int, int]]:
-    """(unit, repeat, fold) in the run's order: fold-major, every unit sees a fold in turn."""
+    """(unit, repeat, fold) in the run's order: fold-major, every unit sees a fold in turn.
+
+    Args:
+        units (Sequence[str]): the units.
+        repeats: repeats.
+        folds: folds per repeat.
+        baseline: add the baseline after the units of every fold.
+
+    Returns:
+        The jobs as ``(unit, repeat, fold)``.
+    """
     us = list(units) + ([BASELINE] if baseline else [])
     return [(u, r, f) for r in range(repeats) for f in range(folds) for u in us]
 
@@ -42,7 +53,22 @@ def job_key(unit: str, repeat: int, fold: int) -> str:
 
 def paper_job_tables(unit: str, repeat: int, fold: int, rng: np.random.Generator, diverged: bool = False,
                      size: dict | None = None) -> dict[str, pd.DataFrame]:
-    """The four tables of one finished job, at paper size, with run_job's columns and dtypes."""
+    """The four tables of one finished job, at paper size, with run_job's columns and dtypes.
+
+    The rows are random but plausible (accuracies around each unit's, log-normal iteration times around
+    the paper's seconds); only their sizes and types matter.
+
+    Args:
+        unit: one of ``rnn``, ``lstm``, ``gru``, ``indrnn`` or the baseline.
+        repeat: the repeat.
+        fold: the fold.
+        rng: the generator the rows are drawn from.
+        diverged: make the job diverge (NaN losses, no test accuracy).
+        size: overrides of :data:`PAPER_SIZE` (``epochs``, ``iters_per_epoch``, ...).
+
+    Returns:
+        ``folds``, ``epochs``, ``iterations`` and ``predictions`` (the baseline: no epochs, no iterations).
+    """
     s = {**PAPER_SIZE, **(size or {})}
     ids = dict(unit=unit, repeat=repeat, fold=fold)
     clips = [f"clip.{i:05d}" for i in rng.choice(1000, s["n_test"], replace=False)]
@@ -89,6 +115,20 @@ def write_rehearsal(out: str | Path, jobs: int = 400, checkpoints=(1, 100, 400),
     seconds ``write_job`` took. At each checkpoint the per-job step is also timed whole
     (``step_s``): ``write_job`` and, with ``consolidate_each_job``, a full ``consolidate()`` (what
     ``bench run`` did after every job before the store became append-only).
+
+    Its ``metadata.json`` marks the store as generated, and a report of it says so everywhere.
+
+    Args:
+        out: a new directory for the store.
+        jobs: training jobs to write (the baseline's fits not counted).
+        checkpoints (Sequence[int]): job numbers at which the whole step is timed.
+        baseline: also write the baseline's fit of every fold.
+        consolidate_each_job: at the checkpoints, also build the top-level tables.
+        seed: the rows' seed.
+        size: overrides of :data:`PAPER_SIZE`.
+
+    Returns:
+        ``job``, ``key``, ``write_s`` and ``step_s`` (NaN but at the checkpoints).
     """
     rng = np.random.default_rng(seed)
     store = ResultsStore(out)

@@ -22,16 +22,34 @@ from .policy import apply_policy, set_precision
 from .store import ResultsStore, RunMismatch, config_hash
 from .warmup import compile_kernels
 
-__all__ = ["default_run_dir", "plan", "run", "summary_table"]
+__all__ = ["default_run_dir", "plan", "run", "summary_table", "format_summary"]
 
 
 def default_run_dir(cfg: RunConfig, root: str | Path = "runs") -> Path:
-    """Same options, same directory: running the command again resumes it."""
+    """Same options, same directory: running the command again resumes it.
+
+    Args:
+        cfg: the configuration.
+        root: the folder of the runs.
+
+    Returns:
+        ``root / "<dataset>-<preset>-<first 8 hex digits of the configuration's hash>"``.
+    """
     digest = config_hash(cfg.to_dict())[:8]
     return Path(root) / f"{cfg.dataset}-{cfg.preset}-{digest}"
 
 
 def plan(cfg: RunConfig, splits: list[Split]) -> list[Job]:
+    """Every job of a run, in the order they run.
+
+    Args:
+        cfg: the configuration (its ``units`` and ``baseline``).
+        splits: the run's splits.
+
+    Returns:
+        One :class:`bench.jobs.Job` per unit (and the baseline, last) per split, fold-major: every unit
+            sees a fold in turn.
+    """
     units = list(cfg.units) + ([BASELINE] if cfg.baseline else [])
     return [Job(u, s) for s in splits for u in units]  # fold-major: every unit sees a fold in turn
 
@@ -49,7 +67,66 @@ def check_environment(known: pd.DataFrame, env: dict, allow_mixed: bool, where: 
 
 def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], executor=None,
         progress: bool = True, allow_mixed: bool = False) -> ResultsStore:
-    """Run every job not yet in ``run_dir``; results are stored as each job finishes."""
+    """Run every job not yet in ``run_dir``; results are stored as each job finishes.
+
+    The core of ``bench run``, for a caller who holds the features and splits already. In order: the
+    run's threads, subnormal policy and precision are put in force (:func:`bench.policy.apply_policy`);
+    the jobs are planned (:func:`plan`); the store is opened (created, or checked to hold this
+    configuration, these features and these splits: anything else is refused); the plan is printed,
+    with an estimate; the jobs not yet stored run on ``executor``, each stored whole as it finishes;
+    then the top-level tables are built and the session is recorded in ``metadata.json``. Calling it
+    again resumes: finished jobs are skipped.
+
+    What the command line adds around it (:func:`bench.cli.main`): ``--device auto`` resolved, the checks
+    before any work (output folders, the job count, the splits against the data set's listing), the run
+    directory's lock (:func:`bench.runlock.run_lock`), the batch size capped at the smallest training
+    part, ``config.toml``, the printed summary and the report.
+
+    Args:
+        cfg: the configuration; ``cfg.device`` must be a concrete device (``cpu``, ``cuda``, ``cuda:N``):
+            ``"auto"`` is resolved by the command line (:func:`bench.policy.resolve_device`).
+        fs: the feature table (:func:`features.build_features`).
+        run_dir: the run directory, created if needed (:func:`default_run_dir` names one after the
+            configuration).
+        splits: the splits to run (:func:`bench.protocols.protocol_splits`), stored as ``splits.json``.
+        executor (LocalExecutor | DaskExecutor | None): a :class:`bench.executors.LocalExecutor` (None: one,
+            one job after another) or a
+            :class:`bench.executors.DaskExecutor`.
+        progress: show progress bars.
+        allow_mixed: add to a run whose finished jobs ran in another environment (machine, library
+            builds, commit, threads, subnormal policy) instead of refusing.
+
+    Returns:
+        The run's :class:`bench.store.ResultsStore`: ``store.table("folds")`` and the other tables hold
+            every finished job.
+
+    Raises:
+        RunMismatch: ``run_dir`` holds a run of another configuration, other features or other splits,
+            or (without ``allow_mixed``) jobs timed in another environment.
+        PolicyError: the thread count or the subnormal policy cannot be put in force here.
+
+    Examples:
+        A small protocol on the synthetic corpus, the steps ``bench run`` takes (about a minute on 2
+        cores, most of it computing the features once; the feature cache is the one ``bench run``
+        uses)::
+
+            from pathlib import Path
+
+            from bench.config import preset
+            from bench.protocols import protocol_splits
+            from bench.run import run
+            from features import FeatureConfig, build_features, dataset_clips
+
+            cfg = preset("quick", units=("indrnn",), baseline=False, folds=2, epochs=2, batch_size=8,
+                         warmup_iters=1, clips_per_genre=4, seconds=2.0, device="cpu")
+            cache = Path(".cache")
+            clips = dataset_clips(cfg.dataset, cfg.data_dir, cache, {"clips_per_genre": cfg.clips_per_genre,
+                                                                     "duration": cfg.seconds, "seed": cfg.corpus_seed})
+            features = FeatureConfig(duration=cfg.seconds, J=cfg.J, Q=cfg.Q, min_seconds=cfg.min_seconds)
+            fs, _ = build_features(clips, features, cache, tag=f"features-{cfg.dataset}")
+            store = run(cfg, fs, Path("runs/example"), protocol_splits(cfg, fs))
+            store.table("folds")[["unit", "fold", "test_acc", "median_iter_s"]]  # one row per job
+    """
     threads = job_threads(cfg)
     apply_policy(threads, cfg.subnormals)  # as every job will (the plan's probe runs under it too)
     set_precision(cfg.precision)
@@ -119,7 +196,19 @@ def summary_table(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str 
     """Per unit: mean +- std test accuracy over every fold, a diverged fold scored at chance accuracy
     (1 / ``n_classes``; the report's rule), and the mean over finished folds only; median seconds per
     iteration (every steady iteration of every fold pooled: warm-up and partial batches excluded, as in
-    the report's timing table), time ratio to ``reference``."""
+    the report's timing table), time ratio to ``reference``.
+
+    Args:
+        folds: the run's ``folds`` table.
+        iterations: its ``iterations`` table.
+        reference: the unit time ratios are taken to.
+        order: units to list first, in this order (the rest follow as they appear).
+        n_classes: classes, for the chance accuracy of a diverged fold; None scores it NaN.
+
+    Returns:
+        One row per unit (the index): ``jobs``, ``diverged``, ``acc_mean``, ``acc_std``,
+            ``acc_mean_finished``, ``params``, ``median_iter_s``, ``time_ratio``.
+    """
     finished = ~folds["diverged"].astype(bool) & folds["test_acc"].notna()
     chance = 1.0 / n_classes if n_classes else np.nan
     folds = folds.assign(acc=folds["test_acc"].where(finished, chance), finished=finished)
@@ -142,6 +231,19 @@ def summary_table(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str 
 
 def format_summary(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str = "indrnn",
                    order: list[str] | None = None, n_classes: int | None = None) -> str:
+    """:func:`summary_table` as the lines ``bench run`` prints at its end.
+
+    Args:
+        folds: the run's ``folds`` table.
+        iterations: its ``iterations`` table.
+        reference: the unit time ratios are taken to.
+        order: units to list first.
+        n_classes: classes, for the chance accuracy of a diverged fold.
+
+    Returns:
+        A header and one line per unit: jobs, accuracy (mean +- std, %), milliseconds per iteration, the
+            ratio to ``reference`` and parameters; diverged folds are counted on the unit's line.
+    """
     s = summary_table(folds, iterations, reference, order, n_classes)
     lines = [f"{'unit':<12}{'jobs':>5}{'accuracy':>18}{'ms/iter':>10}{'x ' + reference:>10}{'params':>10}"]
     for unit, r in s.iterrows():

@@ -36,7 +36,14 @@ class RunLocked(Exception):
 
 
 def holder(run_dir: Path) -> dict | None:
-    """Who last took the lock of ``run_dir`` (host, pid, started, command), or None."""
+    """Who last took the lock of ``run_dir`` (host, pid, started, command), or None.
+
+    Args:
+        run_dir: the run directory.
+
+    Returns:
+        ``<run_dir>/.lock.holder`` as a dict, or None when there is none (or it cannot be read).
+    """
     try:
         return json.loads((Path(run_dir) / HOLDER).read_text())
     except (OSError, ValueError):
@@ -54,7 +61,25 @@ def run_lock(run_dir: str | Path, command: str):
     """Hold ``run_dir``'s lock for the block; :class:`RunLocked` at once if another process holds it.
 
     Creates ``run_dir`` if needed; if it created it and the block leaves nothing but the lock files
-    (a run refused before its first write), the folder is removed again.
+    (a run refused before its first write), the folder is removed again. Re-entrant within a process.
+
+    Args:
+        run_dir: the run directory.
+        command: who holds it, for the holder record (``"bench run"``).
+
+    Raises:
+        RunLocked: another process holds the lock; the message names it (host, pid, since when).
+
+    Examples:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from bench.runlock import holder, run_lock
+        >>> run_dir = Path(tempfile.mkdtemp()) / "run"
+        >>> with run_lock(run_dir, "my analysis"):
+        ...     holder(run_dir)["command"]
+        'my analysis'
+        >>> run_dir.exists()  # created for the block, and nothing was written: removed again
+        False
     """
     run_dir = Path(run_dir).resolve()
     if run_dir in _held:  # re-entrant: bench run -> its report

@@ -48,6 +48,27 @@ def _paper(name: str):
 
 @dataclass(frozen=True)
 class ScaleConfig:
+    """What ``bench scale`` measures at each sequence length (model and step as ``bench run``'s).
+
+    Attributes:
+        batch: clips per batch.
+        features: features per frame.
+        hidden: width of every unit.
+        layers: depth of every unit.
+        dropout: dropout (the paper preset's).
+        batch_norm: the IndRNN's batch norm (the paper preset's).
+        scan_kernel: the modern units' scan back end.
+        lr: Adam's learning rate (the paper preset's).
+        clip_grad: the largest gradient norm (the paper preset's).
+        iters: timed iterations per cell.
+        warmup: untimed iterations first.
+        device: where to measure.
+        threads: the pools' thread count, or None for torch's default.
+        subnormals: the subnormal policy.
+        max_memory_gb: the address-space cap of each CPU measurement (None: no cap).
+        timeout_s: seconds a cell may take before it is marked failed.
+    """
+
     batch: int = 16
     features: int = 374
     hidden: int = 128
@@ -67,7 +88,20 @@ class ScaleConfig:
 
 
 def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
-    """Time ``cfg.iters`` training iterations of ``unit`` at sequence ``length`` (in this process)."""
+    """Time ``cfg.iters`` training iterations of ``unit`` at sequence ``length`` (in this process).
+
+    :func:`sweep` runs each cell in a fresh process, so that its peak memory is its own.
+
+    Args:
+        unit: a registered unit.
+        length: frames per sequence.
+        cfg: the rest.
+
+    Returns:
+        One row of ``scaling.csv``: ``unit``, ``length``, ``status`` (``ok`` or ``nan``), the median and
+            quartiles of seconds per iteration, ``saved_mb`` (memory saved for the backward),
+            ``peak_mem_mb``, ``params`` and ``device_name``.
+    """
     import torch
 
     import models
@@ -151,7 +185,21 @@ def _cell(unit: str, length: int, cfg: ScaleConfig) -> dict:
 
 
 def sweep(units, lengths, cfg: ScaleConfig, out_dir: Path, progress: bool = True) -> pd.DataFrame:
-    """Measure every (unit, length); rows are appended to ``scaling.csv`` as they finish."""
+    """Measure every (unit, length); rows are appended to ``scaling.csv`` as they finish.
+
+    Each cell runs in a fresh subprocess: one that fails (out of memory, a crash, a timeout, NaN) is a
+    row with its status, and the sweep goes on.
+
+    Args:
+        units (Iterable[str]): the units.
+        lengths (Iterable[int]): the sequence lengths, each measured for every unit.
+        cfg: the rest.
+        out_dir: where ``scaling.csv`` is written (created if needed).
+        progress: show a progress bar.
+
+    Returns:
+        Every row (also in ``scaling.csv``), with the cell's wall seconds and the configuration.
+    """
     from tqdm import tqdm
 
     from .store import atomic_write_text

@@ -17,6 +17,14 @@ __all__ = ["Column", "Table", "TABLES", "KEY_COLUMNS"]
 
 @dataclass(frozen=True)
 class Column:
+    """One declared column of a table.
+
+    Attributes:
+        name: the column's name.
+        type: its type as written: ``int``, ``float``, ``bool`` or ``str``.
+        meaning: what it holds (the tables reference prints it).
+    """
+
     name: str
     type: str  # as written: int, float, bool, str
     meaning: str
@@ -24,6 +32,15 @@ class Column:
 
 @dataclass(frozen=True)
 class Table:
+    """One declared table: its file, what one row is, and its columns in order.
+
+    Attributes:
+        name: the table's name (``folds``, ``epochs``, ...).
+        files: the top-level file(s) of the run directory built from the jobs' parts.
+        row: what one row is.
+        columns: the columns, in the order they are written.
+    """
+
     name: str
     files: str  # the top-level file(s) of the run directory built from the jobs' parts
     row: str  # what one row is
@@ -31,10 +48,18 @@ class Table:
 
     @property
     def names(self) -> list[str]:
+        """The columns' names, in order."""
         return [c.name for c in self.columns]
 
     def frame(self, data):
         """``data`` (a list of row dicts, or a dict of columns) as a DataFrame in the declared column order.
+
+        Args:
+            data (list[dict] | dict | pandas.DataFrame): the rows, or the columns.
+
+        Returns:
+            (pandas.DataFrame): The rows in exactly the declared columns, in order (no rows: the columns
+                alone).
 
         Raises:
             ValueError: ``data`` has a column that is not declared, or lacks a declared one.
@@ -59,6 +84,7 @@ _KEYS = (
                           "0 for one fixed split)"),
 )
 KEY_COLUMNS = tuple(c.name for c in _KEYS)
+"""``unit``, ``repeat``, ``fold``: the first columns of every table a job writes."""
 
 TABLES: dict[str, Table] = {t.name: t for t in (
     Table("folds", "`folds.csv`", "unit x repeat x fold (one job)", _KEYS + (
@@ -156,3 +182,6 @@ TABLES: dict[str, Table] = {t.name: t for t in (
         Column("env_id", "str", "a hash of the fields that decide whether two timings are comparable"),
     )),
 )}
+"""Every table a job writes, by name: ``folds``, ``trials``, ``epochs``, ``iterations``, ``predictions``,
+``environment``. Each :class:`Table` declares its columns; the tables reference of the documentation
+(``docs/reference/tables.md``) is generated from it."""

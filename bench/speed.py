@@ -32,13 +32,40 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["SpeedConfig", "KINDS", "measure_speed", "summarise_speed", "write_speed"]
+__all__ = ["SpeedConfig", "KINDS", "measure_speed", "summarise_speed", "write_speed", "wall_warnings"]
 
 KINDS = ("forward", "forward_backward", "step")
+"""The three nested measurements, in order: forward and loss; with backward; the whole training step."""
 
 
 @dataclass(frozen=True)
 class SpeedConfig:
+    """What ``bench speed`` measures, and how (the defaults: the paper preset's shapes).
+
+    Attributes:
+        units: the units timed.
+        batch: clips per batch.
+        frames: frames per clip (449: the valid frames of a 30 s clip at J=10).
+        features: features per frame.
+        hidden: width of every unit.
+        layers: depth of every unit.
+        dropout: dropout, as ``bench run``.
+        batch_norm: the IndRNN's batch norm, as ``bench run``.
+        scan_kernel: the modern units' scan back end (:func:`models.kernels.linear_scan`).
+        classes: classes of the head.
+        lr: Adam's learning rate.
+        clip_grad: the largest gradient norm (0: none).
+        device: where to time.
+        precision: ``fp32``, ``tf32`` or ``bf16``.
+        threads: the pools' thread count, or None for torch's default.
+        subnormals: the subnormal policies to time side by side, each in every round.
+        modes: ``eager`` and, on CUDA, ``graph``.
+        rounds: interleaved rounds, each timing every (unit, mode, measurement) once.
+        warmup: untimed calls per measurement first.
+        seed: seed of the models and the random inputs.
+        extra: recorded with the results, not used.
+    """
+
     units: tuple[str, ...] = ("rnn", "lstm", "gru", "indrnn")
     batch: int = 32
     frames: int = 449  # the valid frames of a 30 s clip at J=10 (features.frames; tested)
@@ -133,7 +160,21 @@ def _time_call(fn: Callable, cuda: bool) -> tuple[float, float]:
 
 
 def measure_speed(cfg: SpeedConfig, progress: bool = True) -> pd.DataFrame:
-    """Raw rows: one per (round, unit, mode, kind), with ``seconds`` (events or clock) and ``wall_s``."""
+    """Raw rows: one per (round, unit, mode, kind), with ``seconds`` (events or clock) and ``wall_s``.
+
+    Every unit is built at the same shapes; warm-up calls (and CUDA graph captures) come first and are
+    not recorded; then rounds are interleaved so a drift of the machine reaches every unit alike.
+
+    Args:
+        cfg: what to measure.
+        progress: show a progress bar.
+
+    Returns:
+        ``round, subnormals, unit, mode, kind, seconds, wall_s`` (``subnormals`` as verified in force).
+
+    Raises:
+        PolicyError: graph mode without CUDA, or a policy that cannot be put in force.
+    """
     import torch
     from tqdm import tqdm
 
@@ -174,7 +215,16 @@ def measure_speed(cfg: SpeedConfig, progress: bool = True) -> pd.DataFrame:
 
 def summarise_speed(raw: pd.DataFrame, reference: str = "indrnn") -> pd.DataFrame:
     """Median and IQR per (subnormals, mode, kind, unit), the wall-clock cross-check, and the ratio to
-    ``reference`` under the same subnormal policy, mode and measurement."""
+    ``reference`` under the same subnormal policy, mode and measurement.
+
+    Args:
+        raw: :func:`measure_speed`'s rows.
+        reference: the unit ratios are taken to.
+
+    Returns:
+        One row per (subnormals, mode, kind, unit): ``median_s``, ``q1_s``, ``q3_s``, ``n``,
+            ``wall_median_s``, ``timer_vs_wall`` and ``ratio_to_<reference>``.
+    """
     if "subnormals" not in raw:
         raw = raw.assign(subnormals="flush")
     g = raw.groupby(["subnormals", "mode", "kind", "unit"], sort=False)
@@ -189,7 +239,17 @@ def summarise_speed(raw: pd.DataFrame, reference: str = "indrnn") -> pd.DataFram
 
 
 def write_speed(cfg: SpeedConfig, raw: pd.DataFrame, summary: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
-    """``speed_raw.csv``, ``speed.csv`` and ``speed.json`` (config and environment) in ``out_dir``."""
+    """``speed_raw.csv``, ``speed.csv`` and ``speed.json`` (config and environment) in ``out_dir``.
+
+    Args:
+        cfg: what was measured.
+        raw: :func:`measure_speed`'s rows.
+        summary: :func:`summarise_speed`'s rows.
+        out_dir: the folder (created if needed).
+
+    Returns:
+        ``{"raw", "summary", "meta"}`` -> the files written.
+    """
     from .envinfo import environment
     from .store import atomic_write_text
 
@@ -203,7 +263,16 @@ def write_speed(cfg: SpeedConfig, raw: pd.DataFrame, summary: pd.DataFrame, out_
 
 
 def wall_warnings(summary: pd.DataFrame, cuda: bool, tolerance: float = 0.05) -> list[str]:
-    """CUDA only: measurements whose event median and synchronised wall median differ by more than 5 %."""
+    """CUDA only: measurements whose event median and synchronised wall median differ by more than 5 %.
+
+    Args:
+        summary: :func:`summarise_speed`'s rows.
+        cuda: whether they were timed on CUDA (else there is nothing to cross-check).
+        tolerance: the relative difference that is reported.
+
+    Returns:
+        One ``warning: ...`` line per such measurement.
+    """
     if not cuda:
         return []
     bad = summary[summary["timer_vs_wall"].abs() > tolerance]

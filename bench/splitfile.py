@@ -33,10 +33,22 @@ __all__ = ["PARTS", "read_split_file", "match_clips", "file_splits"]
 log = logging.getLogger(__name__)
 
 PARTS = ("train", "val", "test", "exclude")
+"""The named parts a split file's row may give (or a fold number from 1)."""
 
 
 def read_split_file(path: str | Path) -> dict[str, str]:
-    """``{clip path: part}`` from a split file; the part is one of :data:`PARTS` or a fold number."""
+    """``{clip path: part}`` from a split file; the part is one of :data:`PARTS` or a fold number.
+
+    Args:
+        path: a UTF-8 CSV of ``clip,part`` rows (header optional, ``#`` comment lines).
+
+    Returns:
+        Clip path (``/`` separators) -> part (lower case; a fold number without leading zeros).
+
+    Raises:
+        ValueError: the file is missing, not UTF-8 text, empty, or has a malformed row, an unknown part,
+            a fold number below 1 or a clip named twice; the message names the line.
+    """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"--split-file {path}: no such file")
@@ -96,7 +108,23 @@ def _names(clips: list[str], limit: int = 10) -> str:
 
 
 def match_clips(rows: dict[str, str], clip_paths: list[str], skipped_paths: list[str], source: str):
-    """Part of each kept clip (by index); parts of listed clips that were skipped are dropped with a warning."""
+    """Part of each kept clip (by index); parts of listed clips that were skipped are dropped with a warning.
+
+    A row may name a clip with or without its file suffix.
+
+    Args:
+        rows: :func:`read_split_file`'s result.
+        clip_paths: ``<class>/<file name>`` of the clips kept, in the feature table's order.
+        skipped_paths: the same of the clips that could not be read.
+        source: the file's name, for messages.
+
+    Returns:
+        (list[str]): The part of each kept clip, in ``clip_paths``' order.
+
+    Raises:
+        ValueError: a listed clip is not in the data set, a clip is named twice (in any spelling), a row
+            matches two clips, or a clip of the data set is not listed.
+    """
     def keys(rel: str) -> tuple[str, str]:  # a row may name the clip with or without its suffix
         return rel, str(PurePosixPath(rel).with_suffix(""))
 
@@ -135,7 +163,24 @@ def match_clips(rows: dict[str, str], clip_paths: list[str], skipped_paths: list
 
 def file_splits(path: str | Path, clip_paths: list[str], labels: np.ndarray, skipped_paths: list[str],
                 seed: int = 0, val_fraction: float = 0.1) -> list[Split]:
-    """The splits a split file describes, as indices into the feature table's clips (``clip_paths``)."""
+    """The splits a split file describes, as indices into the feature table's clips (``clip_paths``).
+
+    Args:
+        path: the split file.
+        clip_paths: ``<class>/<file name>`` of the feature table's clips.
+        labels: their class indices.
+        skipped_paths: the clips that could not be read (left out, with a warning if listed).
+        seed: the seed of the validation draws (and the splits' ``seed``).
+        val_fraction: the share of training carved out for validation when the file has no ``val`` rows.
+
+    Returns:
+        One split for ``train``/``val``/``test`` rows; one per fold number for fold rows (that fold the
+            test part, validation carved from the others).
+
+    Raises:
+        ValueError: the file does not match the clips, mixes fold numbers with named parts, names a
+            single fold, lacks training or test clips, or leaves a training part with one class.
+    """
     parts = np.array(match_clips(read_split_file(path), clip_paths, skipped_paths, str(path)))
     labels = np.asarray(labels)
     used = parts[parts != "exclude"]

@@ -17,6 +17,17 @@ __all__ = ["Split", "cv_splits", "carve_validation"]
 
 @dataclass(frozen=True)
 class Split:
+    """One (repeat, fold) split of the clips, as indices into the feature table.
+
+    Attributes:
+        repeat: the repeat of the cross-validation, from 0 (0 for a split file).
+        fold: the test fold within the repeat, from 0.
+        seed: the seed that shuffled this repeat's folds.
+        train: the clips trained on.
+        val: the clips of validation (curves, early stopping, a tuner's choice), carved from training.
+        test: the clips tested on, never seen in training.
+    """
+
     repeat: int
     fold: int
     seed: int  # the seed that shuffled this repeat's folds
@@ -25,15 +36,50 @@ class Split:
     test: tuple[int, ...]
 
     def to_dict(self) -> dict:
+        """The split as ``splits.json`` stores it.
+
+        Returns:
+            ``{repeat, fold, seed, train, val, test}``.
+        """
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Split":
+        """The inverse of :meth:`to_dict`.
+
+        Args:
+            d: a dict with the six fields (the index lists may be lists).
+
+        Returns:
+            The split.
+        """
         return cls(d["repeat"], d["fold"], d["seed"], tuple(d["train"]), tuple(d["val"]), tuple(d["test"]))
 
 
 def cv_splits(labels: np.ndarray, folds: int, repeats: int, seed: int, val_fraction: float = 0.1) -> list[Split]:
-    """``repeats`` x stratified ``folds``-fold CV, reshuffled per repeat with seed ``seed + repeat``."""
+    """``repeats`` x stratified ``folds``-fold CV, reshuffled per repeat with seed ``seed + repeat``.
+
+    Args:
+        labels: ``(n,)`` class indices of the clips.
+        folds: folds per repeat (>= 2, and at most the smallest class's clips).
+        repeats: repeats.
+        seed: the first repeat's seed.
+        val_fraction: share of each training part carved out for validation (:func:`carve_validation`).
+
+    Returns:
+        ``repeats * folds`` splits, repeat-major.
+
+    Raises:
+        ValueError: a class has fewer clips than ``folds``, or a training part cannot spare validation
+            clips.
+
+    Examples:
+        >>> import numpy as np
+        >>> from bench.splits import cv_splits
+        >>> splits = cv_splits(np.repeat(np.arange(2), 10), folds=5, repeats=2, seed=0)
+        >>> len(splits), [len(s.test) for s in splits[:5]], len(splits[0].train), len(splits[0].val)
+        (10, [4, 4, 4, 4, 4], 14, 2)
+    """
     labels = np.asarray(labels)
     counts = np.bincount(labels)
     if folds < 2 or counts[counts > 0].min() < folds:
@@ -51,6 +97,20 @@ def cv_splits(labels: np.ndarray, folds: int, repeats: int, seed: int, val_fract
 
 
 def carve_validation(train: np.ndarray, labels: np.ndarray, fraction: float, seed: int):
+    """Split a training part into training and validation clips, stratified by class.
+
+    Args:
+        train: the clips of the training part (indices).
+        labels: the class of every clip (indexed by those indices).
+        fraction: the share held out, at least one clip per class.
+        seed: the draw's seed.
+
+    Returns:
+        (tuple[numpy.ndarray, numpy.ndarray]): ``(train, val)``, sorted index arrays.
+
+    Raises:
+        ValueError: a class has a single clip in the part, or too few clips would be left to train on.
+    """
     classes, counts = np.unique(labels[train], return_counts=True)
     n_classes = len(classes)
     n_val = max(int(round(fraction * len(train))), n_classes)  # at least one clip per genre

@@ -31,7 +31,21 @@ __all__ = ["make_optimizer", "check_graph_device", "flatten_rnn_weights", "Captu
 def make_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.0, step: str = "eager",
                    fused: bool = False) -> torch.optim.Optimizer:
     """Adam for every unit; capturable in graph mode, optionally fused in eager mode; with the
-    model's parameter projections hooked onto its ``step()``."""
+    model's parameter projections hooked onto its ``step()``.
+
+    Args:
+        model: the model to train.
+        lr: learning rate.
+        weight_decay: Adam's weight decay.
+        step: ``"eager"`` or ``"graph"`` (capturable Adam).
+        fused: Adam's fused implementation (eager only).
+
+    Returns:
+        The optimiser, with :func:`models.project_after_step` registered.
+
+    Raises:
+        ValueError: ``fused`` in graph mode.
+    """
     if step == "graph" and fused:
         raise ValueError("fused Adam is an eager-mode option; graph mode uses capturable Adam")
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay,
@@ -41,14 +55,25 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.0, step:
 
 
 def check_graph_device(device: str | torch.device) -> None:
-    """Graph mode needs CUDA: a :class:`PolicyError` (a ValueError) naming the option otherwise."""
+    """Graph mode needs CUDA: a :class:`PolicyError` (a ValueError) naming the option otherwise.
+
+    Args:
+        device: the run's device.
+
+    Raises:
+        PolicyError: ``device`` is not a CUDA device.
+    """
     if torch.device(device).type != "cuda":
         raise PolicyError(f"--step graph needs a CUDA device (got {device}): a CUDA graph captures GPU work; "
                          "use --step eager on the CPU")
 
 
 def flatten_rnn_weights(model: nn.Module) -> None:
-    """cuDNN wants each RNN's weights in one contiguous block before a CUDA graph captures it."""
+    """cuDNN wants each RNN's weights in one contiguous block before a CUDA graph captures it.
+
+    Args:
+        model: every ``nn.RNN``/``nn.LSTM``/``nn.GRU`` in it calls ``flatten_parameters()``.
+    """
     for m in model.modules():
         if isinstance(m, nn.RNNBase):
             m.flatten_parameters()
@@ -62,6 +87,11 @@ class CapturedCall:
     capture (e.g. ``zero_grad(set_to_none=True)``, so the captured backward allocates the gradients
     that every replay overwrites). Each :meth:`__call__` does the work once: an eager warm-up call,
     or the capture followed by one replay, or a replay.
+
+    Args:
+        fn: the work, returning a tensor.
+        warmup: eager calls before the capture.
+        before_eager: run before every eager call and before the capture; None does nothing.
     """
 
     def __init__(self, fn: Callable[[], torch.Tensor], warmup: int = 3,
@@ -71,9 +101,15 @@ class CapturedCall:
 
     @property
     def captured(self) -> bool:
+        """Whether the graph has been captured (every later call is a replay)."""
         return self.graph is not None
 
     def __call__(self) -> torch.Tensor:
+        """Do the work once: eagerly on a side stream while warming up, else by replaying the graph.
+
+        Returns:
+            ``fn()``'s result: after the capture, the graph's output buffer, overwritten by the next replay.
+        """
         self.calls += 1
         if self.graph is None and self.calls <= self.warmup:
             side = torch.cuda.Stream()
@@ -123,12 +159,30 @@ class TrainStep:
                                        lambda: self.opt.zero_grad(set_to_none=True))
 
     def loss(self, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Forward and loss, under the precision policy's autocast."""
+        """Forward and loss, under the precision policy's autocast.
+
+        Args:
+            x: ``(batch, frames, channels)``.
+            lengths: ``(batch,)`` valid frames.
+            y: ``(batch,)`` class indices.
+
+        Returns:
+            The mean cross-entropy, a scalar tensor in the autograd graph.
+        """
         with autocast(self.precision, self.device):
             return F.cross_entropy(self.model(x, lengths), y)
 
     def body(self, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Forward, loss, backward, clipping, optimiser step (gradients already zeroed)."""
+        """Forward, loss, backward, clipping, optimiser step (gradients already zeroed).
+
+        Args:
+            x: ``(batch, frames, channels)``.
+            lengths: ``(batch,)`` valid frames.
+            y: ``(batch,)`` class indices.
+
+        Returns:
+            The loss, detached.
+        """
         loss = self.loss(x, lengths, y)
         loss.backward()
         if self.clip_grad:
@@ -141,7 +195,18 @@ class TrainStep:
 
     def __call__(self, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor,
                  timer: IterationTimer) -> torch.Tensor:
-        """Run one iteration on a gathered batch and record its time; returns the loss (a device scalar)."""
+        """Run one iteration on a gathered batch and record its time; returns the loss (a device scalar).
+
+        Args:
+            x: ``(batch, frames, channels)``, already on the device.
+            lengths: ``(batch,)`` valid frames.
+            y: ``(batch,)`` class indices.
+            timer: records the iteration (flagged warm-up during a graph's warm-up and capture, and
+                partial when the batch is smaller than ``batch_size``).
+
+        Returns:
+            The loss, a device scalar (reading it synchronises: the trainer reads once per epoch).
+        """
         n = x.shape[0]
         if self._graph is None or n != self.batch_size:
             with timer.iteration(n):  # eager (or a partial batch in graph mode: flagged partial by size)

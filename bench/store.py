@@ -57,15 +57,22 @@ __all__ = ["metadata_seal", "TABLES", "LARGE_TABLES", "ResultsStore", "RunMismat
 log = logging.getLogger(__name__)
 
 TABLES = tuple(schema.TABLES)  # what run_job returns (bench/schema.py; others work too)
+"""The names of the tables a job returns, in the order they are built (:data:`bench.schema.TABLES`);
+the store keeps any other table a job returns too."""
 OPTIONAL_TABLES = ("trials",)  # written by tuned runs only (--tune): no empty file in a run without it
 LARGE_TABLES = ("epochs", "iterations")  # Parquet at the top level; every other table is a CSV file
+"""The tables built as Parquet at the top level (``bench run`` adds CSV exports); every other is a CSV file."""
 MANIFEST = "tables.json"
 PART_MANIFEST = "part.json"  # in each part: the run it belongs to, each file's rows and SHA-256
 DAMAGED = "parts.damaged"
 
 
 class RunMismatch(Exception):
-    """The run directory holds a run with another config: refuse to mix results."""
+    """The run directory holds a run with another config: refuse to mix results.
+
+    Also raised for other input data or splits, parts of another run, and (``bench run``) jobs timed in
+    another environment; the message says which, and what to do.
+    """
 
 
 class DamagedPart(Exception):
@@ -73,7 +80,14 @@ class DamagedPart(Exception):
 
 
 def config_hash(config: dict) -> str:
-    """The identity of a run: a hash of its configuration (the same hash names its default directory)."""
+    """The identity of a run: a hash of its configuration (the same hash names its default directory).
+
+    Args:
+        config: the configuration as stored (:meth:`bench.config.RunConfig.to_dict`).
+
+    Returns:
+        16 hex digits of the SHA-256 of its sorted JSON.
+    """
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -89,6 +103,12 @@ def _file_sha256(path: Path) -> str | None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (:func:`features.atomic.atomic_write`).
+
+    Args:
+        path: the file; its folder must exist.
+        text: the new content.
+    """
     with atomic_write(path) as f:
         f.write(text)
 
@@ -117,7 +137,14 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
 def metadata_seal(metadata: dict) -> str:
     """A hash of what a run's ``metadata.json`` must never change after the run starts (its config and the
     description of its features: fingerprint, classes, shape), stored beside them as ``seal``; a report
-    refuses a file whose seal no longer matches (edited by hand)."""
+    refuses a file whose seal no longer matches (edited by hand).
+
+    Args:
+        metadata: the run's metadata (its ``config``, ``features`` and ``jobs`` are hashed).
+
+    Returns:
+        16 hex digits.
+    """
     fixed = {"config": metadata.get("config"), "features": metadata.get("features"), "jobs": metadata.get("jobs")}
     return hashlib.sha256(json.dumps(fixed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -131,6 +158,57 @@ def _inputs(metadata: dict) -> dict:
 
 
 class ResultsStore:
+    """The results of one run directory: what ``bench run`` writes, job by job, and reads back.
+
+    A run directory holds ``metadata.json`` (the configuration, the features' description, the
+    environment and every session; sealed when the run starts), ``splits.json``, one folder per finished
+    job under ``parts/<job>/`` (each of its tables as Parquet, and ``part.json``: the run's id and each
+    file's rows and SHA-256), and the top-level tables built from the parts: ``folds.csv``,
+    ``epochs.parquet``, ``iterations.parquet``, ``predictions.csv``, ``environment.csv`` (and
+    ``trials.csv`` for a tuned run), the CSV exports of the two Parquet tables, and ``tables.json``
+    (which jobs the tables hold, with their checksums). The store page of the documentation lists every
+    file; the columns of each table are in :data:`bench.schema.TABLES`.
+
+    Writing: :meth:`open` creates the run, or checks that the directory holds this same run;
+    :meth:`write_job` stores one job whole and atomically, touching nothing but its own folder;
+    :meth:`consolidate` builds the top-level tables from every intact part (a damaged part is moved to
+    ``parts.damaged/``, and its job runs again on the next ``bench run``). One writer at a time: the
+    commands hold :func:`bench.runlock.run_lock` while they write.
+
+    Reading: :meth:`table` reads a top-level table as last built; :meth:`read_parts` reads a table
+    straight from the parts, for a run still running or interrupted (its top-level tables are built at
+    its end); :meth:`is_current` says whether the built tables hold every finished job. A finished run
+    read for analysis, every file checked: :func:`reports.load_run`.
+
+    Args:
+        run_dir: the run directory; nothing is read or created before a method needs it.
+
+    Attributes:
+        dir: the run directory.
+        parts: its ``parts/`` folder.
+
+    Examples:
+        A store of four generated jobs (``bench.rehearsal``) stands in for a run here:
+
+        >>> import tempfile
+        >>> from bench.rehearsal import write_rehearsal
+        >>> from bench.store import ResultsStore
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> _ = write_rehearsal(tmp.name, jobs=4, checkpoints=(), size={"epochs": 3, "iters_per_epoch": 2})
+        >>> store = ResultsStore(tmp.name)
+        >>> sorted(store.done())
+        ['gru-r00-f00', 'indrnn-r00-f00', 'lstm-r00-f00', 'rnn-r00-f00']
+        >>> store.read_parts("folds")[["unit", "repeat", "fold", "test_acc"]].shape  # from the parts
+        (4, 4)
+        >>> store.is_current()  # no top-level table built yet
+        False
+        >>> [p.name for p in store.consolidate()][:3]
+        ['folds.csv', 'epochs.parquet', 'epochs.csv']
+        >>> store.table("folds")["unit"].tolist(), len(store.table("iterations"))
+        (['gru', 'indrnn', 'lstm', 'rnn'], 24)
+        >>> tmp.cleanup()
+    """
+
     def __init__(self, run_dir: str | Path):
         self.dir = Path(run_dir)
         self.parts = self.dir / "parts"
@@ -153,9 +231,20 @@ class ResultsStore:
 
         Every stored part is verified: a part of another run is refused by name (even with
         ``metadata.json`` gone); a damaged one is moved to ``parts.damaged/`` (its job then runs again).
+        Temporary files of a writer killed mid-way are removed.
+
+        Args:
+            metadata: the run's metadata, with its ``config`` (the run's identity) and, when known,
+                ``features`` (the inputs' fingerprint, options and classes); written as
+                ``metadata.json`` with ``run_id`` and ``seal`` when the run is new.
+            splits: every split as a dict (:meth:`bench.splits.Split.to_dict`), written as ``splits.json``.
 
         Returns:
             The keys of the parts moved aside as damaged.
+
+        Raises:
+            RunMismatch: the directory holds a run of another configuration, other input data or other
+                splits, an unreadable ``metadata.json``, or parts of another run.
         """
         self.parts.mkdir(parents=True, exist_ok=True)
         # temporaries of a writer killed mid-way (kill -9): the run's lock is held, so none is being written
@@ -198,15 +287,34 @@ class ResultsStore:
         return damaged
 
     def metadata(self) -> dict:
+        """The run's ``metadata.json``.
+
+        Returns:
+            Its content.
+
+        Raises:
+            OSError: the file is missing or unreadable.
+            ValueError: it is not valid JSON.
+        """
         return json.loads((self.dir / "metadata.json").read_text())
 
     def update_metadata(self, **fields) -> None:
+        """Set top-level keys of ``metadata.json`` (rewritten whole, atomically).
+
+        Args:
+            **fields (Any): the keys and their new values (``finished``, ``sessions``, ...).
+        """
         meta = self.metadata()
         meta.update(fields)
         atomic_write_text(self.dir / "metadata.json", json.dumps(meta, indent=2, default=str))
 
     # -- jobs ------------------------------------------------------------------------------------
     def done(self) -> set[str]:
+        """The finished jobs: a job is done exactly when its ``parts/<key>`` folder exists.
+
+        Returns:
+            Their keys (``<unit>-rNN-fNN``); empty for a new run.
+        """
         if not self.parts.is_dir():
             return set()
         return {p.name for p in self.parts.iterdir() if p.is_dir() and not p.name.startswith(".")}
@@ -216,6 +324,13 @@ class ResultsStore:
 
         Touches nothing but ``parts/<key>``: its cost does not grow with the jobs already stored.
         Beside the tables, ``part.json`` records the run id and each file's rows and SHA-256.
+
+        Args:
+            key: the job's key.
+            tables: table name -> its rows (an empty table is not written).
+
+        Returns:
+            True if stored, False if the job was already there (the first copy is kept).
         """
         final = self.parts / key
         if final.exists():
@@ -254,6 +369,13 @@ class ResultsStore:
     def read_part(self, key: str, name: str) -> pa.Table | None:
         """One job's table (Parquet, or CSV from an older version), or None if the job has none.
 
+        Args:
+            key: the job's key.
+            name: the table's name.
+
+        Returns:
+            The table (checked against the part's record), or None.
+
         Raises:
             DamagedPart: the file's bytes or rows differ from the part's record, or it cannot be parsed.
         """
@@ -287,7 +409,15 @@ class ResultsStore:
     def verify_part(self, key: str, deep: bool = True) -> tuple[str, str]:
         """``(state, detail)``: state is ``ok``, ``foreign`` (another run's; detail = its id),
         ``unknown`` (an older part without a record) or ``damaged`` (detail = what is wrong).
-        ``deep=False`` reads the part's record only, not its tables."""
+        ``deep=False`` reads the part's record only, not its tables.
+
+        Args:
+            key: the job's key.
+            deep: read and check every table file too.
+
+        Returns:
+            ``(state, detail)``.
+        """
         try:
             record = self._part_record(key)
             if record is None:
@@ -303,7 +433,15 @@ class ResultsStore:
         return "ok", ""
 
     def quarantine(self, key: str, why: str) -> Path:
-        """Move a damaged part to ``parts.damaged/`` (its job is then no longer done), with a warning."""
+        """Move a damaged part to ``parts.damaged/`` (its job is then no longer done), with a warning.
+
+        Args:
+            key: the job's key.
+            why: what is wrong, for the warning.
+
+        Returns:
+            Where the part went (``parts.damaged/<key>``, or ``<key>.N`` beside an earlier one).
+        """
         dest_dir = self.dir / DAMAGED
         dest_dir.mkdir(exist_ok=True)
         dest, n = dest_dir / key, 1
@@ -321,6 +459,12 @@ class ResultsStore:
             legacy_ok: accept parts without a record (older versions) as this run's; False when the
                 run's ``metadata.json`` is gone, so nothing vouches for them.
             deep: read and check every table file too (else the records only).
+
+        Returns:
+            The keys of the parts moved aside as damaged.
+
+        Raises:
+            RunMismatch: parts of another run, or (``legacy_ok`` False) parts without a record.
         """
         foreign, unknown, damaged = {}, [], []
         for key in sorted(self.done()):
@@ -344,7 +488,21 @@ class ResultsStore:
         return damaged
 
     def read_parts(self, name: str, keys=None) -> pd.DataFrame:
-        """Table ``name`` straight from the parts of ``keys`` (default: every finished job), in key order."""
+        """Table ``name`` straight from the parts of ``keys`` (default: every finished job), in key order.
+
+        What to read while a run is still running, or after it was interrupted: the top-level tables
+        are built only at its end.
+
+        Args:
+            name: the table's name (``folds``, ``epochs``, ``iterations``, ``predictions``, ...).
+            keys (Iterable[str] | None): the jobs to read; None reads every finished one.
+
+        Returns:
+            The rows of every part that has the table, concatenated; empty if none has.
+
+        Raises:
+            DamagedPart: a part's file does not match its record.
+        """
         table = self._concat_parts(name, keys)
         return table.to_pandas() if table is not None else pd.DataFrame()
 
@@ -353,19 +511,35 @@ class ResultsStore:
                         if (t := self.read_part(k, name)) is not None and t.num_rows])
 
     def environments(self) -> pd.DataFrame:
-        """One row per distinct environment among the finished jobs (empty for a new run)."""
+        """One row per distinct environment among the finished jobs (empty for a new run).
+
+        Returns:
+            Rows of the ``environment`` table, one per ``env_id``.
+        """
         env = self.read_parts("environment")
         return env.drop_duplicates("env_id").reset_index(drop=True) if not env.empty else env
 
     def table_names(self, keys) -> list[str]:
-        """Every table name any of ``keys`` stored, the usual four first."""
+        """Every table name any of ``keys`` stored, the usual four first.
+
+        Args:
+            keys (Iterable[str]): job keys.
+
+        Returns:
+            The names of :data:`TABLES` (``trials`` only when one of the jobs has it), then any other
+                table found, sorted.
+        """
         found = {p.stem for k in keys for p in (self.parts / k).iterdir() if p.suffix in (".parquet", ".csv")}
         return [t for t in TABLES if t not in OPTIONAL_TABLES or t in found] + sorted(found - set(TABLES))
 
     # -- the top-level tables, derived from the parts ------------------------------------------------
     def is_current(self) -> bool:
         """Whether the top-level tables hold exactly the finished jobs (nothing finished since) and
-        every one of them still has the checksum it was written with."""
+        every one of them still has the checksum it was written with.
+
+        Returns:
+            False when no table was built, a job finished since, or a built file changed.
+        """
         try:
             built = json.loads((self.dir / MANIFEST).read_text())
             files = built["files"]
@@ -378,7 +552,11 @@ class ResultsStore:
         return all(_file_sha256(self.dir / name) == digest for name, digest in files.items())
 
     def has_exports(self) -> bool:
-        """Whether the CSV exports of the large tables exist (a run killed before its end has none)."""
+        """Whether the CSV exports of the large tables exist (a run killed before its end has none).
+
+        Returns:
+            True when ``epochs.csv`` and ``iterations.csv`` both exist.
+        """
         return all((self.dir / f"{name}.csv").exists() for name in LARGE_TABLES)
 
     def consolidate(self, csv: bool = True) -> list[Path]:
@@ -393,7 +571,10 @@ class ResultsStore:
 
         Returns:
             The files written; none when no job is intact and tables were built before (those are then
-            the only copy and are kept).
+                the only copy and are kept).
+
+        Raises:
+            RunMismatch: parts of another run are in ``parts/``.
         """
         self.check_parts(deep=False)  # another run's parts refused; each part's files are checked as read below
         intact: dict[str, dict[str, pa.Table]] = {}
@@ -422,7 +603,15 @@ class ResultsStore:
         return written
 
     def table(self, name: str) -> pd.DataFrame:
-        """A top-level table as last built (Parquet if there is one, else CSV); empty if none."""
+        """A top-level table as last built (Parquet if there is one, else CSV); empty if none.
+
+        Args:
+            name: the table's name (``folds``, ``epochs``, ``iterations``, ``predictions``,
+                ``environment``, ``trials``).
+
+        Returns:
+            The table as a DataFrame; an empty one when it was never built (or holds no row).
+        """
         if (self.dir / f"{name}.parquet").exists():
             return pd.read_parquet(self.dir / f"{name}.parquet")
         try:

@@ -31,6 +31,7 @@ import torch
 __all__ = ["SUBNORMAL_POLICIES", "SubnormalError", "supported", "apply", "state"]
 
 SUBNORMAL_POLICIES = ("flush", "keep")  # = bench.config's choices (tested)
+"""The policies :func:`apply` puts in force (``--subnormals``)."""
 _TINY = 1e-20  # its square, 1e-40, is subnormal in float32 (and normal in float64: the checks use float32)
 
 
@@ -39,7 +40,11 @@ class SubnormalError(RuntimeError):
 
 
 def supported() -> bool:
-    """Whether this CPU has the control (x86-64); elsewhere subnormals are always computed."""
+    """Whether this CPU has the control (x86-64); elsewhere subnormals are always computed.
+
+    Returns:
+        True on x86-64.
+    """
     return platform.machine().lower() in ("x86_64", "amd64")
 
 
@@ -73,8 +78,14 @@ def apply(policy: str) -> dict:
     verified: ``{"subnormals": policy, "torch_threads_checked": n, "numba_threads_checked": m}``; on a
     CPU without the control, ``flush`` is recorded as ``keep (no flush-to-zero control on <arch>)``.
 
+    Args:
+        policy: ``flush`` (subnormal floats read and written as 0) or ``keep``.
+
+    Returns:
+        What was verified (see above).
+
     Raises:
-        SubnormalError: a pool in which the policy is not in force after setting it.
+        SubnormalError: an unknown policy, or a pool in which the policy is not in force after setting it.
     """
     if policy not in SUBNORMAL_POLICIES:
         raise SubnormalError(f"--subnormals {policy!r}: choose one of {', '.join(SUBNORMAL_POLICIES)}")
@@ -106,6 +117,11 @@ def _threading_layer() -> str:
 
 
 def state() -> str:
-    """What is in force in the calling thread's torch pool now: ``flush``, ``keep`` or ``mixed``."""
+    """What is in force in the calling thread's torch pool now: ``flush``, ``keep`` or ``mixed``.
+
+    Returns:
+        ``flush`` when a subnormal product reads as 0 in every torch thread, ``keep`` when in none,
+            ``mixed`` otherwise.
+    """
     s = _torch_flushes()
     return "flush" if s else "keep" if s is False else "mixed"

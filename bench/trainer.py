@@ -31,6 +31,21 @@ __all__ = ["TrainConfig", "FoldData", "FoldOutcome", "train_fold"]
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """How one fold is trained (:meth:`bench.config.RunConfig.train_options` gives a run's).
+
+    Attributes:
+        epochs: the most epochs trained.
+        patience: epochs without a better validation loss before stopping; 0 never stops early.
+        batch_size: clips per training step; smaller last batches are flagged partial.
+        lr: Adam's learning rate.
+        weight_decay: Adam's weight decay.
+        clip_grad: the largest gradient L2 norm; 0 means no clipping.
+        warmup_iters: the first iterations, timed but left out of summaries.
+        step: ``"eager"``, or ``"graph"``: the whole step replayed from one CUDA graph.
+        precision: the policy's precision (:mod:`bench.policy`); its flags are set by the caller.
+        fused_adam: eager mode: Adam's fused implementation.
+    """
+
     epochs: int = 30  # maximum
     patience: int = 10  # epochs without a better validation loss before stopping; 0 = never stop early
     batch_size: int = 32
@@ -45,7 +60,14 @@ class TrainConfig:
 
 @dataclass
 class FoldData:
-    """The tensors one fold trains on, standardised with statistics of its training clips only."""
+    """The tensors one fold trains on, standardised with statistics of its training clips only.
+
+    Attributes:
+        x: ``(n, frames, channels)`` float32 on the device, every clip of the data set; padding frames 0.
+        lengths: ``(n,)`` int64 valid frames per clip, on the device.
+        labels: ``(n,)`` int64 class indices, on the device.
+        n_classes: classes.
+    """
 
     x: torch.Tensor  # (n, frames, channels) float32 on the device
     lengths: torch.Tensor  # (n,) int64 on the device
@@ -55,6 +77,19 @@ class FoldData:
     @classmethod
     def build(cls, x: np.ndarray, lengths: np.ndarray, labels: np.ndarray, train_idx, n_classes: int,
               device: str | torch.device) -> "FoldData":
+        """Standardise every clip with the mean and std of the training clips' valid frames, then move to ``device``.
+
+        Args:
+            x: ``(n, frames, channels)`` features of every clip.
+            lengths: ``(n,)`` valid frames per clip.
+            labels: ``(n,)`` class indices.
+            train_idx (Sequence[int]): the training clips, whose valid frames give the statistics.
+            n_classes: classes.
+            device: where the tensors go.
+
+        Returns:
+            The fold's tensors.
+        """
         train = np.asarray(train_idx)
         mask = np.arange(x.shape[1])[None, :] < lengths[train, None]  # (n_train, frames): valid frames only
         frames = x[train][mask]  # (n_valid_frames, channels)
@@ -66,12 +101,32 @@ class FoldData:
                    torch.from_numpy(labels).to(dev), n_classes)
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The clips ``idx`` gathered into new tensors: ``(batch, frames, channels)``, lengths, labels."""
+        """The clips ``idx`` gathered into new tensors: ``(batch, frames, channels)``, lengths, labels.
+
+        Args:
+            idx: ``(batch,)`` clip indices, on the device.
+
+        Returns:
+            ``(x, lengths, labels)`` of those clips.
+        """
         return self.x[idx], self.lengths[idx], self.labels[idx]
 
 
 @dataclass
 class FoldOutcome:
+    """What training one fold gave (:func:`train_fold`).
+
+    Attributes:
+        epochs: one dict per epoch trained: ``epoch``, ``train_loss``, ``val_loss``, ``val_acc``, ``val_auc``.
+        test_acc: test accuracy of the best-validation weights (NaN when diverged).
+        test_auc: their macro one-vs-rest AUC-ROC on the test part.
+        test_pred: the predicted class of each test clip, in the split's order.
+        best_epoch: the epoch of the lowest validation loss, whose weights were tested (0: none).
+        diverged: a loss or a weight became non-finite; training stopped there and nothing was tested.
+        pruned: stopped by the ``stop`` hook (a tuner's pruner).
+        note: why it diverged or was pruned (empty otherwise).
+    """
+
     epochs: list[dict] = field(default_factory=list)  # epoch, train_loss, val_loss, val_acc, val_auc
     test_acc: float = float("nan")
     test_auc: float = float("nan")
@@ -83,7 +138,7 @@ class FoldOutcome:
 
     @property
     def best(self) -> dict:
-        """The epoch row of the best-validation weights (the ones tested), or {} when none."""
+        """The epoch row of the best-validation weights (the ones tested), or ``{}`` when none."""
         return self.epochs[self.best_epoch - 1] if self.best_epoch else {}
 
 
@@ -129,6 +184,20 @@ def train_fold(model: torch.nn.Module, data: FoldData, split: Split, cfg: TrainC
 
     ``stop(epoch, val_loss)``, when given, is asked after each epoch's validation (a tuner's pruner);
     True stops training there (``FoldOutcome.pruned``), and the best weights so far are tested.
+
+    Args:
+        model: the classifier, on the data's device; trained in place (left with the tested weights).
+        data: the fold's tensors.
+        split: the clips of the training, validation and test parts.
+        cfg: how to train.
+        timer: records every training step's time.
+        seed: the batch order's seed (the same for every unit of a fold).
+        progress: show the epoch bar.
+        desc: the bar's label.
+        stop: the pruner's hook, or None.
+
+    Returns:
+        The :class:`FoldOutcome`.
     """
     dev = data.x.device
     train, val, test = (torch.tensor(s, dtype=torch.long, device=dev) for s in (split.train, split.val, split.test))

@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # for the signature only: bench.jobs imports this module when
 __all__ = ["DIMENSIONS", "point", "recipe_at", "study_name", "tune_job", "choose", "TuningError"]
 
 DIMENSIONS = ("lr", "dropout", "weight_decay", "readout")  # the search space's axes, in the design's order
+"""The search space's axes, in the order of a design point's coordinates (:func:`point`)."""
 # what a trials row takes from the trial's folds row (bench.schema's trials table)
 ROW_COLUMNS = (*DIMENSIONS, "test_acc", "epochs", "best_epoch", "median_iter_s", "params", "hidden", "train_s")
 
@@ -59,7 +60,15 @@ class TuningError(RuntimeError):
 
 
 def point(cfg: RunConfig, k: int) -> np.ndarray:
-    """The k-th point in ``[0, 1)^4`` of an order-free sampler (``sobol`` or ``random``); one per dimension."""
+    """The k-th point in ``[0, 1)^4`` of an order-free sampler (``sobol`` or ``random``); one per dimension.
+
+    Args:
+        cfg: the run's configuration (``tune_sampler`` and ``seed``).
+        k: the trial's index, from 0.
+
+    Returns:
+        ``(4,)`` coordinates, one per axis of :data:`DIMENSIONS`; the same for every unit and fold.
+    """
     if cfg.tune_sampler == "random":
         return np.random.default_rng([cfg.seed, k]).random(len(DIMENSIONS))
     from scipy.stats import qmc
@@ -75,7 +84,24 @@ def _log_scale(u: float, low: float, high: float) -> float:
 
 
 def recipe_at(cfg: RunConfig, u: np.ndarray) -> dict:
-    """The point ``u`` as a recipe: ``{lr, dropout, weight_decay, readout}`` within the run's ranges."""
+    """The point ``u`` as a recipe: ``{lr, dropout, weight_decay, readout}`` within the run's ranges.
+
+    Args:
+        cfg: the run's configuration (the ``tune_*`` ranges).
+        u: a point of ``[0, 1)^4`` (:func:`point`).
+
+    Returns:
+        The recipe: learning rate and weight decay on a log scale, dropout linear, a readout of
+            ``tune_readouts``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from bench.config import preset
+        >>> from bench.tune import recipe_at
+        >>> r = recipe_at(preset("quick"), np.array([0.5, 0.5, 0.0, 0.9]))  # lr in [1e-4, 1e-2], log scale
+        >>> round(r["lr"], 6), r["dropout"], round(r["weight_decay"], 9), r["readout"]
+        (0.001, 0.25, 1e-06, 'mean')
+    """
     readouts = list(cfg.tune_readouts)
     return dict(lr=_log_scale(u[0], cfg.tune_lr_min, cfg.tune_lr_max),
                 dropout=float(cfg.tune_dropout_min + u[1] * (cfg.tune_dropout_max - cfg.tune_dropout_min)),
@@ -95,6 +121,15 @@ def distributions(cfg: RunConfig, unit: str) -> dict:
 
 
 def study_name(prefix: str, job_key: str) -> str:
+    """The Optuna study of one job.
+
+    Args:
+        prefix: the run's part (its directory's name), or ``""``.
+        job_key: the job's key (:attr:`bench.jobs.Job.key`).
+
+    Returns:
+        ``<prefix>/<job_key>``, or ``job_key`` without a prefix.
+    """
     return f"{prefix}/{job_key}" if prefix else job_key
 
 
@@ -180,7 +215,21 @@ def _pruner(cfg: RunConfig, unit: str):
 
 def choose(results: dict[int, dict]) -> int:
     """The chosen trial's index: finished (not pruned, not diverged) first, then the highest validation
-    accuracy, the lowest validation loss, the lowest index. Test accuracy is never read."""
+    accuracy, the lowest validation loss, the lowest index. Test accuracy is never read.
+
+    Args:
+        results: trial index -> its result (``state``, ``val_acc``, ``val_loss``; :func:`bench.jobs.fit`).
+
+    Returns:
+        The index of the chosen trial.
+
+    Examples:
+        >>> from bench.tune import choose
+        >>> choose({0: dict(state="complete", val_acc=0.8, val_loss=0.9),
+        ...         1: dict(state="complete", val_acc=0.8, val_loss=0.7),
+        ...         2: dict(state="pruned", val_acc=0.9, val_loss=0.5)})
+        1
+    """
     def key(k: int):
         r = results[k]
         acc, loss = r["val_acc"], r["val_loss"]
@@ -200,6 +249,10 @@ def tune_job(job: "Job", data: "JobData", cfg: RunConfig, fit: Callable) -> tupl
 
     Returns:
         The chosen trial's result, its index, and one ``trials`` row per trial (index order).
+
+    Raises:
+        TuningError: the job's study in the storage was made for other inputs (features, sampler, unit,
+            split).
     """
     from optuna.trial import TrialState
 

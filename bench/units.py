@@ -23,6 +23,20 @@ def describe_units(names: list[str], input_dim: int = 374, frames: int = 449, n_
     multiply-adds per frame (:func:`models.cost.macs_per_frame`).
 
     With ``budget``, each unit's width is the one whose parameter count is closest to it.
+
+    Args:
+        names: the units.
+        input_dim: features per frame.
+        frames: frames of the dummy batch.
+        n_classes: classes of the head.
+        config (models.ModelConfig | None): the architecture (None: the defaults); its kernels are
+            replaced by the reference ones, so nothing is compiled.
+        batch: clips of the dummy batch.
+        budget: a parameter budget, or None (or 0) for ``config.hidden``.
+
+    Returns:
+        One dict per unit: ``unit``, ``hidden``, ``input`` and ``output`` shapes, ``params`` (trainable)
+            and ``macs`` (per frame).
     """
     from dataclasses import replace
 
@@ -49,6 +63,14 @@ def describe_units(names: list[str], input_dim: int = 374, frames: int = 449, n_
 
 
 def cmd_units(args: argparse.Namespace) -> int:
+    """``bench units``: print one row per unit (:func:`describe_units`) at the options' sizes.
+
+    Args:
+        args: the parsed options of the ``units`` subcommand (:func:`add_parser`).
+
+    Returns:
+        The exit status: 0, or 2 for options that do not make a valid architecture.
+    """
     import models
 
     if args.units is None:
@@ -78,7 +100,14 @@ def cmd_units(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Register the ``units`` subcommand on an ``argparse`` subparsers object."""
+    """Register the ``units`` subcommand on an ``argparse`` subparsers object.
+
+    Args:
+        subparsers (argparse._SubParsersAction): what ``ArgumentParser.add_subparsers()`` returned.
+
+    Returns:
+        The subcommand's parser (its ``func`` default is :func:`cmd_units`).
+    """
     p = subparsers.add_parser("units", help="list the recurrent units with output shapes and parameter counts")
     p.add_argument("--units", type=parse_units, default=None,
                    help=UNITS_HELP + " (default: registered, every unit)")

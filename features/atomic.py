@@ -17,7 +17,21 @@ def _umask() -> int:
 
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w"):
-    """Yield a temporary file beside ``path``; on success fsync it and rename it over ``path``."""
+    """Yield a temporary file beside ``path``; on success fsync it and rename it over ``path``.
+
+    On any error the temporary file is removed and ``path`` is left as it was.
+
+    Args:
+        path: the file to write (its folder must exist).
+        mode: ``"w"`` (text) or ``"wb"`` (bytes).
+
+    Yields:
+        (IO): The open temporary file.
+
+    Raises:
+        OSError: a write, the sync or the rename failed; the error names ``path`` when the system's
+            does not (a full disk, a file-size limit).
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -18,6 +18,8 @@ from .headers import declared_frames
 __all__ = ["AudioError", "Waveform", "load_audio", "fit_length", "TRUNCATED_BELOW"]
 
 TRUNCATED_BELOW = 0.9  # decoded / declared length under which a file counts as truncated
+"""A file whose decoded samples fall below this share of what its header declares (within the part
+read) is refused as truncated by :func:`load_audio`."""
 
 
 class AudioError(Exception):
@@ -26,6 +28,13 @@ class AudioError(Exception):
 
 @dataclass(frozen=True)
 class Waveform:
+    """A clip's audio at the requested rate and length.
+
+    Attributes:
+        samples: ``(n_samples,)`` float32, mono, exactly the requested length.
+        n_valid: how many of them hold real audio; the rest is zero padding.
+    """
+
     samples: np.ndarray  # (n_samples,) float32, mono, exactly the requested length
     n_valid: int  # samples holding real audio; the rest is zero padding
 
@@ -35,7 +44,15 @@ READ_MARGIN = 4096  # input samples read past the kept length: resample_poly's f
 
 
 def fit_length(x: np.ndarray, n: int) -> Waveform:
-    """Crop ``x`` to ``n`` samples or pad it with zeros at the end."""
+    """Crop ``x`` to ``n`` samples or pad it with zeros at the end.
+
+    Args:
+        x: ``(m,)`` samples.
+        n: the length wanted.
+
+    Returns:
+        The :class:`Waveform` of ``n`` float32 samples, ``n_valid = min(m, n)``.
+    """
     if len(x) >= n:
         return Waveform(np.ascontiguousarray(x[:n], dtype=np.float32), n)
     out = np.zeros(n, dtype=np.float32)
@@ -46,6 +63,18 @@ def fit_length(x: np.ndarray, n: int) -> Waveform:
 def load_audio(path: str | Path, sample_rate: int = 16000, duration: float = 30.0,
                min_seconds: float = 0.0) -> Waveform:
     """Read ``path``, downmix to mono, resample to ``sample_rate`` and pad/crop to ``duration`` seconds.
+
+    Only the part that is kept is decoded (plus the resampling filter's reach), so a long file costs
+    what a short one does.
+
+    Args:
+        path: any file soundfile reads (.wav, .au, .flac, ...).
+        sample_rate: the rate wanted, Hz.
+        duration: the length wanted, seconds.
+        min_seconds: refuse a file holding less audio than this.
+
+    Returns:
+        The :class:`Waveform`: ``round(sample_rate * duration)`` samples, ``n_valid`` of them real audio.
 
     Raises:
         AudioError: the file is missing, unreadable, empty, truncated, shorter than ``min_seconds``,

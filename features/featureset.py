@@ -24,6 +24,26 @@ class CacheError(Exception):
 
 @dataclass
 class FeatureSet:
+    """The feature table every unit of a run reads, as built or read from its cache file.
+
+    ``len(fs)`` is the number of clips.
+
+    Attributes:
+        x: ``(n_clips, frames, channels)`` float32 log-scattering features; a short clip's frames after
+            its last valid one are padding.
+        lengths: ``(n_clips,)`` int64 valid (non-padding) frames per clip.
+        labels: ``(n_clips,)`` int64 index into ``genres``.
+        genres: the class names, sorted.
+        clip_ids: each clip's id (:attr:`features.sources.Clip.clip_id`).
+        config: the ``FeatureConfig`` that produced ``x``, as a dict.
+        fingerprint: hash of the input files' paths, sizes and modification times (:func:`fingerprint`).
+        skipped: ``(path, reason)`` of every clip that could not be used.
+        clip_paths: ``<class>/<file name>`` of each clip, as split files name them.
+        frames: the ``FrameWindow`` (hop, offset, support, first frame kept), as a dict.
+        extraction: how it was computed: policy, processes and threads, device, seconds.
+        path: the cache file it was read from or written to (None before either).
+    """
+
     x: np.ndarray  # (n_clips, frames, channels) float32, log-scattering
     lengths: np.ndarray  # (n_clips,) int64, valid (non-padding) frames per clip
     labels: np.ndarray  # (n_clips,) int64, index into ``genres``
@@ -42,11 +62,19 @@ class FeatureSet:
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """``(n_clips, frames, channels)``."""
         return tuple(self.x.shape)
 
 
 def fingerprint(clips: Sequence[Clip]) -> str:
-    """Hash of each input file's path, size and modification time."""
+    """Hash of each input file's path, size and modification time.
+
+    Args:
+        clips: the clips, in order (the order changes the hash).
+
+    Returns:
+        A SHA-256 hex digest; a file that cannot be read enters as unreadable, so it still counts.
+    """
     h = hashlib.sha256()
     for c in clips:
         try:
@@ -58,6 +86,15 @@ def fingerprint(clips: Sequence[Clip]) -> str:
 
 
 def cache_key(config: dict, input_fingerprint: str) -> str:
+    """The name of a feature table's cache file, from everything that decides its values.
+
+    Args:
+        config: the ``FeatureConfig`` as a dict.
+        input_fingerprint: the inputs' :func:`fingerprint`.
+
+    Returns:
+        20 hex digits of a hash of both and the cache format's version.
+    """
     blob = json.dumps({"config": config, "inputs": input_fingerprint, "v": FORMAT_VERSION}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
@@ -70,7 +107,12 @@ def _checksum(*arrays: np.ndarray) -> str:
 
 
 def save(fs: FeatureSet, path: Path) -> None:
-    """Write atomically: a temporary file in the same folder, then a rename."""
+    """Write atomically: a temporary file in the same folder, then a rename.
+
+    Args:
+        fs: the table; its ``path`` is set to ``path``.
+        path: the ``.npz`` file (its folder is created if needed); a checksum of the arrays is stored.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"version": FORMAT_VERSION, "genres": fs.genres, "clip_ids": fs.clip_ids, "config": fs.config,
             "fingerprint": fs.fingerprint, "skipped": fs.skipped, "clip_paths": fs.clip_paths, "frames": fs.frames,
@@ -81,7 +123,18 @@ def save(fs: FeatureSet, path: Path) -> None:
 
 
 def load(path: Path) -> FeatureSet:
-    """Read a cache file; any sign of damage raises :class:`CacheError`."""
+    """Read a cache file; any sign of damage raises :class:`CacheError`.
+
+    Args:
+        path: a file written by :func:`save`.
+
+    Returns:
+        The :class:`FeatureSet`, its ``path`` set.
+
+    Raises:
+        CacheError: the file cannot be read, is of another format version, or its arrays do not
+            match their checksum.
+    """
     try:
         with np.load(path, allow_pickle=False) as z:
             x, lengths, labels = z["x"], z["lengths"], z["labels"]

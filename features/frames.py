@@ -28,6 +28,8 @@ from scipy.signal import fftconvolve
 __all__ = ["SUPPORT_TAIL", "FrameWindow", "support_samples", "frame_window"]
 
 SUPPORT_TAIL = 1e-4  # envelope mass allowed beyond the support, on one side
+"""The share of a frame's envelope mass allowed beyond its support, on one side: what "padding cannot
+reach a valid frame" tolerates (checked against real continuations in ``tests/test_valid_frames.py``)."""
 
 
 def _envelope(h_f) -> np.ndarray:
@@ -39,7 +41,14 @@ def _envelope(h_f) -> np.ndarray:
 def support_samples(phi_f, psi1_f: list, psi2_f: list, tail: float = SUPPORT_TAIL) -> int:
     """Half-width in samples of ``|phi| * |widest psi1| * |widest psi2|`` at one-sided mass ``tail``.
 
-    Args take kymatio's filter bank as built (``transform.phi_f`` etc., at full resolution).
+    Args:
+        phi_f (dict): kymatio's low-pass filter as built (``transform.phi_f``, at full resolution).
+        psi1_f: its first-order wavelets (``transform.psi1_f``); the widest in time is used.
+        psi2_f: its second-order wavelets (``transform.psi2_f``); the widest in time is used.
+        tail: the envelope mass allowed beyond the support, on one side.
+
+    Returns:
+        The support in samples.
     """
     widest = lambda bank: min(bank, key=lambda f: f["sigma"])["levels"][0]  # noqa: E731 (narrowest in frequency)
     env = _envelope(phi_f["levels"][0])
@@ -59,6 +68,13 @@ class FrameWindow:
 
     Frame t of kymatio's output is centred on sample ``offset + t * hop`` of the clip. Stored frames are
     kymatio's ``first .. first + n_frames - 1``: those valid for a clip that fills the whole length.
+
+    Attributes:
+        hop: samples between frames (``2**floor(log2 T)``).
+        offset: the centre of kymatio's frame 0, in samples from the clip's start.
+        support: half-width of a frame's reach, samples (:func:`support_samples`).
+        first: the first kymatio frame kept.
+        n_frames: frames kept, all valid for a full-length clip.
     """
 
     hop: int  # samples between frames (2**floor(log2 T))
@@ -68,21 +84,47 @@ class FrameWindow:
     n_frames: int  # frames kept (all valid for a full-length clip)
 
     def valid(self, n_real: int) -> int:
-        """Kept frames untouched by padding when only the first ``n_real`` samples are real audio."""
+        """Kept frames untouched by padding when only the first ``n_real`` samples are real audio.
+
+        Args:
+            n_real: samples of real audio at the start of the clip.
+
+        Returns:
+            From 0 to ``n_frames``.
+        """
         last = math.floor((n_real - 1 - self.support - self.offset) / self.hop)  # last kymatio frame inside
         return int(min(self.n_frames, max(0, last - self.first + 1)))
 
     def min_samples(self) -> int:
-        """Real samples a clip needs for one valid frame."""
+        """Real samples a clip needs for one valid frame.
+
+        Returns:
+            ``offset + first * hop + support + 1``.
+        """
         return self.offset + self.first * self.hop + self.support + 1
 
     def to_dict(self) -> dict:
+        """The window as stored with the features (``FeatureSet.frames``), with :data:`SUPPORT_TAIL`.
+
+        Returns:
+            ``{hop, offset, support, first, n_frames, support_tail}``.
+        """
         return {"hop": self.hop, "offset": self.offset, "support": self.support, "first": self.first,
                 "n_frames": self.n_frames, "support_tail": SUPPORT_TAIL}
 
 
 def frame_window(transform, n_samples: int, n_output_frames: int) -> FrameWindow:
-    """The :class:`FrameWindow` of a built kymatio ``Scattering1D`` over clips of ``n_samples``."""
+    """The :class:`FrameWindow` of a built kymatio ``Scattering1D`` over clips of ``n_samples``.
+
+    Args:
+        transform (kymatio.Scattering1D): the built transform (its padding, output start and filter
+            bank are read).
+        n_samples: samples per clip.
+        n_output_frames: frames the transform outputs per clip.
+
+    Returns:
+        The window; ``n_frames`` is 0 when no frame of a full-length clip is out of the padding's reach.
+    """
     log2_hop = transform.log2_T
     hop = 2 ** log2_hop
     # kymatio pads the clip by pad_left and reads its output from padded frame ind_start[log2_T]

@@ -17,7 +17,15 @@ _UNKNOWN = 0xFFFFFFFF  # "size not known" (streamed files)
 
 
 def declared_frames(path: str | Path) -> int | None:
-    """Frames the header of a WAV (RIFF) or AU file declares, or None if it declares none we can read."""
+    """Frames the header of a WAV (RIFF) or AU file declares, or None if it declares none we can read.
+
+    Args:
+        path: an audio file; only its first 4096 bytes are read.
+
+    Returns:
+        The sample frames (samples per channel) the header declares; None for another format, an
+            unknown size (a streamed file) or an encoding whose sample width is not known.
+    """
     with open(path, "rb") as f:
         head = f.read(4096)
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":

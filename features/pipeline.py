@@ -19,12 +19,15 @@ from .synthetic import write_corpus
 __all__ = ["DATASETS", "SYNTHETIC_DEFAULTS", "dataset_clips", "build_features"]
 
 DATASETS = ("synthetic", "gtzan", "folder")
+"""The data sets :func:`dataset_clips` knows (``--dataset``; ``bench.config.DATASETS`` is equal, tested)."""
 
 log = logging.getLogger(__name__)
 
 
 # The embedded corpus by default: 10 genres x 10 clips of 30 s (keys are write_corpus's arguments).
 SYNTHETIC_DEFAULTS = {"clips_per_genre": 10, "duration": 30.0, "seed": 0}
+"""The synthetic corpus :func:`dataset_clips` writes when its ``synthetic`` argument leaves a key out
+(keys of :func:`features.synthetic.write_corpus`)."""
 
 
 STALE_AFTER_S = 600  # a cache write takes seconds: a temporary file this old was left by a killed process
@@ -53,6 +56,21 @@ def dataset_clips(dataset: str, data_dir: str | Path | None, cache_dir: Path,
 
     Generated data goes only under ``cache_dir``: nothing is ever written into a user's data folder,
     so ``data_dir`` with the synthetic corpus is an error rather than a place to write it.
+
+    Args:
+        dataset: ``synthetic``, ``gtzan`` or ``folder``.
+        data_dir: the data set's root (``gtzan``, ``folder``); None for ``synthetic``.
+        cache_dir: where the synthetic corpus is written, as
+            ``synthetic-s<seed>-n<clips_per_genre>-d<duration>/``.
+        synthetic: ``write_corpus`` arguments overriding :data:`SYNTHETIC_DEFAULTS`.
+        progress: show a progress bar while the corpus is written.
+
+    Returns:
+        (list[Clip]): The clips, sorted by class then file name.
+
+    Raises:
+        DatasetError: an unknown data set, a missing or extra ``data_dir``, ``cache_dir`` inside
+            ``data_dir``, or a data folder that is not laid out as expected.
     """
     if data_dir is not None and Path(data_dir).resolve() in (Path(cache_dir).resolve(), *Path(cache_dir).resolve().parents):
         raise DatasetError(f"--cache-dir {cache_dir} lies inside --data-dir {data_dir}; caches are written there, "
@@ -90,7 +108,39 @@ def build_features(clips, config: FeatureConfig, cache_dir: Path, device: str = 
     each, every one running ``init`` first (the caller's policy at one thread): see
     :mod:`features.processes`. The count and the workers' threads are recorded in ``extraction``.
 
-    Returns ``(features, from_cache)``. A damaged cache file is reported and rebuilt.
+    A damaged cache file, or one holding features of other inputs or options, is reported and rebuilt.
+
+    Args:
+        clips (Sequence[Clip]): the clips (:func:`dataset_clips`); the genres are their sorted classes.
+        config: the feature options; with the inputs' fingerprint, they key the cache file
+            ``<cache_dir>/<tag>-<key>.npz``.
+        cache_dir: the cache folder.
+        device: where the scattering runs (``cpu``, ``cuda``).
+        batch_size: clips per transform call (:meth:`Scatterer.extract`; None: its default).
+        progress: show a progress bar.
+        tag: the cache file's prefix.
+        policy: the execution policy in force (recorded in ``extraction``), or None.
+        processes: scatter in this many processes (CPU, see :func:`features.processes.processes_for`).
+        init: what each of those processes runs first (the caller's policy at one thread).
+
+    Returns:
+        ``(features, from_cache)``: the :class:`FeatureSet` (written to the cache when computed) and
+            whether it was read from the cache.
+
+    Raises:
+        DatasetError: none of the clips could be read.
+
+    Examples:
+        The quick preset's corpus, as ``bench run`` builds it (written and scattered once, then read
+        from the cache)::
+
+            from pathlib import Path
+            from features import FeatureConfig, build_features, dataset_clips
+
+            cache = Path(".cache")
+            clips = dataset_clips("synthetic", None, cache, {"clips_per_genre": 20, "duration": 5.0})
+            fs, cached = build_features(clips, FeatureConfig(duration=5.0), cache, tag="features-synthetic")
+            fs.shape  # (200, 59, 374): clips, valid frames of a 5 s clip, scattering channels
     """
     fp = featureset.fingerprint(clips)
     path = Path(cache_dir) / f"{tag}-{featureset.cache_key(config.to_dict(), fp)}.npz"

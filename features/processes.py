@@ -27,14 +27,26 @@ from .sources import Clip
 __all__ = ["MIN_AUDIO_SECONDS", "CHUNK", "processes_for", "extract_in_processes"]
 
 MIN_AUDIO_SECONDS = 300.0  # below 5 minutes of audio in all, the start-up outweighs the second core
+"""Seconds of audio in all below which :func:`processes_for` keeps the extraction in one process."""
 CHUNK = 8  # clips per task: small enough for an even share and a live progress bar
+"""Clips per task of :func:`extract_in_processes`."""
 
 _SCATTERERS: dict[FeatureConfig, Scatterer] = {}  # one per worker process and configuration
 
 
 def processes_for(n_clips: int, config: FeatureConfig, threads: int, device: str = "cpu") -> int:
     """How many processes extract ``n_clips``: ``threads`` on the CPU when the data set holds at least
-    :data:`MIN_AUDIO_SECONDS` of audio (and enough clips for every process), else 1 (this process)."""
+    :data:`MIN_AUDIO_SECONDS` of audio (and enough clips for every process), else 1 (this process).
+
+    Args:
+        n_clips: clips to extract.
+        config: the feature options (its ``duration`` counts the audio).
+        threads: the run's thread count.
+        device: where the scattering runs; anything but the CPU gets 1.
+
+    Returns:
+        ``min(threads, ceil(n_clips / CHUNK))``, or 1.
+    """
     if not str(device).startswith("cpu") or n_clips * config.duration < MIN_AUDIO_SECONDS:
         return 1
     return max(1, min(threads, -(-n_clips // CHUNK)))
@@ -62,7 +74,19 @@ def extract_in_processes(clips: Sequence[Clip], config: FeatureConfig, processes
     """Scatter ``clips`` in ``processes`` spawned processes, each running ``init`` first (the caller's
     execution policy at one thread). Returns what :meth:`Scatterer.extract` returns, in clip order,
     then the frame window and the thread counts the workers reported (``[1]`` when ``init`` set one
-    thread in each)."""
+    thread in each).
+
+    Args:
+        clips: the clips, in order.
+        config: the feature options.
+        processes: worker processes (started with ``spawn``).
+        init: run first in each worker, or None.
+        progress: show a progress bar.
+
+    Returns:
+        (tuple): ``(x, lengths, kept, skipped, window, threads)``: as :meth:`features.scattering.Scatterer.extract`,
+            then the :class:`features.frames.FrameWindow` and the sorted thread counts the workers reported.
+    """
     chunks = [list(clips[i: i + CHUNK]) for i in range(0, len(clips), CHUNK)]
     results: list = [None] * len(chunks)
     bar = tqdm(total=len(clips), desc=f"scattering ({processes} processes)", unit="clip", disable=not progress)

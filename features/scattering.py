@@ -29,7 +29,17 @@ __all__ = ["FeatureConfig", "Scatterer"]
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Everything that decides the feature values; its hash keys the cache."""
+    """Everything that decides the feature values; its hash keys the cache.
+
+    Attributes:
+        sample_rate: Hz; the paper resamples GTZAN to 16 kHz.
+        duration: seconds; clips are cropped or zero-padded to this.
+        J: log2 of the largest wavelet scale and of the frame hop (``2**10`` samples = 64 ms at 16 kHz).
+        Q: first-order wavelets per octave (the second order uses 1).
+        T: averaging scale in samples; None means ``2**J`` (kymatio's default).
+        log_eps: the features are ``log(S + log_eps)``.
+        min_seconds: clips holding less real audio are skipped.
+    """
 
     sample_rate: int = 16000  # Hz; the paper resamples GTZAN to 16 kHz
     duration: float = 30.0  # seconds; clips are cropped or zero-padded to this
@@ -41,14 +51,30 @@ class FeatureConfig:
 
     @property
     def n_samples(self) -> int:
+        """Samples per clip: ``round(sample_rate * duration)``."""
         return int(round(self.sample_rate * self.duration))
 
     def to_dict(self) -> dict:
+        """Every field by name (the cache key and the run's metadata hold it).
+
+        Returns:
+            ``{field: value}``.
+        """
         return asdict(self)
 
 
 class Scatterer:
-    """The kymatio transform, built once (its filter bank takes seconds), applied in batches."""
+    """The kymatio transform, built once (its filter bank takes seconds), applied in batches.
+
+    Args:
+        config: the feature options.
+        device: ``cpu`` or a CUDA device; the transform runs there.
+
+    Raises:
+        RuntimeError: a CUDA device was asked for and torch sees none.
+        DatasetError: the frame hop ``2**J`` is longer than a clip, or a clip is too short for any
+            frame to be out of the padding's reach.
+    """
 
     def __init__(self, config: FeatureConfig, device: str = "cpu"):
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -71,7 +97,14 @@ class Scatterer:
 
     @torch.no_grad()
     def __call__(self, waves: np.ndarray) -> np.ndarray:
-        """(batch, samples) float32 -> (batch, frames, channels) float32, log-compressed."""
+        """(batch, samples) float32 -> (batch, frames, channels) float32, log-compressed.
+
+        Args:
+            waves: ``(batch, config.n_samples)`` float32 audio.
+
+        Returns:
+            ``(batch, n_frames, n_channels)`` float32 on the CPU: the kept frames only.
+        """
         x = torch.from_numpy(waves).to(self.device)
         s = self.transform(x)  # (batch, channels, frames)
         s = torch.log(s.clamp_min(0) + self.config.log_eps)
@@ -83,9 +116,18 @@ class Scatterer:
                 loader: Callable[[Clip], Waveform] | None = None):
         """Load and transform ``clips``.
 
-        Returns ``(x, lengths, kept, skipped)``: features ``(n_kept, frames, channels)``, valid
-        frame counts, the clips kept, and ``(path, reason)`` for every clip that could not be read.
-        ``batch_size`` None picks 1 on CPU (measured fastest per clip here) and 16 on CUDA.
+        Args:
+            clips: the clips, in order.
+            batch_size: clips per transform call; None picks 1 on CPU (measured fastest per clip here)
+                and 16 on CUDA.
+            progress: show a progress bar.
+            loader: ``clip -> Waveform``; default :func:`features.audio.load_audio` with the config's
+                rate, duration and ``min_seconds``.
+
+        Returns:
+            (tuple): ``(x, lengths, kept, skipped)``: features ``(n_kept, frames, channels)`` float32, valid frame
+                counts ``(n_kept,)`` int64, the clips kept (in order), and ``(path, reason)`` for every
+                clip that could not be read or is too short for one valid frame.
         """
         cfg = self.config
         load = loader or (lambda c: load_audio(c.path, cfg.sample_rate, cfg.duration, cfg.min_seconds))

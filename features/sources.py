@@ -27,9 +27,12 @@ _FORMAT_SUFFIXES = {"WAV": (".wav",), "WAVEX": (".wav",), "RF64": (".rf64",), "W
                     "OGG": (".ogg", ".oga", ".opus"), "MP3": (".mp3",), "CAF": (".caf",)}
 # the suffixes of the formats this libsndfile build reads (MP3 needs libsndfile >= 1.1)
 AUDIO_SUFFIXES = tuple(sorted({x for fmt in sf.available_formats() for x in _FORMAT_SUFFIXES.get(fmt, ())}))
+"""The file suffixes counted as audio (lower case, with the dot): those of the formats the installed
+libsndfile reads, so it differs between machines (``.mp3`` needs libsndfile 1.1 or later)."""
 _SYSTEM_NAMES = {"thumbs.db", "desktop.ini", "__macosx", "$recycle.bin", "system volume information"}
 GTZAN_GENRES = ("blues", "classical", "country", "disco", "hiphop",
                 "jazz", "metal", "pop", "reggae", "rock")
+"""GTZAN's ten genres in its own (alphabetical) order; the synthetic corpus has the same ten."""
 _LAYOUT_DIRS = ("genres", "genres_original")
 _EXPECTED = ("expected <root>/genres/<genre>/<genre>.000NN.au or "
              "<root>/genres_original/<genre>/<genre>.000NN.wav (or <root>/<genre>/*.wav)")
@@ -41,6 +44,14 @@ class DatasetError(Exception):
 
 @dataclass(frozen=True)
 class Clip:
+    """One audio file of a data set and its class.
+
+    Attributes:
+        clip_id: GTZAN: the file stem, e.g. ``blues.00012``; a folder data set: ``<class>/<file name>``.
+        genre: the class (the name of the folder that holds the file).
+        path: the file.
+    """
+
     clip_id: str  # GTZAN: file stem, e.g. "blues.00012"; folder: "<class>/<file name>"
     genre: str  # the class
     path: Path
@@ -52,7 +63,15 @@ class Clip:
 
 
 def is_hidden(path: Path) -> bool:
-    """Dotfiles (and AppleDouble ``._*``), and the folders and files operating systems leave behind."""
+    """Dotfiles (and AppleDouble ``._*``), and the folders and files operating systems leave behind.
+
+    Args:
+        path: a file or folder; only its name is read.
+
+    Returns:
+        True for a name starting with ``.`` or ``~$``, or one of ``Thumbs.db``, ``desktop.ini``,
+            ``__MACOSX``, ``$RECYCLE.BIN``, ``System Volume Information`` (any case).
+    """
     return path.name.startswith((".", "~$")) or path.name.lower() in _SYSTEM_NAMES
 
 
@@ -78,7 +97,18 @@ def _find_genre_root(root: Path) -> Path | None:
 
 
 def gtzan_clips(root: str | Path) -> list[Clip]:
-    """All audio clips of a GTZAN-like copy under ``root``, sorted by genre then file name."""
+    """All audio clips of a GTZAN-like copy under ``root``, sorted by genre then file name.
+
+    Args:
+        root: the folder holding ``genres/`` or ``genres_original/`` (or one level above it), or the
+            genre folders' parent itself.
+
+    Returns:
+        One :class:`Clip` per entry named like audio (clip id: the file stem).
+
+    Raises:
+        DatasetError: ``root`` does not exist, or no genre folder with audio files is found.
+    """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"{root}: data directory does not exist; {_EXPECTED}")
@@ -90,7 +120,17 @@ def gtzan_clips(root: str | Path) -> list[Clip]:
 
 
 def folder_clips(root: str | Path) -> list[Clip]:
-    """All clips of a ``<root>/<class>/<clip>`` tree, sorted by class then file name."""
+    """All clips of a ``<root>/<class>/<clip>`` tree, sorted by class then file name.
+
+    Args:
+        root: the folder whose sub-folders are the classes.
+
+    Returns:
+        One :class:`Clip` per entry named like audio (clip id: ``<class>/<file name>``).
+
+    Raises:
+        DatasetError: ``root`` does not exist, or fewer than two class folders hold audio files.
+    """
     root = Path(root).expanduser()
     expected = f"expected <root>/<class>/<clip> with at least 2 class folders (audio: {' '.join(AUDIO_SUFFIXES)})"
     if not root.is_dir():

@@ -37,6 +37,29 @@ SCALES = {
 
 @dataclass(frozen=True)
 class Recipe:
+    """How one genre of the synthetic corpus sounds; each clip draws its own variation (:func:`vary`).
+
+    Attributes:
+        tempo: the range of beats per minute, drawn uniformly per clip.
+        swing: delay of every second sixteenth, in sixteenths (0 straight, 0.33 a triplet feel).
+        kick: the kick drum's 16-step pattern, ``x`` a hit, ``.`` a rest.
+        snare: the snare's pattern.
+        hat: the hi-hat's pattern.
+        scale: a key of ``SCALES`` (``major``, ``minor``, ``blues``, ``dorian``, ...).
+        progression: chord roots as scale degrees, one chord per bar.
+        seventh: add the seventh to every chord (jazz).
+        lead_harmonics: roll-off of the harmonics' amplitudes, ``a_k = k ** -lead_harmonics``.
+        lead_decay: seconds for a note's envelope to fall by a factor e.
+        attack: seconds for a note's envelope to rise.
+        vibrato: vibrato depth in semitones.
+        distortion: ``tanh`` drive; 0 is clean.
+        density: probability that a lead note starts on an eighth.
+        bass: ``root``, ``walking``, ``octave``, ``offbeat`` or ``none``.
+        chord_rhythm: the chord stabs' 16-step pattern, or ``sustain`` for a pad held over the bar.
+        noise: background noise level.
+        register: MIDI note of the key's lowest lead note.
+    """
+
     tempo: tuple[float, float]  # beats per minute, drawn uniformly per clip
     swing: float  # 0 = straight sixteenths, 0.33 = triplet feel
     kick: str  # 16-step patterns, "x" = hit
@@ -89,6 +112,8 @@ RECIPES: dict[str, Recipe] = {
                    "minor", (0, 5, 3, 4), False, 0.8, 0.25, 0.004, 0.0, 1.8, 0.60,
                    "root", "x.x.x.x.x.x.x.x.", 0.020, 52),
 }
+"""Genre -> :class:`Recipe`, one for each of ``GTZAN_GENRES``; some are deliberately close (rock and
+metal, pop and disco, blues and jazz, country and rock)."""
 
 
 def _midi_hz(note: np.ndarray | float) -> np.ndarray | float:
@@ -136,7 +161,15 @@ def _add(buf: np.ndarray, sound: np.ndarray, start: int, gain: float) -> None:
 def vary(r: Recipe, rng: np.random.Generator) -> Recipe:
     """Per-clip variation of the sound (timbre, register, drive, noise, density), so that a genre
     is not one fixed spectrum: averages over time overlap between genres, rhythm and progression
-    still tell them apart."""
+    still tell them apart.
+
+    Args:
+        r: the genre's recipe.
+        rng: the clip's generator (its draws decide the variation).
+
+    Returns:
+        A new :class:`Recipe`; tempo, patterns, scale and progression are the genre's own.
+    """
     return replace(
         r,
         lead_harmonics=max(0.3, r.lead_harmonics * rng.uniform(0.6, 1.5)),
@@ -150,7 +183,17 @@ def vary(r: Recipe, rng: np.random.Generator) -> Recipe:
 
 
 def synthesize_clip(genre: str, duration: float, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """Render one clip of ``genre``; returns float32 mono samples in [-1, 1]."""
+    """Render one clip of ``genre``; returns float32 mono samples in [-1, 1].
+
+    Args:
+        genre: a key of :data:`RECIPES`.
+        duration: seconds.
+        sr: sample rate, Hz.
+        rng: the clip's generator; the same generator state gives the same samples.
+
+    Returns:
+        ``(int(duration * sr),)`` float32 samples, peak between 0.3 and 0.9.
+    """
     r = vary(RECIPES[genre], rng)
     n = int(duration * sr)
     drums, chords, lead, bass = (np.zeros(n) for _ in range(4))
@@ -196,6 +239,18 @@ def write_corpus(root: str | Path, clips_per_genre: int = 10, duration: float = 
     """Write the corpus as ``root/genres_original/<genre>/<genre>.000NN.wav``; returns that folder.
 
     Existing files are kept: the corpus is deterministic, so a file already present is the same.
+    Each file is 16-bit PCM WAV, written whole or not at all (:func:`features.atomic.atomic_write`).
+
+    Args:
+        root: the corpus folder (created if needed).
+        clips_per_genre: clips of each of the ten genres.
+        duration: seconds per clip.
+        seed: the corpus seed; clip ``i`` of the ``g``-th genre draws from ``default_rng([seed, g, i])``.
+        sample_rate: Hz (GTZAN's 22050 by default).
+        progress: show a progress bar.
+
+    Returns:
+        ``root / "genres_original"``, which :func:`features.sources.gtzan_clips` reads.
     """
     out = Path(root) / "genres_original"
     jobs = [(g, gi, i) for gi, g in enumerate(GTZAN_GENRES) for i in range(clips_per_genre)]

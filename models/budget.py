@@ -20,10 +20,25 @@ from .config import ModelConfig
 __all__ = ["param_count", "width_for_budget", "default_budget", "BUDGET_REFERENCE"]
 
 BUDGET_REFERENCE = "indrnn"  # the unit whose size at the given width sets the controlled scaffolds' default budget
+"""The unit whose parameter count at ``--hidden`` is every unit's budget in the ``stack`` and ``residual``
+scaffolds when ``--param-budget`` is not given (:func:`default_budget`)."""
 
 
 def param_count(name: str, input_dim: int, n_classes: int, config: ModelConfig) -> int:
-    """Trainable parameters of ``models.build(name, input_dim, n_classes, config)``."""
+    """Trainable parameters of ``models.build(name, input_dim, n_classes, config)``.
+
+    The model is built on the ``meta`` device (shapes only) with the reference kernels, so nothing is
+    allocated or compiled.
+
+    Args:
+        name: a registered unit.
+        input_dim: features per frame.
+        n_classes: classes of the head.
+        config: the architecture.
+
+    Returns:
+        The count, head included.
+    """
     from .registry import build
 
     # the reference kernels: the IndRNN and the modern units would warm their CPU kernels up (compile,
@@ -38,7 +53,16 @@ def default_budget(input_dim: int, n_classes: int, config: ModelConfig) -> int:
     """The budget when none is given (0: equal width): equal width for units as published
     (``config.block == "native"``, the paper's comparison); in the controlled scaffolds (``stack``,
     ``residual``) the parameter count of :data:`BUDGET_REFERENCE` (the IndRNN) at ``config.hidden`` in the
-    same scaffold, so that every unit gets as many."""
+    same scaffold, so that every unit gets as many.
+
+    Args:
+        input_dim: features per frame.
+        n_classes: classes of the head.
+        config: the architecture; its ``block`` decides, its ``hidden`` sets the reference's width.
+
+    Returns:
+        0 for ``block == "native"``, else the parameter count of :data:`BUDGET_REFERENCE` in ``config``.
+    """
     if config.block == "native":
         return 0
     return param_count(BUDGET_REFERENCE, input_dim, n_classes, config)
@@ -59,6 +83,9 @@ def width_for_budget(name: str, input_dim: int, n_classes: int, config: ModelCon
 
     Returns:
         The width (>= 1); the smaller one when two are equally close.
+
+    Raises:
+        ValueError: ``budget < 1``.
     """
     if budget < 1:
         raise ValueError(f"budget must be a positive integer, got {budget!r}")

@@ -68,6 +68,9 @@ class ModelConfig:
         norm: ``"stack"`` and ``"residual"``: the one norm of every unit, ``"none"``, ``"layer"``
             (LayerNorm, per frame) or ``"batch"`` (statistics over valid frames only). Ignored by
             ``"native"``, where each unit keeps its own.
+
+    Raises:
+        ValueError: naming every field whose value is out of range or not one of its choices.
     """
 
     hidden: int = 128
@@ -130,4 +133,9 @@ class ModelConfig:
         return self.u_magnitude ** (1.0 / self.max_len)
 
     def to_dict(self) -> dict:
+        """Every field by name, as stored with a run.
+
+        Returns:
+            ``{field: value}`` (a new dict).
+        """
         return asdict(self)

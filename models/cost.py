@@ -22,7 +22,21 @@ __all__ = ["macs_per_frame"]
 
 def macs_per_frame(model: nn.Module) -> int:
     """Multiply-adds per frame of ``model``'s encoder (a :class:`models.classifier.SequenceClassifier`,
-    or an encoder itself)."""
+    or an encoder itself).
+
+    Args:
+        model: a classifier from :func:`models.build` (its head is left out) or an encoder.
+
+    Returns:
+        Every weight of two or more dimensions once, plus each module's ``recurrent_macs()``.
+
+    Examples:
+        >>> import models
+        >>> from models.cost import macs_per_frame
+        >>> config = models.ModelConfig(hidden=8, layers=1, kernel="reference")
+        >>> macs_per_frame(models.build("indrnn", 4, 3, config))  # W: 8 x 4, then u * h: 8
+        40
+    """
     encoder = model.encoder if hasattr(model, "head") else model  # a classifier: its encoder, not the head
     products = sum(p.numel() for p in encoder.parameters() if p.dim() >= 2)
     recurrent = sum(m.recurrent_macs() for m in encoder.modules() if callable(getattr(m, "recurrent_macs", None)))

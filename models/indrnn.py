@@ -69,13 +69,32 @@ class IndRNNLayer(nn.Module):
     @classmethod
     def from_config(cls, config: ModelConfig, i: int, input_size: int | None = None) -> "IndRNNLayer":
         """Layer ``i`` of a ``config.layers``-deep stack (input ``input_size``, default ``config.hidden``): the
-        bound from ``config``, the last layer's ``u`` starting in ``[1 / bound, bound]`` with ``u_last_long``."""
+        bound from ``config``, the last layer's ``u`` starting in ``[1 / bound, bound]`` with ``u_last_long``.
+
+        Args:
+            config: ``hidden``, the bound (``u_magnitude``, ``max_len``), ``u_last_long``, ``kernel`` and
+                ``recurrent``.
+            i: the layer's index, from 0.
+            input_size: the layer's input width; None means ``config.hidden``.
+
+        Returns:
+            The layer.
+        """
         bound = config.u_bound
         low = 1.0 / bound if config.u_last_long and i == config.layers - 1 else 0.0
         return cls(input_size or config.hidden, config.hidden, bound, low, config.kernel, config.recurrent)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
-        """Map ``(batch, time, input_size)`` to ``(batch, time, hidden_size)``; ``h0``: ``(batch, hidden)``."""
+        """Map ``(batch, time, input_size)`` to ``(batch, time, hidden_size)``; ``h0``: ``(batch, hidden)``.
+
+        Args:
+            x: ``(batch, time, input_size)``.
+            h0: ``(batch, hidden_size)`` initial state, or None for zeros.
+
+        Returns:
+            ``(batch, time, hidden_size)``: every step's state; with the recurrence, in float32 (or
+                float64) even under bf16 autocast, whose projection is widened for it.
+        """
         if self.u is None:
             return torch.relu(F.linear(x, self.weight, self.bias))  # (batch, time, hidden)
         z = F.linear(x, self.weight)  # (batch, time, hidden): one matmul for every step
@@ -84,7 +103,11 @@ class IndRNNLayer(nn.Module):
         return recurrence(z, self.u, self.bias, h0, self.kernel)  # (batch, time, hidden)
 
     def recurrent_macs(self) -> int:
-        """Multiply-adds per frame of ``u * h_{t-1}`` (one per neuron; none without the recurrence)."""
+        """Multiply-adds per frame of ``u * h_{t-1}`` (one per neuron; none without the recurrence).
+
+        Returns:
+            ``hidden_size``, or 0 when ``recurrent`` is False.
+        """
         return self.hidden_size if self.u is not None else 0
 
     @torch.no_grad()
@@ -129,7 +152,16 @@ class IndRNN(nn.Module):
         return x * mask  # (batch, time, hidden)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """``(batch, time, input_size)`` -> ``(batch, time, hidden)``; ``lengths``: valid frames per sequence."""
+        """``(batch, time, input_size)`` -> ``(batch, time, hidden)``; ``lengths``: valid frames per sequence.
+
+        Args:
+            x: ``(batch, time, input_size)``.
+            lengths: ``(batch,)`` valid frames per sequence, or None (every frame valid); keeps padding out
+                of the batch-norm statistics in training mode.
+
+        Returns:
+            ``(batch, time, config.hidden)``, the last layer's states.
+        """
         weight = self._valid_weight(x, lengths)  # (batch, time, 1) 0/1, or None when no masking is needed
         last = len(self.layers) - 1
         for i, (layer, norm) in enumerate(zip(self.layers, self.norms)):

@@ -62,7 +62,8 @@ class LRULayer(nn.Module):
     Args:
         hidden: input and output width ``H``.
         state: complex state size ``N``.
-        r_min, r_max: radii of the ring the eigenvalues start on.
+        r_min: inner radius of the ring the eigenvalues start on.
+        r_max: its outer radius.
         max_phase: largest initial eigenvalue phase (radians).
         kernel: back end of :func:`models.kernels.linear_scan`.
     """
@@ -87,7 +88,15 @@ class LRULayer(nn.Module):
 
     @classmethod
     def from_config(cls, config: ModelConfig, i: int = 0) -> "LRULayer":
-        """The LRU of width and state ``config.hidden`` with ``config``'s ring and scan back end."""
+        """The LRU of width and state ``config.hidden`` with ``config``'s ring and scan back end.
+
+        Args:
+            config: ``hidden``, ``lru_r_min``, ``lru_r_max``, ``lru_max_phase`` and ``scan_kernel``.
+            i: the layer's index (every layer is built alike).
+
+        Returns:
+            The layer.
+        """
         return cls(config.hidden, config.hidden, config.lru_r_min, config.lru_r_max, config.lru_max_phase,
                    config.scan_kernel)
 
@@ -109,7 +118,11 @@ class LRULayer(nn.Module):
         return torch.addcmul(y, self.D.to(parts.dtype), scan_dtype(x))  # (..., hidden)
 
     def recurrent_macs(self) -> int:
-        """Multiply-adds per frame of ``lambda * h_{t-1}``: a complex product, four real ones per state."""
+        """Multiply-adds per frame of ``lambda * h_{t-1}``: a complex product, four real ones per state.
+
+        Returns:
+            ``4 * state``.
+        """
         return 4 * self.nu_log.numel()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -119,7 +132,15 @@ class LRULayer(nn.Module):
             return self._output(h, x)  # (batch, time, hidden)
 
     def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One frame ``(batch, hidden)``: ``h_t = lambda h_{t-1} + gamma B x_t``; ``h`` None = zeros."""
+        """One frame ``(batch, hidden)``: ``h_t = lambda h_{t-1} + gamma B x_t``; ``h`` None = zeros.
+
+        Args:
+            x_t: ``(batch, hidden)``, one frame.
+            h: the complex state after the previous frame ``(batch, state)``, or None at the first.
+
+        Returns:
+            The output ``(batch, hidden)`` and the new state ``(batch, state)``.
+        """
         with no_autocast(x_t):
             lam, bx = self._lambda_and_input(x_t)  # (state,), (batch, state)
             h = bx if h is None else lam * h + bx  # (batch, state)
@@ -131,7 +152,12 @@ def _complex(real: torch.dtype) -> torch.dtype:
 
 
 class LRUBlock(nn.Module):
-    """The paper's block body: ``GLU(dropout(GELU(LRU(x))))`` (the stack adds its dropout, norm and residual)."""
+    """The paper's block body: ``GLU(dropout(GELU(LRU(x))))`` (the stack adds its dropout, norm and residual).
+
+    Args:
+        config: the LRU's options (:meth:`LRULayer.from_config`), ``hidden``, ``dropout`` and
+            ``time_shared_dropout``.
+    """
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -154,6 +180,10 @@ class LRUBlock(nn.Module):
 
 class LRU(ResidualStack):
     """LRU blocks in pre-norm residual form (LayerNorm), ``config.layers`` deep at ``config.hidden``.
+
+    Args:
+        input_size: features per frame.
+        config: ``hidden``, ``layers``, ``dropout``, ``time_shared_dropout`` and the LRU's options.
 
     Shape:
         ``(batch, time, input_size)`` -> ``(batch, time, config.hidden)``.

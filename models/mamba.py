@@ -98,12 +98,25 @@ class MambaMixer(nn.Module):
 
     def recurrent_macs(self) -> int:
         """Multiply-adds per frame of ``a * h + b`` and ``C . h`` over the ``E x N`` state (the matrices,
-        ``A_log`` included as the ``Delta A`` products, are counted with the weights)."""
+        ``A_log`` included as the ``Delta A`` products, are counted with the weights).
+
+        Returns:
+            ``2 * E * N``.
+        """
         return 2 * self.inner * self.d_state
 
     @classmethod
     def from_config(cls, config: ModelConfig, i: int = 0) -> "MambaMixer":
-        """The S6 block of width ``config.hidden`` with ``config``'s ``mamba_*`` sizes and scan back end."""
+        """The S6 block of width ``config.hidden`` with ``config``'s ``mamba_*`` sizes and scan back end.
+
+        Args:
+            config: ``hidden``, ``mamba_d_state``, ``mamba_expand``, ``mamba_d_conv``, ``layers`` (the
+                output projection's rescaling) and ``scan_kernel``.
+            i: the layer's index (every layer is built alike).
+
+        Returns:
+            The block.
+        """
         return cls(config.hidden, config.mamba_d_state, config.mamba_expand, config.mamba_d_conv, config.layers,
                    config.scan_kernel)
 
@@ -146,7 +159,15 @@ class MambaMixer(nn.Module):
 
     def step(self, u_t: torch.Tensor, state: tuple | None) -> tuple[torch.Tensor, tuple]:
         """One frame ``(batch, hidden)``; ``state`` = (last ``d_conv`` conv inputs ``(batch, E, d_conv)``,
-        ``h`` ``(batch, E, N)``), None = zeros (the zeros the causal convolution pads with)."""
+        ``h`` ``(batch, E, N)``), None = zeros (the zeros the causal convolution pads with).
+
+        Args:
+            u_t: ``(batch, hidden)``, one frame.
+            state: what the previous call returned, or None at the first frame.
+
+        Returns:
+            The output ``(batch, hidden)`` and the new state ``(window, h)``.
+        """
         x, z = self.in_proj(u_t).chunk(2, dim=-1)  # (batch, E) each
         if state is None:
             window = x.new_zeros(x.shape[0], self.inner, self.d_conv)
@@ -163,6 +184,10 @@ class MambaMixer(nn.Module):
 
 class Mamba(ResidualStack):
     """S6 blocks in pre-norm residual form (RMSNorm), ``config.layers`` deep at ``config.hidden``.
+
+    Args:
+        input_size: features per frame.
+        config: ``hidden``, ``layers``, ``dropout``, ``time_shared_dropout`` and the ``mamba_*`` options.
 
     Shape:
         ``(batch, time, input_size)`` -> ``(batch, time, config.hidden)``.

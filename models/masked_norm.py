@@ -26,10 +26,20 @@ class MaskedBatchNorm(nn.BatchNorm1d):
 
     Call as ``norm(x, weight)`` with ``weight`` a ``(batch, time, 1)`` float tensor: 1 for a valid frame,
     0 for padding (or ``None``: every frame is valid). Padding frames are normalised like the others
-    but never enter the statistics.
+    but never enter the statistics. Constructed as ``nn.BatchNorm1d(num_features, ...)``.
     """
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:  # type: ignore[override]
+        """Normalise ``x`` (training: statistics of the valid frames, and the running statistics updated).
+
+        Args:
+            x: ``(batch, time, features)``.
+            weight: ``(batch, time, 1)``, 1 for a valid frame and 0 for padding, or None (every frame
+                valid); ignored in evaluation mode, which uses the running statistics.
+
+        Returns:
+            ``(batch, time, features)``.
+        """
         if weight is None or not self.training:
             return self._plain(x)
         if weight.device.type == "cpu" and bool(weight.all()):  # free to ask on the CPU (no device to wait for)
@@ -40,7 +50,15 @@ class MaskedBatchNorm(nn.BatchNorm1d):
         return super().forward(x.reshape(-1, x.shape[-1])).view_as(x)  # (batch, time, features)
 
     def weighted(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """Training-mode batch norm with statistics over the frames where ``weight`` is 1."""
+        """Training-mode batch norm with statistics over the frames where ``weight`` is 1.
+
+        Args:
+            x: ``(batch, time, features)``.
+            weight: ``(batch, time, 1)`` 0/1 weights of the frames.
+
+        Returns:
+            ``(batch, time, features)``; the running statistics are updated (when tracked).
+        """
         features = x.shape[-1]
         w = weight.reshape(-1).to(x.dtype)  # (batch * time,)
         rows = x.reshape(-1, features)  # (batch * time, features)

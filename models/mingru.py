@@ -61,14 +61,26 @@ class MinGRULayer(nn.Module):
 
     @classmethod
     def from_config(cls, config: ModelConfig, i: int = 0) -> "MinGRULayer":
-        """A layer of width ``config.hidden`` on ``config.scan_kernel``."""
+        """A layer of width ``config.hidden`` on ``config.scan_kernel``.
+
+        Args:
+            config: ``hidden`` and ``scan_kernel`` are read.
+            i: the layer's index (every layer is built alike).
+
+        Returns:
+            The layer.
+        """
         return cls(config.hidden, config.scan_kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return gated_scan("mingru", self.proj(x), self.kernel)  # (batch, time, hidden)
 
     def recurrent_macs(self) -> int:
-        """Multiply-adds per frame of the scan ``a_t * h_{t-1} + b_t``: one per state element."""
+        """Multiply-adds per frame of the scan ``a_t * h_{t-1} + b_t``: one per state element.
+
+        Returns:
+            The state width (``hidden``).
+        """
         return self.proj.out_features // 2
 
     def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,6 +88,13 @@ class MinGRULayer(nn.Module):
 
         Written as the paper's equations (``1 - z``), so comparing it with ``forward`` checks the
         coefficients as well as the scan.
+
+        Args:
+            x_t: ``(batch, hidden)``, one frame.
+            h: the state after the previous frame ``(batch, hidden)``, or None at the first.
+
+        Returns:
+            The output and the new state, the same tensor ``(batch, hidden)`` twice.
         """
         k, cand = self.proj(x_t).chunk(2, dim=-1)  # (batch, hidden) each
         z = torch.sigmoid(k)
@@ -85,6 +104,10 @@ class MinGRULayer(nn.Module):
 
 class MinGRU(ResidualStack):
     """minGRU layers in pre-norm residual blocks (LayerNorm), ``config.layers`` deep at ``config.hidden``.
+
+    Args:
+        input_size: features per frame.
+        config: ``hidden``, ``layers``, ``dropout``, ``time_shared_dropout`` and ``scan_kernel``.
 
     Shape:
         ``(batch, time, input_size)`` -> ``(batch, time, config.hidden)``.

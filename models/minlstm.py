@@ -59,14 +59,26 @@ class MinLSTMLayer(nn.Module):
 
     @classmethod
     def from_config(cls, config: ModelConfig, i: int = 0) -> "MinLSTMLayer":
-        """A layer of width ``config.hidden`` on ``config.scan_kernel``."""
+        """A layer of width ``config.hidden`` on ``config.scan_kernel``.
+
+        Args:
+            config: ``hidden`` and ``scan_kernel`` are read.
+            i: the layer's index (every layer is built alike).
+
+        Returns:
+            The layer.
+        """
         return cls(config.hidden, config.scan_kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return gated_scan("minlstm", self.proj(x), self.kernel)  # (batch, time, hidden)
 
     def recurrent_macs(self) -> int:
-        """Multiply-adds per frame of the scan ``a_t * h_{t-1} + b_t``: one per state element."""
+        """Multiply-adds per frame of the scan ``a_t * h_{t-1} + b_t``: one per state element.
+
+        Returns:
+            The state width (``hidden``).
+        """
         return self.proj.out_features // 3
 
     def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,6 +86,13 @@ class MinLSTMLayer(nn.Module):
 
         Written as the paper's equations (``f / (f + i)``), not the stable form ``forward`` uses, so
         comparing the two checks that form too.
+
+        Args:
+            x_t: ``(batch, hidden)``, one frame.
+            h: the state after the previous frame ``(batch, hidden)``, or None at the first.
+
+        Returns:
+            The output and the new state, the same tensor ``(batch, hidden)`` twice.
         """
         kf, ki, cand = self.proj(x_t).chunk(3, dim=-1)  # (batch, hidden) each
         f, i = torch.sigmoid(kf), torch.sigmoid(ki)
@@ -84,6 +103,10 @@ class MinLSTMLayer(nn.Module):
 
 class MinLSTM(ResidualStack):
     """minLSTM layers in pre-norm residual blocks (LayerNorm), ``config.layers`` deep at ``config.hidden``.
+
+    Args:
+        input_size: features per frame.
+        config: ``hidden``, ``layers``, ``dropout``, ``time_shared_dropout`` and ``scan_kernel``.
 
     Shape:
         ``(batch, time, input_size)`` -> ``(batch, time, config.hidden)``.

@@ -64,15 +64,26 @@ UNITS: dict[str, Unit] = {
     "lru": Unit(LRU, LRULayer.from_config),  # Orvieto et al. 2023
     "mamba": Unit(Mamba, MambaMixer.from_config),  # Gu & Dao 2023, the S6 block
 }
+"""Every registered unit: name -> :class:`Unit`, in the order tables list them.
+
+:func:`build` reads it, ``--units`` accepts its keys (``bench units`` lists them); adding a unit is one
+entry of this table, ``"name": Unit(native, layer)``. ``indrnn_norec`` is a cost baseline (the IndRNN
+stack without its recurrence), not a recurrent model."""
 
 # The units the paper compares (what "--units all" means).
 PAPER_UNITS: tuple[str, ...] = ("rnn", "lstm", "gru", "indrnn")
+"""The four units Wu et al. compare: what ``--units all`` means (``bench.config.PAPER_UNITS`` is equal, tested)."""
 # The modern diagonal linear recurrences (what "--units modern" means).
 MODERN_UNITS: tuple[str, ...] = ("mingru", "minlstm", "lru", "mamba")
+"""The diagonal linear recurrences (minGRU, minLSTM, LRU, Mamba): what ``--units modern`` means."""
 
 
 def available() -> list[str]:
-    """Registered unit names, in table order."""
+    """Registered unit names, in table order.
+
+    Returns:
+        The keys of :data:`UNITS`, as a new list.
+    """
     return list(UNITS)
 
 
@@ -87,13 +98,19 @@ def build(name: str, input_dim: int, n_classes: int, config: ModelConfig | None 
             ``config.block`` chooses the unit as published or in a controlled scaffold.
 
     Returns:
-        ``SequenceClassifier`` with the unit's encoder and the shared head.
+        ``SequenceClassifier`` with the unit's encoder and the shared head, in training mode, on torch's
+            default device (move it with ``.to(device)``).
 
-    Example:
+    Raises:
+        ValueError: ``name`` is not registered, ``input_dim < 1`` or ``n_classes < 2``.
+
+    Examples:
         >>> import torch, models
         >>> model = models.build("indrnn", 374, 10, models.ModelConfig(hidden=64, layers=3, block="residual"))
         >>> model(torch.randn(2, 59, 374), torch.tensor([59, 40])).shape
         torch.Size([2, 10])
+        >>> models.build("lstm", 374, 10).head  # ModelConfig(): 5 x 128, as published
+        Linear(in_features=128, out_features=10, bias=True)
     """
     if name not in UNITS:
         raise ValueError(f"unknown unit {name!r}; available: {', '.join(UNITS)}")
@@ -104,7 +121,18 @@ def build(name: str, input_dim: int, n_classes: int, config: ModelConfig | None 
 
 
 def encoder(name: str, input_dim: int, config: ModelConfig) -> nn.Module:
-    """Unit ``name``'s encoder in ``config.block``: as published, or its layers in a :class:`Scaffold`."""
+    """Unit ``name``'s encoder in ``config.block``: as published, or its layers in a :class:`Scaffold`.
+
+    Args:
+        name: a key of :data:`UNITS` (an unknown one is a KeyError here; :func:`build` names the choices).
+        input_dim: features per time step.
+        config: the architecture; ``config.block`` chooses ``native`` (``Unit.native``) or a scaffold
+            (``stack``, ``residual``) around ``config.layers`` of ``Unit.layer``.
+
+    Returns:
+        The encoder, ``(batch, time, input_dim)`` -> ``(batch, time, config.hidden)``, with an
+            ``output_size`` attribute (its width).
+    """
     unit = UNITS[name]
     if config.block == "native":
         return unit.native(input_dim, config)

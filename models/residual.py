@@ -27,13 +27,26 @@ def scan_dtype(t: torch.Tensor) -> torch.Tensor:
     The scan multiplies hundreds of decays in a row; in bf16 (8 bits of mantissa) the state drifts
     within tens of steps, so the modern units compute their scan inputs and run the scan in float32,
     as the IndRNN runs its recurrence (the matrix products around it stay in autocast's precision).
+
+    Args:
+        t: any tensor.
+
+    Returns:
+        ``t.float()`` for a float16 or bfloat16 ``t``, else ``t`` itself.
     """
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 def no_autocast(x: torch.Tensor) -> torch.autocast:
     """A context that turns autocast off on ``x``'s device: the products feeding and reading a scan
-    (the LRU's complex ``B x`` and ``C h``, Mamba's ``C . h``) then stay in float32 under bf16 autocast."""
+    (the LRU's complex ``B x`` and ``C h``, Mamba's ``C . h``) then stay in float32 under bf16 autocast.
+
+    Args:
+        x: a tensor on the device whose autocast is to be turned off.
+
+    Returns:
+        ``torch.autocast(device_type=x.device.type, enabled=False)``, to use in a ``with`` statement.
+    """
     return torch.autocast(device_type=x.device.type, enabled=False)
 
 
@@ -47,6 +60,10 @@ class Dropout(nn.Module):
     over time); off: a fresh mask per element, as ``nn.Dropout``. A per-element draw at the paper's
     shapes cost about 11 ms per layer and step on a 2-core AMD EPYC (2026-12-02), more than the
     scan itself. A 2-D input (one frame, :meth:`ResidualStack.step`) always draws per element.
+
+    Args:
+        p: the probability of zeroing an element, in ``[0, 1)``.
+        time_shared: one mask per (sequence, channel) for a 3-D input, instead of one per element.
     """
 
     def __init__(self, p: float = 0.0, time_shared: bool = True):
@@ -95,7 +112,15 @@ class ResidualStack(nn.Module):
         self.norm_out = make_norm() if final_norm else nn.Identity()
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """``(batch, time, input_size)`` -> ``(batch, time, hidden)``; ``lengths`` is not needed (causal, per-frame norms)."""
+        """``(batch, time, input_size)`` -> ``(batch, time, hidden)``; ``lengths`` is not needed (causal, per-frame norms).
+
+        Args:
+            x: ``(batch, time, input_size)``.
+            lengths: valid frames per sequence; accepted for the encoders' common call and ignored.
+
+        Returns:
+            ``(batch, time, hidden)``.
+        """
         x = self.encoder(x)  # (batch, time, hidden)
         for norm, block in zip(self.norms, self.blocks):
             x = x + self.dropout(block(norm(x)))  # (batch, time, hidden)
@@ -105,6 +130,13 @@ class ResidualStack(nn.Module):
         """One frame: ``x_t`` ``(batch, input_size)`` -> ``(batch, hidden)`` and the blocks' new states.
 
         ``states`` is None at the first frame. Dropout as in ``forward`` (use eval mode to compare).
+
+        Args:
+            x_t: ``(batch, input_size)``, one frame.
+            states: each block's state after the previous frame (what the last call returned), or None.
+
+        Returns:
+            The frame's output ``(batch, hidden)`` and the list of the blocks' new states.
         """
         states = states or [None] * len(self.blocks)
         x = self.encoder(x_t)  # (batch, hidden)
@@ -116,7 +148,14 @@ class ResidualStack(nn.Module):
         return self.norm_out(x), new  # (batch, hidden)
 
     def run_steps(self, x: torch.Tensor) -> torch.Tensor:
-        """``step`` over every frame of ``x`` ``(batch, time, input_size)``: the sequential twin of ``forward``."""
+        """``step`` over every frame of ``x`` ``(batch, time, input_size)``: the sequential twin of ``forward``.
+
+        Args:
+            x: ``(batch, time, input_size)``.
+
+        Returns:
+            ``(batch, time, hidden)``, equal to ``forward(x)`` in eval mode up to rounding.
+        """
         states, out = None, []
         for x_t in x.unbind(1):
             y, states = self.step(x_t, states)  # (batch, hidden)

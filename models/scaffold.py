@@ -48,7 +48,16 @@ __all__ = ["Norm", "Scaffold"]
 class Norm(nn.Module):
     """The scaffolds' one norm over the last axis of ``(batch, time, width)``: ``"none"``, ``"layer"``
     (per frame) or ``"batch"`` (training statistics over valid frames only). Call as ``norm(x, weight)``,
-    ``weight`` a ``(batch, time, 1)`` 0/1 mask of valid frames or None (every frame valid)."""
+    ``weight`` a ``(batch, time, 1)`` 0/1 mask of valid frames or None (every frame valid).
+
+    Args:
+        kind: ``"none"`` (the identity), ``"layer"`` (``nn.LayerNorm``) or ``"batch"``
+            (:class:`models.masked_norm.MaskedBatchNorm`).
+        width: the features of the last axis.
+
+    Raises:
+        ValueError: ``kind`` is none of the three.
+    """
 
     def __init__(self, kind: str, width: int):
         super().__init__()
@@ -61,6 +70,16 @@ class Norm(nn.Module):
             raise ValueError(f"norm must be none, layer or batch, got {kind!r}")
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalise ``x``.
+
+        Args:
+            x: ``(batch, time, width)``.
+            weight: ``(batch, time, 1)``, 1 for a valid frame and 0 for padding, or None (every frame
+                valid); only ``"batch"`` reads it.
+
+        Returns:
+            ``(batch, time, width)``.
+        """
         if self.kind == "none":
             return x
         if self.kind == "batch":
@@ -97,7 +116,16 @@ class Scaffold(nn.Module):
         self.norm_out = Norm(config.norm if config.block == "residual" else "none", hidden)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """``(batch, time, input_size)`` -> ``(batch, time, hidden)``; ``lengths``: valid frames per sequence."""
+        """``(batch, time, input_size)`` -> ``(batch, time, hidden)``; ``lengths``: valid frames per sequence.
+
+        Args:
+            x: ``(batch, time, input_size)``.
+            lengths: ``(batch,)`` valid frames per sequence, or None (every frame valid); read only by
+                batch norm in training mode, to keep padding out of its statistics.
+
+        Returns:
+            ``(batch, time, config.hidden)``.
+        """
         weight = self._valid_weight(x, lengths)  # (batch, time, 1) or None
         x = self.encoder(x)  # (batch, time, hidden)
         last = len(self.layers) - 1

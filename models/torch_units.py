@@ -71,7 +71,11 @@ def cpu_bf16_lstm() -> bool:
     """Whether this CPU runs PyTorch's LSTM in bf16: oneDNN's bf16 LSTM needs AVX-512-BF16 (or AMX) and
     fails on AVX2-only CPUs ("could not create a primitive descriptor"); probed once on a tiny LSTM.
     Where it cannot, the LSTM computes in float32 and the kernel record says ``float32``, as PyTorch's
-    GRU and RNN record what they really ran."""
+    GRU and RNN record what they really ran.
+
+    Returns:
+        True if a bf16 LSTM runs on this CPU (the answer is cached for the process).
+    """
     probe = nn.LSTM(2, 2, batch_first=True)
     try:
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):

@@ -40,8 +40,8 @@ def render(run_dir: str | Path, out_dir: str | Path | None = None) -> dict[str, 
 
     Returns:
         Name -> path of every file written (``table1_csv``, ``table1_md``, ``timing_csv``,
-        ``pairwise_csv``, ``confusion_csv``, ``figure5``, ``figure4``, ``confusion``, ``report_md``,
-        ``report_html``; a tuned run adds ``tuning_*_csv`` and the ``tuning_*`` figures).
+            ``pairwise_csv``, ``confusion_csv``, ``figure5``, ``figure4``, ``confusion``, ``report_md``,
+            ``report_html``; a tuned run adds ``tuning_*_csv`` and the ``tuning_*`` figures).
 
     Raises:
         ReportError: the run directory is missing, or a file in it is missing, empty or half-written.

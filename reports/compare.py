@@ -55,7 +55,17 @@ def _accuracy_cell(mean: float, std: float, folds: int, diverged: int) -> str:
 
 
 def compare_table(runs: list[Run], names: list[str] | None = None) -> pd.DataFrame:
-    """One row per (unit, run): accuracy, time per iteration and, against the first run, ratios and tests."""
+    """One row per (unit, run): accuracy, time per iteration and, against the first run, ratios and tests.
+
+    Args:
+        runs: the runs; the first is the reference.
+        names: a name per run (default: its directory's name, numbered when two are equal).
+
+    Returns:
+        ``unit, run, execution, device_name, folds, diverged, acc_mean, acc_std, median_s, q1_s, q3_s,
+            time_ratio, acc_diff_pp, paired, p, ci_low_pp, ci_high_pp, note``; the test only where a run
+            has exactly the first run's splits.
+    """
     names = names or _names(runs)
     first = runs[0]
     base_splits = _splits(first)
@@ -90,7 +100,15 @@ def compare_table(runs: list[Run], names: list[str] | None = None) -> pd.DataFra
 
 
 def config_differences(runs: list[Run], names: list[str] | None = None) -> pd.DataFrame:
-    """Every configuration field whose value is not the same in all runs, one column per run."""
+    """Every configuration field whose value is not the same in all runs, one column per run.
+
+    Args:
+        runs: the runs.
+        names: a name per run (default: as :func:`compare_table`).
+
+    Returns:
+        ``field`` and one column of JSON values per run.
+    """
     names = names or _names(runs)
     keys = sorted({k for r in runs for k in r.config})
     rows = []
@@ -103,7 +121,16 @@ def config_differences(runs: list[Run], names: list[str] | None = None) -> pd.Da
 
 
 def machines(runs: list[Run], names: list[str] | None = None) -> pd.DataFrame:
-    """Where each run was measured, and how (step mode, precision)."""
+    """Where each run was measured, and how (step mode, precision).
+
+    Args:
+        runs: the runs.
+        names: a name per run (default: as :func:`compare_table`).
+
+    Returns:
+        ``field`` (device, device name, CPU, threads, subnormals, CUDA, commit, torch, execution) and
+            one column per run.
+    """
     names = names or _names(runs)
     rows = []
     for k in (*MACHINE_KEYS, "torch", "execution"):
@@ -166,7 +193,19 @@ def _md(df: pd.DataFrame) -> str:
 
 
 def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> dict[str, Path]:
-    """Load the runs, write ``compare.csv``, ``compare.md`` and ``compare.png`` into ``out_dir``."""
+    """Load the runs, write ``compare.csv``, ``compare.md`` and ``compare.png`` into ``out_dir``.
+
+    Args:
+        run_dirs: two or more run directories; the first is the reference.
+        out_dir: where to write (created if needed).
+
+    Returns:
+        ``{"csv", "md", "png"}`` -> the files written.
+
+    Raises:
+        ValueError: fewer than two runs.
+        ReportError: a run directory cannot be read (:func:`reports.load_run`).
+    """
     if len(run_dirs) < 2:
         raise ValueError("bench compare needs at least two run directories")
     runs = [load_run(d) for d in run_dirs]

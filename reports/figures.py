@@ -33,7 +33,18 @@ PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
 
 
 def plain_text(fn=None):
-    """``matplotlib`` with mathtext and LaTeX off: a context manager, or a decorator of a figure function."""
+    """``matplotlib`` with mathtext and LaTeX off: a context manager, or a decorator of a figure function.
+
+    Names a user chose (genres, clips, runs) reach titles and labels; with this, none is ever parsed as
+    mathtext or LaTeX.
+
+    Args:
+        fn (Callable | None): a function to wrap; None returns the context manager.
+
+    Returns:
+        (Callable | contextlib.AbstractContextManager): ``fn`` wrapped so it draws with mathtext off, or
+            (without ``fn``) a context manager.
+    """
     if fn is None:
         return plt.rc_context(PLAIN_TEXT)
 
@@ -45,6 +56,7 @@ def plain_text(fn=None):
 
 DPI = 100
 PAPER_MARK = f"paper ({PAPER_NAME}), not rerun"
+"""The legend of the paper's values in every figure: they are quoted, never rerun."""
 _PAPER_STYLE = dict(marker="D", s=60, color="black", edgecolor="white", zorder=5, label=PAPER_MARK)
 
 
@@ -58,7 +70,14 @@ def _fixed_colours() -> dict[str, tuple]:
 
 
 def palette(units: list[str]) -> dict[str, tuple]:
-    """One fixed colour per unit label, the same in every figure of every report."""
+    """One fixed colour per unit label, the same in every figure of every report.
+
+    Args:
+        units: registry names; an unknown unit gets a pastel colour.
+
+    Returns:
+        Display label (:func:`reports.paper.label`) -> RGB colour.
+    """
     fixed = _fixed_colours()
     extra = iter(sns.color_palette("pastel") * 10)
     return {label(u): fixed[u] if u in fixed else next(extra) for u in units}
@@ -119,7 +138,14 @@ def _paper_marks(ax, names: list[str], values: dict[str, float]) -> None:
 
 @plain_text
 def figure5(run: Run) -> plt.Figure:
-    """Figure 5: (a) test accuracy, (b) ms per iteration, (c) time ratio to IndRNN; paper marks beside."""
+    """Figure 5: (a) test accuracy, (b) ms per iteration, (c) time ratio to IndRNN; paper marks beside.
+
+    Args:
+        run: the run.
+
+    Returns:
+        The figure (save it with :func:`save`).
+    """
     n = len(run.units)
     if _wide(n):  # many units: (a) across the top, (b) and (c) below, so the page can show it at full size
         fig = plt.figure(figsize=(14, 10))
@@ -192,6 +218,12 @@ def figure4(run: Run) -> plt.Figure:
     The band uses the corrected resampled variance (n_val / n_train of the folds), as Table 1 does:
     the folds of repeated cross-validation share training data. Computed per (unit, epoch) with one
     group-by, so it stays fast at 400 folds x 500 epochs.
+
+    Args:
+        run: the run.
+
+    Returns:
+        The figure.
     """
     units = [u for u in run.recurrent_units if run.epochs.loc[run.epochs["unit"] == u, "val_auc"].notna().any()]
     fig, ax = plt.subplots(figsize=(9.5 if _wide(len(units)) else 7.5, 4.6))
@@ -225,7 +257,14 @@ def figure4(run: Run) -> plt.Figure:
 
 @plain_text
 def confusion_figure(run: Run) -> plt.Figure:
-    """One confusion matrix per unit: counts pooled over folds and repeats, shaded by row share."""
+    """One confusion matrix per unit: counts pooled over folds and repeats, shaded by row share.
+
+    Args:
+        run: the run.
+
+    Returns:
+        The figure.
+    """
     genres, units = run.genres, run.units
     cols = min(4 if _wide(len(units)) else 3, len(units))
     rows = -(-len(units) // cols)
@@ -251,7 +290,15 @@ def confusion_figure(run: Run) -> plt.Figure:
 
 @plain_text
 def save(fig: plt.Figure, path: str | Path) -> Path:
-    """Write ``fig`` as a PNG at a modest resolution (small enough to commit) and close it."""
+    """Write ``fig`` as a PNG at a modest resolution (small enough to commit) and close it.
+
+    Args:
+        fig: the figure.
+        path: the PNG file.
+
+    Returns:
+        ``path``.
+    """
     path = Path(path)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)

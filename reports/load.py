@@ -28,6 +28,8 @@ REQUIRED_COLUMNS: dict[str, list[str]] = {
     "trials": KEYS + ["trial", "lr", "dropout", "weight_decay", "readout", "state", "val_acc", "test_acc",
                       "train_s", "overhead_s", "chosen"],
 }
+"""Table name -> the columns :func:`load_run` needs in it (a table may hold more); a file lacking one is
+refused, naming it."""
 # numeric columns of trials.csv (the rest: readout and state as text, chosen as bool)
 TRIAL_NUMBERS = ["trial", "lr", "dropout", "weight_decay", "val_acc", "val_loss", "test_acc", "epochs", "best_epoch",
                  "median_iter_s", "params", "hidden", "train_s", "overhead_s"]
@@ -42,7 +44,25 @@ class ReportError(Exception):
 @dataclass
 class Run:
     """One run directory, validated: metadata plus the four tidy tables, and the trials of a tuned run
-    (an empty DataFrame when the run was not tuned)."""
+    (an empty DataFrame when the run was not tuned).
+
+    Made by :func:`load_run`; the tables are pandas DataFrames with the columns of the tables reference
+    (``diverged``, ``warmup`` and ``partial`` as booleans). The properties below read the metadata for
+    what the report says about the run.
+
+    Attributes:
+        dir: the run directory.
+        metadata: ``metadata.json``: ``config``, ``environment``, ``features`` (shape, genres, skipped
+            clips, ...), ``jobs``, ``started``, ``finished``, ``sessions``, ``param_budget``, ``run_id``
+            and ``seal``.
+        folds: one row per job (unit x repeat x fold): test accuracy, epochs, median and quartiles of
+            seconds per iteration, parameters, ``diverged``, ...
+        epochs: one row per job and epoch: training and validation loss, validation accuracy and AUC.
+        iterations: one row per training iteration: ``seconds``, ``batch_size``, ``warmup``, ``partial``.
+        predictions: one row per test clip per job: ``clip_id``, ``true`` and ``pred`` class indices
+            (-1 for a diverged fold).
+        trials: one row per tuning trial (``--tune``); empty for an untuned run.
+    """
 
     dir: Path
     metadata: dict
@@ -54,10 +74,12 @@ class Run:
 
     @property
     def config(self) -> dict:
+        """The run's configuration, as stored (``RunConfig.to_dict()``: every option by name)."""
         return self.metadata.get("config", {})
 
     @property
     def environment(self) -> dict:
+        """Where the run started: device, CPU, threads, library versions, commit (``{}`` if not recorded)."""
         return self.metadata.get("environment") or {}
 
     @property
@@ -79,6 +101,7 @@ class Run:
 
     @property
     def genres(self) -> list[str]:
+        """The class names, by class index (``class 0``, ... when the metadata does not list them)."""
         g = (self.metadata.get("features") or {}).get("genres")
         if g:
             return list(g)
@@ -87,15 +110,18 @@ class Run:
 
     @property
     def finished(self) -> bool:
+        """Whether the run reached its end (``metadata.json`` has a ``finished`` time)."""
         return bool(self.metadata.get("finished"))
 
     @property
     def device_name(self) -> str:
+        """The model of the GPU or CPU the run timed on."""
         env = self.environment
         return str(env.get("device_name") or env.get("device") or self.config.get("device") or "unknown device")
 
     @property
     def threads(self):
+        """torch's thread count when the run started (the configured one if not recorded)."""
         return self.environment.get("torch_threads", self.config.get("threads"))
 
     @property
@@ -174,7 +200,14 @@ class Run:
         return "GENERATED, NOT MEASURED (a rehearsal store)" if self.generated else "measured in this run"
 
     def kernels(self, unit: str) -> str:
-        """The kernels ``unit``'s jobs ran, ``op:kernel:dtype`` (``;`` between ops), as recorded per job."""
+        """The kernels ``unit``'s jobs ran, ``op:kernel:dtype`` (``;`` between ops), as recorded per job.
+
+        Args:
+            unit: a unit of the run.
+
+        Returns:
+            Every distinct record, ``|`` between them; ``not recorded`` when none is.
+        """
         if "kernels" not in self.folds:
             return "not recorded"
         seen = self.folds.loc[self.folds["unit"] == unit, "kernels"].dropna().astype(str)
@@ -262,6 +295,26 @@ def load_run(run_dir: str | Path) -> Run:
 
     Raises:
         ReportError: naming the missing, empty, unparsable or inconsistent file.
+
+    Examples:
+        A store of four generated jobs (``bench.rehearsal``) stands in for a run here:
+
+        >>> import tempfile
+        >>> from bench.rehearsal import write_rehearsal
+        >>> from bench.store import ResultsStore
+        >>> from reports import load_run
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> _ = write_rehearsal(tmp.name, jobs=4, checkpoints=(), size={"epochs": 3, "iters_per_epoch": 2})
+        >>> _ = ResultsStore(tmp.name).consolidate()  # the top-level tables, as bench run builds them at its end
+        >>> run = load_run(tmp.name)
+        >>> run.units, run.generated, run.finished
+        (['rnn', 'lstm', 'gru', 'indrnn'], True, False)
+        >>> run.folds.groupby("unit")["test_acc"].count().to_dict()
+        {'gru': 1, 'indrnn': 1, 'lstm': 1, 'rnn': 1}
+        >>> steady = run.iterations[~run.iterations.warmup & ~run.iterations.partial]
+        >>> len(steady)  # 6 iterations per job, the first 5 warm-up
+        4
+        >>> tmp.cleanup()
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

@@ -23,7 +23,19 @@ __all__ = ["visible", "md_escape", "html_text", "table1_display", "timing_displa
 
 # -- text a user named (genres, clips, paths, run names), made safe for each format -----------------
 def visible(text) -> str:
-    """``text`` on one line: control characters (a newline in a file name) shown as ``\\n``, ``\\x1b``, ..."""
+    """``text`` on one line: control characters (a newline in a file name) shown as ``\\n``, ``\\x1b``, ...
+
+    Args:
+        text (object): anything; ``str(text)`` is shown.
+
+    Returns:
+        The text with every non-printable character as its Python escape.
+
+    Examples:
+        >>> from reports.page import visible
+        >>> print(visible("rock\\nroll.wav"))
+        rock\\nroll.wav
+    """
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text))
 
 
@@ -36,6 +48,17 @@ def md_escape(text) -> str:
 
     Every character Markdown (CommonMark, GitHub's tables and math) gives a meaning is backslash-escaped;
     ``&`` only where it would start an entity; a leading list or heading marker is escaped too.
+
+    Args:
+        text (object): anything; shown with :func:`visible` first.
+
+    Returns:
+        The escaped text.
+
+    Examples:
+        >>> from reports.page import md_escape
+        >>> print(md_escape("*hip_hop* [live]"))
+        \\*hip\\_hop\\* \\[live\\]
     """
     s = _MD_ENTITY.sub("&amp;", visible(text))
     s = _MD_SPECIAL.sub(r"\\\1", s)
@@ -43,7 +66,14 @@ def md_escape(text) -> str:
 
 
 def html_text(text) -> str:
-    """``text`` for HTML: escaped, control characters made visible."""
+    """``text`` for HTML: escaped, control characters made visible.
+
+    Args:
+        text (object): anything.
+
+    Returns:
+        ``html.escape(visible(text))``.
+    """
     return html.escape(visible(text))
 
 
@@ -63,6 +93,15 @@ def _size_cells(r) -> dict:
 
 
 def table1_display(t1: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 as the page shows it: strings, rounded, quoted rows marked.
+
+    Args:
+        t1: :func:`reports.tables.table1`'s rows.
+
+    Returns:
+        One row of strings per row of ``t1``: method, group, width, parameters, MACs per frame, test
+            accuracy (mean +- std, %), the corrected 95 % interval, folds, the mean over finished folds, source.
+    """
     rows = []
     for r in t1.itertuples():
         if r.quoted:
@@ -80,6 +119,15 @@ def table1_display(t1: pd.DataFrame) -> pd.DataFrame:
 
 
 def timing_display(tt: pd.DataFrame) -> pd.DataFrame:
+    """The timing table as the page shows it: milliseconds, rounded, as strings.
+
+    Args:
+        tt: :func:`reports.tables.timing_table`'s rows.
+
+    Returns:
+        One row of strings per unit (and environment): median and IQR in ms, ratios to the reference
+            unit (measured and the paper's), timed iterations, device, threads, kernel and source.
+    """
     ref = f"ratio_to_{REFERENCE_UNIT}"
     sizes = pd.DataFrame([_size_cells(r) for r in tt.itertuples()], columns=["group", "width", "parameters"])
     return pd.DataFrame({
@@ -112,6 +160,15 @@ def _verdict(r) -> str:
 
 
 def pairwise_display(pw: pd.DataFrame) -> pd.DataFrame:
+    """The pairwise table as the page shows it, with a verdict per pair.
+
+    Args:
+        pw: :func:`reports.tables.pairwise_table`'s rows.
+
+    Returns:
+        One row of strings per pair: the accuracy difference with its corrected interval, t, p and
+            Holm's p, folds, the verdict (from Holm's p at 5 %) and the time ratio.
+    """
     rows = []
     for r in pw.itertuples():
         div = [f"{label(u)} {n}" for u, n in ((r.unit_a, r.diverged_a), (r.unit_b, r.diverged_b)) if n]
@@ -132,7 +189,14 @@ def pairwise_display(pw: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown_table(df: pd.DataFrame) -> str:
-    """A GitHub pipe table of the string cells of ``df``."""
+    """A GitHub pipe table of the string cells of ``df``.
+
+    Args:
+        df: the table; every header and cell is escaped with :func:`md_escape`.
+
+    Returns:
+        The table's lines, joined by newlines.
+    """
     cell = md_escape  # every cell, whoever named it
     lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |", "|" + "---|" * len(df.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
@@ -141,7 +205,14 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 # -- what the page says --------------------------------------------------------------------------
 def method_line(run: Run) -> str:
-    """One sentence: how the accuracies and times were obtained (scaffold, width rule and tuning included)."""
+    """One sentence: how the accuracies and times were obtained (scaffold, width rule and tuning included).
+
+    Args:
+        run: the run.
+
+    Returns:
+        The sentence that opens the report.
+    """
     c = run.config
     if c.get("protocol") == "filtered":
         acc = "Test accuracy on the single artist-filtered train/validation/test split (protocol filtered)"
@@ -178,6 +249,15 @@ def _compute_dtypes(run: Run) -> str:
 
 
 def warnings(run: Run) -> list[str]:
+    """What a reader must know before trusting the page.
+
+    Args:
+        run: the run.
+
+    Returns:
+        One sentence per problem found: generated rows, an unfinished run, jobs missing (damaged parts),
+            units without a finished job, diverged folds, several environments, uncommitted code.
+    """
     out = []
     if run.generated:
         out.append("GENERATED, NOT MEASURED: this run directory is a rehearsal store (python -m bench.rehearsal). Its "
@@ -229,6 +309,18 @@ def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, 
 
     ``tuned``: the tables of :func:`reports.tuning.tables` for a tuned run (its figures in ``images``),
     which add the section "What the tuning saw".
+
+    Args:
+        run: the run.
+        t1: :func:`reports.tables.table1`.
+        tt: :func:`reports.tables.timing_table`.
+        pw: :func:`reports.tables.pairwise_table`.
+        images: figure name (``figure5``, ``figure4``, ``confusion``, the tuning figures) -> PNG file.
+        files: the names of the report's files, listed at its end.
+        tuned: the tuning section's tables, or None.
+
+    Returns:
+        The blocks, in page order, for :func:`to_markdown` and :func:`to_html`.
     """
     c, env, feat = run.config, run.environment, run.metadata.get("features") or {}
     tag = f" ({run.tuned_label})" if run.tuned else ""  # what a tuned run's accuracies are
@@ -316,7 +408,14 @@ def page_blocks(run: Run, t1: pd.DataFrame, tt: pd.DataFrame, pw: pd.DataFrame, 
 
 # -- renderers -----------------------------------------------------------------------------------
 def to_markdown(blocks) -> str:
-    """The page as Markdown; every text is escaped (:func:`md_escape`): blocks hold plain text only."""
+    """The page as Markdown; every text is escaped (:func:`md_escape`): blocks hold plain text only.
+
+    Args:
+        blocks (list[tuple[str, object]]): :func:`page_blocks`' result.
+
+    Returns:
+        ``report.md``'s text; images are referred to by file name (they sit beside it).
+    """
     e = md_escape
     out = []
     for kind, x in blocks:
@@ -345,7 +444,15 @@ padding:.5em 1em}p{line-height:1.45}"""
 
 
 def to_html(blocks, title: str) -> str:
-    """A self-contained page: styles inline, images embedded as data: URIs."""
+    """A self-contained page: styles inline, images embedded as data: URIs.
+
+    Args:
+        blocks (list[tuple[str, object]]): :func:`page_blocks`' result (the images are read now).
+        title: the page's title.
+
+    Returns:
+        ``report.html``'s text, with no external reference of any kind.
+    """
     e = html_text
     out = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{e(title)}</title>"
            f"<style>{_CSS}</style></head><body>"]

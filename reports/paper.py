@@ -11,8 +11,11 @@ __all__ = ["BASELINE", "REFERENCE_UNIT", "PAPER_FIGURE5", "LITERATURE", "UNIT_LA
            "MODERN_UNITS", "GROUPS", "group"]
 
 BASELINE = "scat+logreg"  # the harness's name for the non-recurrent reference
+"""The baseline's name in a run's tables (``bench.baseline.BASELINE``; ``reports`` never imports ``bench``)."""
 REFERENCE_UNIT = "indrnn"  # time ratios are taken to this unit, as in the paper
+"""The unit every time ratio is taken to, as in the paper."""
 PAPER_NAME = "Wu et al."
+"""How tables and figures cite the paper."""
 
 # unit -> (test accuracy in %, training seconds per iteration), Figure 5 of the paper
 PAPER_FIGURE5: dict[str, tuple[float, float]] = {
@@ -20,6 +23,8 @@ PAPER_FIGURE5: dict[str, tuple[float, float]] = {
     "lstm": (97.0, 0.68),
     "indrnn": (96.0, 0.23),
 }
+"""Unit -> (test accuracy %, training seconds per iteration), as the paper's Figure 5 gives them (hardware
+not stated); drawn as marks beside the measured values, never rerun."""
 
 # (method, mean test accuracy in % on GTZAN), Table 1 of the paper, in its order
 LITERATURE: list[tuple[str, float]] = [
@@ -29,6 +34,8 @@ LITERATURE: list[tuple[str, float]] = [
     ("Dai et al. (2015), multilingual DNN", 93.4),
     ("Wu et al., scattering + IndRNN (the paper)", 96.0),
 ]
+"""``(method, mean test accuracy %)`` on GTZAN, the rows of the paper's Table 1 in its order: quoted in
+the report's Table 1 below the measured rows."""
 
 UNIT_LABELS = {
     "rnn": "RNN",
@@ -43,19 +50,36 @@ UNIT_LABELS = {
     "mamba": "Mamba",
     BASELINE: "scat+logreg",
 }
+"""Registry name -> display name in every table and figure (:func:`label`)."""
 
 # The diagonal linear recurrences (issue 20): minGRU, minLSTM (Feng et al. 2024), LRU (Orvieto et al.
 # 2023), Mamba's S6 (Gu & Dao 2023). Every other unit is the paper's or a variant of one (RNN with
 # ReLU, the IndRNN without its recurrence).
 MODERN_UNITS = ("mingru", "minlstm", "lru", "mamba")
+"""The units of the ``modern`` group (equal to ``models.MODERN_UNITS``; ``reports`` never imports ``models``)."""
 GROUPS = ("paper", "modern", "baseline")  # display order of the groups
+"""The groups of :func:`group`, in display order."""
 
 
 def label(unit: str) -> str:
-    """Display name of a unit; unknown units keep their registry name."""
+    """Display name of a unit; unknown units keep their registry name.
+
+    Args:
+        unit: a registry name (or the baseline's).
+
+    Returns:
+        Its :data:`UNIT_LABELS` entry, else ``unit``.
+    """
     return UNIT_LABELS.get(unit, unit)
 
 
 def group(unit: str) -> str:
-    """``"paper"`` (the paper's units and their variants), ``"modern"`` or ``"baseline"``."""
+    """``"paper"`` (the paper's units and their variants), ``"modern"`` or ``"baseline"``.
+
+    Args:
+        unit: a registry name (or the baseline's).
+
+    Returns:
+        The unit's group; any unit not modern and not the baseline counts as ``"paper"``.
+    """
     return "baseline" if unit == BASELINE else "modern" if unit in MODERN_UNITS else "paper"

@@ -15,7 +15,15 @@ __all__ = ["plot_scaling", "scaling_figure"]
 
 
 def scaling_figure(table: pd.DataFrame):
-    """Three log-log panels from ``scaling.csv`` rows; failed cells are marked with an x at the top."""
+    """Three log-log panels from ``scaling.csv`` rows; failed cells are marked with an x at the top.
+
+    Args:
+        table: ``bench scale``'s rows (:func:`bench.scale.sweep`).
+
+    Returns:
+        (matplotlib.figure.Figure): Seconds per iteration, memory saved for backward and peak memory,
+            against the length.
+    """
     ok = table[table.status == "ok"]
     cfg = table.iloc[0]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -51,6 +59,15 @@ def scaling_figure(table: pd.DataFrame):
 
 
 def plot_scaling(table: pd.DataFrame, path: str | Path) -> Path:
+    """:func:`scaling_figure` written as a PNG.
+
+    Args:
+        table: ``bench scale``'s rows.
+        path: the PNG file.
+
+    Returns:
+        ``path``.
+    """
     fig = scaling_figure(table)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -126,3 +126,5 @@ REPORT_TABLES: dict[str, Table] = {t.name: t for t in (
         Column("count", "int", "test clips, pooled over the finished folds"),
     )),
 )}
+"""Every CSV table of a report, by name (``table1``, ``timing``, ``pairwise``, the tuning tables,
+``confusion``): :func:`reports.render` writes each in exactly its declared columns."""

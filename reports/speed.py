@@ -19,7 +19,15 @@ KIND_LABELS = {"forward": "forward", "forward_backward": "forward + backward", "
 
 
 def speed_figure(summary: pd.DataFrame, title: str = ""):
-    """Grouped bars (unit x measurement) of median milliseconds, IQR as error bars, per mode."""
+    """Grouped bars (unit x measurement) of median milliseconds, IQR as error bars, per mode.
+
+    Args:
+        summary: ``bench speed``'s summary (:func:`bench.speed.summarise_speed`).
+        title: the figure's title, or ``""``.
+
+    Returns:
+        (matplotlib.figure.Figure): One panel per (subnormal policy, step mode).
+    """
     if "subnormals" not in summary:
         summary = summary.assign(subnormals="flush")
     panels = list(dict.fromkeys(zip(summary["subnormals"], summary["mode"])))
@@ -50,6 +58,16 @@ def speed_figure(summary: pd.DataFrame, title: str = ""):
 
 
 def plot_speed(summary: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """:func:`speed_figure` written as a PNG.
+
+    Args:
+        summary: ``bench speed``'s summary.
+        path: the PNG file.
+        title: the figure's title.
+
+    Returns:
+        ``path``.
+    """
     fig = speed_figure(summary, title)
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -31,6 +31,21 @@ __all__ = ["CorrectedTTest", "corrected_resampled_ttest", "CorrectedMean", "corr
 
 @dataclass(frozen=True)
 class CorrectedTTest:
+    """The corrected resampled t-test of paired per-fold differences (:func:`corrected_resampled_ttest`).
+
+    Attributes:
+        n: paired differences used.
+        mean: mean difference.
+        std: sample standard deviation of the differences (ddof=1); NaN if ``n < 2``.
+        t: the corrected t statistic; NaN when no test is possible.
+        df: degrees of freedom, ``n - 1``.
+        p: two-sided p value; NaN when no test is possible.
+        ci_low: lower end of the confidence interval of the mean difference (corrected variance).
+        ci_high: its upper end.
+        test_train_ratio: ``n_test / n_train`` used in the correction.
+        note: why there is no test, if there is none.
+    """
+
     n: int  # paired differences used
     mean: float  # mean difference
     std: float  # sample standard deviation of the differences (ddof=1); nan if n < 2
@@ -44,6 +59,7 @@ class CorrectedTTest:
 
     @property
     def tested(self) -> bool:
+        """Whether a test was made (``p`` is not NaN)."""
         return not math.isnan(self.p)
 
 
@@ -51,13 +67,19 @@ def corrected_resampled_ttest(diffs, test_train_ratio: float, alpha: float = 0.0
     """Nadeau-Bengio corrected resampled t-test on paired per-fold differences.
 
     Args:
-        diffs: one difference per (repeat, fold), both units scored on the same split; NaNs dropped.
+        diffs (ArrayLike): one difference per (repeat, fold), both units scored on the same split; NaNs dropped.
         test_train_ratio: n_test / n_train of the splits (their mean when sizes vary slightly).
         alpha: for the (1 - alpha) confidence interval.
 
     Returns:
         The test; ``t``, ``p`` and the interval are nan (and ``note`` says why) with fewer than two
-        differences or with differences that do not vary.
+            differences or with differences that do not vary.
+
+    Examples:
+        >>> from reports.stats import corrected_resampled_ttest
+        >>> test = corrected_resampled_ttest([2.0, 1.0, 3.0, 2.5, 1.5], test_train_ratio=0.25)
+        >>> round(test.t, 3), test.df, round(test.p, 3)
+        (3.771, 4, 0.02)
     """
     d = np.asarray(diffs, dtype=float)
     d = d[~np.isnan(d)]
@@ -83,6 +105,16 @@ def corrected_resampled_ttest(diffs, test_train_ratio: float, alpha: float = 0.0
 
 @dataclass(frozen=True)
 class CorrectedMean:
+    """The mean of one unit's per-fold scores with its corrected interval (:func:`corrected_interval`).
+
+    Attributes:
+        n: scores used.
+        mean: their mean.
+        std: sample standard deviation (ddof=1); NaN if ``n < 2``.
+        low: lower end of the (1 - alpha) interval of the mean, corrected variance; NaN if ``n < 2``.
+        high: its upper end.
+    """
+
     n: int  # scores used
     mean: float
     std: float  # sample standard deviation (ddof=1); nan if n < 2
@@ -91,7 +123,17 @@ class CorrectedMean:
 
 
 def corrected_half_width(std, n, test_train_ratio, alpha: float = 0.05):
-    """Half width t_{n-1} * sqrt((1/n + ratio) * std^2) of the corrected interval (arrays work too)."""
+    """Half width t_{n-1} * sqrt((1/n + ratio) * std^2) of the corrected interval (arrays work too).
+
+    Args:
+        std (float | ArrayLike): sample standard deviations.
+        n (int | ArrayLike): the counts they come from (NaN where ``n < 2``).
+        test_train_ratio (float | ArrayLike): ``n_test / n_train`` (or ``n_val / n_train``).
+        alpha: for the (1 - alpha) interval.
+
+    Returns:
+        (numpy.ndarray | float): The half widths, broadcast as numpy does (a float for scalar inputs).
+    """
     std, n = np.asarray(std, dtype=float), np.asarray(n, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = sps.t.ppf(1 - alpha / 2, np.where(n > 1, n - 1, np.nan))
@@ -102,8 +144,12 @@ def corrected_interval(scores, test_train_ratio: float, alpha: float = 0.05) -> 
     """Mean of per-fold scores of one unit with the Nadeau-Bengio corrected (1 - alpha) interval.
 
     Args:
-        scores: one score per (repeat, fold); NaNs dropped.
+        scores (ArrayLike): one score per (repeat, fold); NaNs dropped.
         test_train_ratio: n_test / n_train of the splits.
+        alpha: for the (1 - alpha) interval.
+
+    Returns:
+        The mean, its standard deviation and interval (NaN with fewer than two scores).
     """
     a = np.asarray(scores, dtype=float)
     a = a[~np.isnan(a)]
@@ -120,7 +166,19 @@ def corrected_interval(scores, test_train_ratio: float, alpha: float = 0.05) -> 
 
 
 def holm(pvalues) -> np.ndarray:
-    """Holm-Bonferroni adjusted p values (nan stays nan and does not count as a test)."""
+    """Holm-Bonferroni adjusted p values (nan stays nan and does not count as a test).
+
+    Args:
+        pvalues (ArrayLike): p values.
+
+    Returns:
+        The adjusted p values, in the same order.
+
+    Examples:
+        >>> from reports.stats import holm
+        >>> holm([0.01, 0.04, float("nan"), 0.03]).round(2).tolist()
+        [0.03, 0.06, nan, 0.06]
+    """
     p = np.asarray(pvalues, dtype=float)
     out = np.full(p.shape, np.nan)
     idx = np.flatnonzero(~np.isnan(p))
@@ -133,7 +191,14 @@ def holm(pvalues) -> np.ndarray:
 
 
 def quartiles(x) -> tuple[float, float, float]:
-    """(first quartile, median, third quartile) of the finite values of ``x``; nans if none."""
+    """(first quartile, median, third quartile) of the finite values of ``x``; nans if none.
+
+    Args:
+        x (ArrayLike): values; NaN and infinite ones are left out.
+
+    Returns:
+        ``(q1, median, q3)``.
+    """
     a = np.asarray(x, dtype=float)
     a = a[np.isfinite(a)]
     if len(a) == 0:

@@ -27,7 +27,14 @@ QUOTED = f"quoted in {PAPER_NAME} Table 1, not rerun"
 
 
 def chance_accuracy(run: Run) -> float:
-    """What a failed fold scores: one clip in (number of genres) right, a uniform guess."""
+    """What a failed fold scores: one clip in (number of genres) right, a uniform guess.
+
+    Args:
+        run: the run (:func:`reports.load_run`).
+
+    Returns:
+        ``1 / len(run.genres)``.
+    """
     return 1.0 / len(run.genres)
 
 
@@ -36,6 +43,12 @@ def fold_scores(run: Run) -> pd.DataFrame:
 
     ``acc`` is the test accuracy of a finished fold and :func:`chance_accuracy` for a fold that
     diverged (or has no accuracy), so a unit that diverges often is not judged by its survivors.
+
+    Args:
+        run: the run (:func:`reports.load_run`).
+
+    Returns:
+        One row per row of ``run.folds``; ``test_train_ratio`` is ``n_test / n_train``.
     """
     f = run.folds
     finished = ~f["diverged"] & f["test_acc"].notna()
@@ -54,6 +67,13 @@ def table1(run: Run) -> pd.DataFrame:
     frame (medians over its jobs). The mean, std and
     95 % interval (Nadeau-Bengio corrected resampled variance) are over every fold, a diverged one
     at chance accuracy; ``finished_*`` is the mean over the folds that did not diverge.
+
+    Args:
+        run: the run (:func:`reports.load_run`).
+
+    Returns:
+        The table, in the columns of ``report/table1.csv``: measured units in display order, a row for
+            each unit asked for with no finished job, then the quoted rows.
     """
     scores = fold_scores(run)
     rows = []
@@ -115,6 +135,13 @@ def timing_table(run: Run, reference: str = REFERENCE_UNIT) -> pd.DataFrame:
     recurrence ran (``op:kernel:dtype``, recorded per job), ``source`` whether the times were measured
     or generated (a rehearsal store). A run resumed elsewhere with ``--allow-mixed``
     gets one row per unit and environment (``env_id``), never a median pooled across machines.
+
+    Args:
+        run: the run.
+        reference: the unit time ratios are taken to.
+
+    Returns:
+        One row per recurrent unit (and environment), in the columns of ``report/timing.csv``.
     """
     timed = _timed(run)
     env = run.environment
@@ -149,7 +176,16 @@ def timing_table(run: Run, reference: str = REFERENCE_UNIT) -> pd.DataFrame:
 
 
 def fold_times(run: Run) -> pd.DataFrame:
-    """Median seconds per iteration of each (unit, repeat, fold), warm-up excluded."""
+    """Median seconds per iteration of each (unit, repeat, fold), warm-up excluded.
+
+    Partial batches are left out too, as in every summary.
+
+    Args:
+        run: the run (:func:`reports.load_run`).
+
+    Returns:
+        ``unit, repeat, fold, median_s``.
+    """
     return (_timed(run).groupby(["unit", "repeat", "fold"])["seconds"].median()
             .rename("median_s").reset_index())
 
@@ -162,6 +198,12 @@ def pairwise_table(run: Run) -> pd.DataFrame:
     them), and the Nadeau-Bengio corrected resampled t-test on d; ``p_holm`` is its p value after
     Holm's adjustment over every tested pair of the table. Time (recurrent units only): the ratio of
     the two units' median seconds per iteration on each fold, summarised by its median and quartiles.
+
+    Args:
+        run: the run (:func:`reports.load_run`).
+
+    Returns:
+        One row per pair, in the columns of ``report/pairwise.csv``.
     """
     scores = fold_scores(run)
     acc = scores.pivot_table(index=["repeat", "fold"], columns="unit", values="acc", aggfunc="first")
@@ -196,7 +238,14 @@ def pairwise_table(run: Run) -> pd.DataFrame:
 
 def confusion_counts(run: Run) -> pd.DataFrame:
     """Test predictions pooled over folds and repeats: ``unit, true, pred, count`` (genre names),
-    every cell present (zeros included). Clips of diverged folds (pred = -1) are left out."""
+    every cell present (zeros included). Clips of diverged folds (pred = -1) are left out.
+
+    Args:
+        run: the run (:func:`reports.load_run`).
+
+    Returns:
+        ``units x genres x genres`` rows.
+    """
     genres = run.genres
     p = run.predictions[(run.predictions["pred"] >= 0) & (run.predictions["true"] >= 0)]
     rows = []
@@ -209,7 +258,15 @@ def confusion_counts(run: Run) -> pd.DataFrame:
 
 
 def confusion_matrix(pred: pd.DataFrame, n_classes: int) -> np.ndarray:
-    """Counts (true class, predicted class) of the rows of a predictions table."""
+    """Counts (true class, predicted class) of the rows of a predictions table.
+
+    Args:
+        pred: rows with ``true`` and ``pred`` class indices (a negative ``pred`` is left out).
+        n_classes: classes.
+
+    Returns:
+        ``(n_classes, n_classes)`` int64 counts, rows the true class.
+    """
     m = np.zeros((n_classes, n_classes), dtype=np.int64)
     ok = (pred["true"] < n_classes) & (pred["pred"] < n_classes) & (pred["pred"] >= 0)
     np.add.at(m, (pred.loc[ok, "true"].to_numpy(), pred.loc[ok, "pred"].to_numpy()), 1)

@@ -36,6 +36,7 @@ __all__ = ["PARAMETERS", "chosen_table", "summary_table", "best_so_far", "import
            "spread_figure", "budget_figure", "lr_figure", "importance_figure", "figures", "section"]
 
 PARAMETERS = ("lr", "dropout", "weight_decay", "readout")  # the search space's axes
+"""The search space's axes (``bench.tune.DIMENSIONS``), in the order every table lists them."""
 MIN_TRIALS = 4  # fewer complete trials of a unit: no importance (a forest on 3 points explains nothing)
 PAGE_ROWS = 40  # the chosen-values table goes on the page up to this many rows; always in its CSV
 
@@ -51,7 +52,14 @@ def _ordered(run: Run, df: pd.DataFrame) -> pd.DataFrame:
 # -- tables --------------------------------------------------------------------------------------
 def chosen_table(run: Run) -> pd.DataFrame:
     """The chosen trial of every (unit, repeat, fold): ``unit, repeat, fold, trial, lr, dropout,
-    weight_decay, readout, val_acc, test_acc`` (its test accuracy is the fold's in ``folds.csv``)."""
+    weight_decay, readout, val_acc, test_acc`` (its test accuracy is the fold's in ``folds.csv``).
+
+    Args:
+        run: a tuned run (its ``trials`` table).
+
+    Returns:
+        One row per fold, units in display order.
+    """
     cols = [*KEYS, "trial", *PARAMETERS, "val_acc", "test_acc"]
     return _ordered(run, run.trials.loc[run.trials["chosen"], cols])
 
@@ -59,7 +67,14 @@ def chosen_table(run: Run) -> pd.DataFrame:
 def summary_table(run: Run) -> pd.DataFrame:
     """Per unit: trials by state, mean and best validation accuracy over the complete trials, the wall
     time spent (sum of the trials' ``train_s``, and that per fold), the tuner's mean overhead per trial
-    and the learning rates of the chosen trials (median and range; NaN for the baseline, which has none)."""
+    and the learning rates of the chosen trials (median and range; NaN for the baseline, which has none).
+
+    Args:
+        run: a tuned run (its ``trials`` table).
+
+    Returns:
+        One row per unit, in the columns of ``report/tuning_summary.csv``.
+    """
     rows = []
     for unit in run.units:
         t = run.trials[run.trials["unit"] == unit]
@@ -83,7 +98,14 @@ def summary_table(run: Run) -> pd.DataFrame:
 def best_so_far(run: Run) -> pd.DataFrame:
     """``unit, repeat, fold, trial, best_val_acc``: the best validation accuracy among the complete
     trials 0..k of each fold, which is what the choice would have read with a budget of k + 1 trials
-    (pruned and diverged trials are never chosen; NaN before the first complete one)."""
+    (pruned and diverged trials are never chosen; NaN before the first complete one).
+
+    Args:
+        run: a tuned run (its ``trials`` table).
+
+    Returns:
+        One row per trial.
+    """
     t = _ordered(run, run.trials)
     score = t["val_acc"].where(t["state"] == "complete")
     best = score.fillna(-np.inf).groupby([t["unit"], t["repeat"], t["fold"]]).cummax()
@@ -153,6 +175,12 @@ def importance_table(run: Run) -> pd.DataFrame:
     It is NaN, with a note saying why, for a parameter outside the unit's space or constant, and for
     every parameter of a unit with fewer than ``MIN_TRIALS`` complete trials, one varying parameter only
     or the same validation accuracy in every trial.
+
+    Args:
+        run: a tuned run (its ``trials`` table).
+
+    Returns:
+        One row per unit and parameter of :data:`PARAMETERS`.
     """
     space, rows = _space(run), []
     for unit in run.units:
@@ -177,7 +205,14 @@ def importance_table(run: Run) -> pd.DataFrame:
 
 
 def tables(run: Run) -> dict[str, pd.DataFrame]:
-    """Every table of the section, by the name of its CSV (declared in :mod:`reports.schema`)."""
+    """Every table of the section, by the name of its CSV (declared in :mod:`reports.schema`).
+
+    Args:
+        run: a tuned run (its ``trials`` table).
+
+    Returns:
+        ``tuning_summary``, ``tuning_chosen`` and ``tuning_importance``.
+    """
     return {"tuning_summary": summary_table(run), "tuning_chosen": chosen_table(run),
             "tuning_importance": importance_table(run)}
 
@@ -195,6 +230,12 @@ def spread_figure(run: Run) -> plt.Figure:
     How to read it: a tall box means the unit's accuracy depends much on its recipe; a chosen diamond far
     below the top of its box means the validation part over-rated the chosen trial (few validation clips).
     Diverged trials have no accuracy and are counted above the boxes.
+
+    Args:
+        run: a tuned run (its ``trials`` table).
+
+    Returns:
+        The figure.
     """
     names = [label(u) for u in run.units]
     t = run.trials.assign(method=run.trials["unit"].map(label), val_pct=100.0 * run.trials["val_acc"])
@@ -231,6 +272,12 @@ def budget_figure(run: Run) -> plt.Figure:
 
     How to read it: a curve still rising at the last trial means the budget was too small for that unit
     (more trials would probably have found a better recipe); a curve flat early means it was enough.
+
+    Args:
+        run: a tuned run (its ``trials`` table).
+
+    Returns:
+        The figure.
     """
     curve = best_so_far(run)
     curve = curve.groupby(["unit", "trial"], sort=False)["best_val_acc"].mean().reset_index()
@@ -256,6 +303,12 @@ def lr_figure(run: Run) -> plt.Figure:
     How to read it: a peak says where the unit trains well and how wide that region is; accuracy rising
     to an edge of the range says the range (``--tune-lr-min/max``) cut the search short. The baseline has
     no learning rate and no panel.
+
+    Args:
+        run: a tuned run (its ``trials`` table).
+
+    Returns:
+        The figure.
     """
     units = [u for u in run.units if run.trials.loc[run.trials["unit"] == u, "lr"].notna().any()]
     cols = min(max(len(units), 1), 4)
@@ -293,6 +346,13 @@ def importance_figure(run: Run, importance: pd.DataFrame) -> plt.Figure:
     How to read it: each row sums to 1; a dark cell is a hyperparameter that alone explains much of the
     spread of the unit's validation accuracy, a pale one a hyperparameter the unit hardly cared about
     within the range searched. Blank: not computed (see the table's note).
+
+    Args:
+        run: a tuned run.
+        importance: :func:`importance_table`'s rows.
+
+    Returns:
+        The figure.
     """
     grid = importance.pivot_table(index="method", columns="parameter", values="importance", aggfunc="first",
                                   dropna=False)
@@ -315,7 +375,15 @@ def importance_figure(run: Run, importance: pd.DataFrame) -> plt.Figure:
 
 
 def figures(run: Run, tabs: dict[str, pd.DataFrame]) -> dict[str, plt.Figure]:
-    """Every figure of the section, by the stem of its PNG."""
+    """Every figure of the section, by the stem of its PNG.
+
+    Args:
+        run: a tuned run.
+        tabs: :func:`tables`' result.
+
+    Returns:
+        ``tuning_spread``, ``tuning_budget``, ``tuning_lr`` and ``tuning_importance``.
+    """
     return {"tuning_spread": spread_figure(run), "tuning_budget": budget_figure(run), "tuning_lr": lr_figure(run),
             "tuning_importance": importance_figure(run, tabs["tuning_importance"])}
 
@@ -361,7 +429,16 @@ def _skipped(importance: pd.DataFrame) -> str:
 
 
 def section(run: Run, tabs: dict[str, pd.DataFrame], images: dict[str, Path]) -> list[tuple[str, object]]:
-    """The blocks of "What the tuning saw" (see :func:`reports.page.page_blocks` for the kinds)."""
+    """The blocks of "What the tuning saw" (see :func:`reports.page.page_blocks` for the kinds).
+
+    Args:
+        run: a tuned run.
+        tabs: :func:`tables`' result.
+        images: the section's figures (:func:`figures`' names) -> PNG files.
+
+    Returns:
+        The section's blocks.
+    """
     b: list[tuple[str, object]] = [("h2", "What the tuning saw")]
     b.append(("p", f"Every unit, the baseline too, was tuned the same way: {run.tuning}. Table 1, Figure 5 and "
                    "the pairwise table report each fold's chosen trial. Below is what the search saw on the way: "

@@ -64,6 +64,8 @@ __all__ = ["KERNELS", "SCAN_KERNELS", "SCAN_DTYPES", "recurrence", "resolve", "l
 
 Recurrence = Callable[..., torch.Tensor]
 KERNELS = KERNEL_CHOICES
+"""The names :func:`recurrence` accepts (``ModelConfig.kernel``): ``auto``, ``numba``, ``triton``,
+``triton_loop`` and ``reference``."""
 _FUSED_DTYPES = (torch.float32, torch.float64)
 
 
@@ -76,8 +78,20 @@ def recording() -> Iterator[set]:
 
     ``op`` is the operation (``"indrnn"``, ``"scan"``, ``"lstm"``, ...), ``kernel`` the concrete
     implementation that ran, ``dtype`` the dtype it computed in (``"float32"``, ``"bfloat16"``...).
-    The bench opens one around a job's first step, so every job records the kernel and precision that
-    really ran rather than the ones that were asked for.
+    The bench opens one around a job's training, so every job records the kernel and precision that
+    really ran rather than the ones that were asked for. Blocks may nest: each open recording sees
+    every call.
+
+    Yields:
+        The set, filled as calls run (read it after the block).
+
+    Examples:
+        >>> import torch
+        >>> from models.kernels import linear_scan, recording
+        >>> with recording() as ran:
+        ...     _ = linear_scan(torch.rand(1, 3, 2), torch.rand(1, 3, 2), kernel="reference")
+        >>> ran
+        {('scan', 'reference', 'float32')}
     """
     log: set = set()
     _LOGS.append(log)
@@ -88,7 +102,13 @@ def recording() -> Iterator[set]:
 
 
 def note_ran(op: str, kernel: str, dtype: torch.dtype) -> None:
-    """Add one call to every open :func:`recording` (units with their own recurrence call this)."""
+    """Add one call to every open :func:`recording` (units with their own recurrence call this).
+
+    Args:
+        op: the operation, e.g. ``"indrnn"``, ``"scan"``, ``"lstm"``.
+        kernel: the implementation that ran, e.g. ``"numba"``, ``"aten"``, ``"cudnn-layer"``.
+        dtype: the dtype it computed in.
+    """
     for log in _LOGS:
         log.add((op, kernel, str(dtype).removeprefix("torch.")))
 
@@ -131,7 +151,21 @@ def _numba() -> Recurrence:
 
 
 def resolve(kernel: str, device: torch.device | str, dtype: torch.dtype = torch.float32) -> str:
-    """The concrete kernel name that ``kernel`` means for tensors on ``device`` of ``dtype``."""
+    """The concrete kernel name that ``kernel`` means for tensors on ``device`` of ``dtype``.
+
+    Args:
+        kernel: one of :data:`KERNELS`.
+        device: where the tensors are.
+        dtype: their dtype.
+
+    Returns:
+        ``kernel`` itself unless it is ``"auto"``, which means ``"numba"`` on the CPU and ``"triton"``
+            on CUDA.
+
+    Raises:
+        ValueError: an unknown name, a kernel that cannot run on ``device``, or ``"auto"`` where no fused
+            kernel runs (a dtype other than float32/float64, CUDA without Triton, another device).
+    """
     device = _check_kernel("IndRNN", kernel, KERNELS, device)
     if kernel != "auto":
         return kernel
@@ -153,6 +187,9 @@ def recurrence(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor, h0: torch.Tens
 
     Returns:
         ``(batch, time, hidden)`` hidden states.
+
+    Raises:
+        ValueError: ``kernel`` cannot run these tensors (:func:`resolve`).
     """
     name = resolve(kernel, z.device, z.dtype)
     note_ran("indrnn", name, z.dtype)
@@ -169,12 +206,21 @@ def recurrence(z: torch.Tensor, u: torch.Tensor, b: torch.Tensor, h0: torch.Tens
 
 # The diagonal linear recurrence h_t = a_t * h_{t-1} + b_t of the modern units (minGRU, minLSTM, LRU, Mamba).
 SCAN_KERNELS = ("auto", "numba", "triton", "logspace", "reference")
+"""The back ends :func:`linear_scan` accepts (``ModelConfig.scan_kernel``, ``--scan-kernel``)."""
 SCAN_DTYPES = (torch.float32, torch.float64, torch.complex64, torch.complex128)
+"""The dtypes the fused scans compute in; half precisions are widened to these (:func:`scan_dtype`)."""
 _WIDEN = {torch.bfloat16: torch.float32, torch.float16: torch.float32, torch.complex32: torch.complex64}
 
 
 def scan_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype a scan of ``dtype`` inputs computes in and returns: half precisions widen to 32 bits."""
+    """The dtype a scan of ``dtype`` inputs computes in and returns: half precisions widen to 32 bits.
+
+    Args:
+        dtype: the inputs' dtype.
+
+    Returns:
+        float32 for bfloat16 and float16, complex64 for complex32, else ``dtype``.
+    """
     return _WIDEN.get(dtype, dtype)
 
 
@@ -183,6 +229,18 @@ def resolve_scan(kernel: str, device: torch.device | str, dtype: torch.dtype = t
 
     ``"auto"`` is ``numba`` on CPU and ``triton`` on CUDA; where neither runs (CUDA without triton,
     another device, an integer dtype) it is an error: the reference loop must be asked for by name.
+
+    Args:
+        kernel: one of :data:`SCAN_KERNELS`.
+        device: where the tensors are.
+        dtype: the inputs' dtype (widened by :func:`scan_dtype` before the check).
+
+    Returns:
+        The back end's name.
+
+    Raises:
+        ValueError: an unknown name, a back end that cannot run on ``device``, or ``"auto"`` where no
+            fused kernel runs.
     """
     device = _check_kernel("scan", kernel, SCAN_KERNELS, device)
     if kernel != "auto":
@@ -205,8 +263,22 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None
 
     Returns:
         ``(batch, time, channels)`` states in :func:`scan_dtype` of the inputs' dtype (``a``'s own
-        dtype, except bfloat16/float16 inputs, which give float32); differentiable in ``a``, ``b``
-        and ``h0``.
+            dtype, except bfloat16/float16 inputs, which give float32); differentiable in ``a``, ``b``
+            and ``h0``.
+
+    Raises:
+        ValueError: the shapes do not match, or ``kernel`` cannot run these tensors (:func:`resolve_scan`).
+
+    Examples:
+        >>> import torch
+        >>> from models.kernels import linear_scan
+        >>> a = torch.full((1, 4, 2), 0.5)  # (batch, time, channels)
+        >>> b = torch.ones(1, 4, 2)
+        >>> linear_scan(a, b)[0, :, 0]  # numba on the CPU: 1, 0.5 * 1 + 1, ...
+        tensor([1.0000, 1.5000, 1.7500, 1.8750])
+        >>> lam = torch.tensor([0.9 + 0.1j])  # one complex decay for every sequence and step (the LRU's)
+        >>> linear_scan(lam, torch.ones(2, 3, 1, dtype=torch.complex64), kernel="reference").shape
+        torch.Size([2, 3, 1])
     """
     if b.dim() != 3 or a.shape not in (b.shape, b.shape[2:]):
         raise ValueError("a and b must both be (batch, time, channels), or a (channels,) with b (batch, time, "
@@ -243,7 +315,21 @@ def selective_scan_unfused(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor
                            z: torch.Tensor | None = None) -> torch.Tensor:
     """The selective scan with ``a``, ``b`` and ``h`` materialised, scanned by :func:`linear_scan`
     (back end ``kernel``), skip and gate as tensor operations; autograd does the rest. The reference
-    the fused kernel is tested against."""
+    the fused kernel is tested against.
+
+    Args:
+        x: ``(batch, time, E)`` inputs.
+        delta: ``(batch, time, E)`` steps.
+        A: ``(E, N)`` state matrix (diagonal per channel).
+        B: ``(batch, time, N)`` input projections.
+        C: ``(batch, time, N)`` output projections.
+        kernel: the :func:`linear_scan` back end.
+        D: ``(E,)`` skip weights, or None for no skip.
+        z: ``(batch, time, E)`` gate, or None for no gate.
+
+    Returns:
+        ``(batch, time, E)``, as :func:`selective_scan`.
+    """
     batch, steps, inner = x.shape
     a = torch.exp(delta.unsqueeze(-1) * A)  # (batch, time, E, N)
     b = (delta * x).unsqueeze(-1) * B.unsqueeze(-2)  # (batch, time, E, N)
@@ -260,9 +346,11 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     with ``h_t[e, n] = exp(delta_t[e] A[e, n]) h_{t-1}[e, n] + delta_t[e] B_t[n] x_t[e]``.
 
     Args:
-        x, delta: ``(batch, time, E)``.
+        x: ``(batch, time, E)`` inputs.
+        delta: ``(batch, time, E)`` steps.
         A: ``(E, N)``.
-        B, C: ``(batch, time, N)``.
+        B: ``(batch, time, N)``.
+        C: ``(batch, time, N)``.
         kernel: one of :data:`SCAN_KERNELS`; ``numba`` (``auto`` on CPU) runs the fused kernel
             (:mod:`.selective_cpu`), every other back end :func:`selective_scan_unfused`.
         D: ``(E,)`` skip weights, or None for no skip.
@@ -292,6 +380,9 @@ def gated_scan(kind: str, p: torch.Tensor, kernel: str = "auto") -> torch.Tensor
 
     Returns:
         ``(batch, time, H)`` states from ``h_0 = 0``, in :func:`scan_dtype` of ``p``'s dtype.
+
+    Raises:
+        ValueError: an unknown ``kind``, a ``p`` of the wrong shape, or a back end that cannot run it.
     """
     from .gates import GATED
 
@@ -327,7 +418,17 @@ def _cpu_module(op: str):
 
 def warm_up(op: str = "indrnn") -> None:
     """Compile or load the CPU kernels of ``op`` (``"indrnn"``, ``"scan"``, ``"selective_scan"`` or ``"gated_scan"``) now,
-    so their first call never lands in a timed step."""
+    so their first call never lands in a timed step.
+
+    The layers call it when they are built with ``"auto"`` or ``"numba"``. numba keeps the compiled
+    code on disk: a new process loads it (seconds), and only a change of the code compiles again.
+
+    Args:
+        op: which kernels, a key of :data:`CPU_OPS`.
+
+    Raises:
+        ValueError: an unknown ``op``.
+    """
     _cpu_module(op).warm_up()
 
 
@@ -350,7 +451,14 @@ def compiled(op: str) -> bool:
 
 
 def cache_folder(op: str = "indrnn") -> str:
-    """The folder where numba keeps ``op``'s compiled CPU kernels (beside the sources when writable)."""
+    """The folder where numba keeps ``op``'s compiled CPU kernels (beside the sources when writable).
+
+    Args:
+        op: a key of :data:`CPU_OPS`.
+
+    Returns:
+        The folder's path.
+    """
     from numba.core.dispatcher import Dispatcher
 
     return next(f._cache.cache_path for f in vars(_cpu_module(op)).values()
