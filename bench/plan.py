@@ -47,19 +47,38 @@ __all__ = ["DataShape", "SplitPlan", "split_plan", "planned_jobs", "shape_withou
 
 @dataclass(frozen=True)
 class DataShape:
+    """The shape of a run's data, as far as the plan needs it.
+
+    Attributes:
+        clips: clips in the data set.
+        frames: frames per clip (scattering time steps).
+        channels: features per frame.
+        classes: genres or classes.
+        source: where the numbers come from, said in the plan.
+        clip_paths: ``"<class>/<file name>"`` of every clip, when the data set was listed (for split files).
+    """
+
     clips: int
     frames: int
     channels: int
     classes: int
-    source: str  # where the numbers come from, said in the plan
-    clip_paths: tuple[str, ...] = ()  # "<class>/<file name>" of every clip, when the data set was listed
+    source: str
+    clip_paths: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class SplitPlan:
-    """The splits of a run as the plan shows them: their keys, sizes (fewest, most) and a label."""
+    """The splits of a run as the plan shows them: their keys, sizes (fewest, most) and a label.
 
-    keys: tuple[tuple[int, int], ...]  # (repeat, fold) of every split, in run order
+    Attributes:
+        keys: ``(repeat, fold)`` of every split, in run order.
+        train: (fewest, most) training clips of a split.
+        val: (fewest, most) validation clips.
+        test: (fewest, most) test clips.
+        label: the protocol in words, e.g. ``"1x5-fold cv"``.
+    """
+
+    keys: tuple[tuple[int, int], ...]
     train: tuple[int, int]
     val: tuple[int, int]
     test: tuple[int, int]
@@ -67,7 +86,15 @@ class SplitPlan:
 
     @classmethod
     def from_splits(cls, splits: list[Split], label: str) -> "SplitPlan":
-        """Exact, from the splits a run made."""
+        """Exact, from the splits a run made.
+
+        Args:
+            splits: the run's splits.
+            label: the protocol in words (:func:`protocol_label`).
+
+        Returns:
+            The plan of those splits.
+        """
         span = lambda part: (min(len(getattr(s, part)) for s in splits), max(len(getattr(s, part)) for s in splits))  # noqa: E731
         return cls(tuple((s.repeat, s.fold) for s in splits), span("train"), span("val"), span("test"), label)
 
@@ -91,6 +118,13 @@ def split_plan(cfg: RunConfig, shape: DataShape) -> SplitPlan:
 
     Split-file protocols read the file; with the data set's listing (``shape.clip_paths``) its rows
     are matched to the clips first, so a wrong file fails here as it would in the run.
+
+    Args:
+        cfg: the run's configuration.
+        shape: the data's shape (:func:`shape_without_features`, or the extracted features').
+
+    Returns:
+        The splits' keys, sizes and label.
     """
     if cfg.protocol == "cv":
         keys = tuple((r, f) for r in range(cfg.repeats) for f in range(cfg.folds))
@@ -119,13 +153,29 @@ def split_plan(cfg: RunConfig, shape: DataShape) -> SplitPlan:
 
 
 def planned_jobs(cfg: RunConfig, splits: SplitPlan) -> list[Job]:
-    """Every job of the run in run order (fold-major), keyed as the run keys them."""
+    """Every job of the run in run order (fold-major), keyed as the run keys them.
+
+    Args:
+        cfg: the run's configuration (units, baseline).
+        splits: its splits (:func:`split_plan`).
+
+    Returns:
+        One :class:`~bench.jobs.Job` per unit and split; their splits carry keys, not clips.
+    """
     units = list(cfg.units) + ([BASELINE] if cfg.baseline else [])
     return [Job(u, Split(r, f, 0, (), (), ())) for r, f in splits.keys for u in units]
 
 
 def shape_without_features(cfg: RunConfig) -> DataShape:
-    """Clips, frames, channels and classes of the run's data, without extracting features."""
+    """Clips, frames, channels and classes of the run's data, without extracting features.
+
+    Args:
+        cfg: the run's configuration (data set, data folder, scattering options).
+
+    Returns:
+        The shape; frames and channels from the scattering transform of one silent clip, the clips
+            from the data set's listing (gtzan, folder) or the corpus config (synthetic).
+    """
     fc = FeatureConfig(duration=cfg.seconds, J=cfg.J, Q=cfg.Q)
     scat = Scatterer(fc)  # builds the filter bank and transforms one silent clip: its output shape
     if cfg.dataset in ("gtzan", "folder"):
@@ -146,9 +196,20 @@ def _finished_seconds(store: ResultsStore, done: set[str]) -> pd.DataFrame:
 
 
 def plan_rows(cfg: RunConfig, run_dir: Path, shape: DataShape, splits: SplitPlan, probe: bool = True) -> pd.DataFrame:
-    """Per unit: ``jobs, done, todo``; ``job_s`` (seconds per job) with its range ``job_lo``-``job_hi``;
-    ``todo_s``, ``todo_lo``, ``todo_hi`` for the jobs to do; ``how`` (where the estimate comes from); and
-    ``others``, the cores other processes used while the unit was probed (NaN when not probed)."""
+    """The plan's table, one row per unit (and the baseline), probing the units with nothing finished.
+
+    Args:
+        cfg: the run's configuration.
+        run_dir: the run directory; its finished jobs count as done and give their units' times.
+        shape: the data's shape.
+        splits: the run's splits.
+        probe: probe units without finished jobs (False: leave them unestimated).
+
+    Returns:
+        Columns ``unit, jobs, done, todo``; ``job_s`` (seconds per job) with its range ``job_lo`` to
+            ``job_hi``; ``todo_s``, ``todo_lo``, ``todo_hi`` for the jobs to do; ``how`` (where the estimate
+            comes from); ``others``, the cores other processes used while the unit was probed (NaN when not).
+    """
     store = ResultsStore(run_dir)
     done = store.done()
     jobs = planned_jobs(cfg, splits)
@@ -216,6 +277,18 @@ def _range(lo: float, hi: float) -> str:
 
 
 def format_plan(rows: pd.DataFrame, cfg: RunConfig, shape: DataShape, splits: SplitPlan, run_dir: Path) -> str:
+    """The plan as printed: the data and protocol, one line per unit, the total and how it was estimated.
+
+    Args:
+        rows: :func:`plan_rows`'s table.
+        cfg: the run's configuration.
+        shape: the data's shape.
+        splits: the run's splits.
+        run_dir: the run directory, named in the plan.
+
+    Returns:
+        The plan's lines.
+    """
     kind = "classes" if cfg.dataset == "folder" else "genres"
     lines = [f"plan: {cfg.preset} preset, {cfg.dataset}: {shape.clips} clips, {shape.classes} {kind}, "
              f"{shape.frames} frames x {shape.channels} channels ({shape.source})",
@@ -242,7 +315,17 @@ def format_plan(rows: pd.DataFrame, cfg: RunConfig, shape: DataShape, splits: Sp
 
 
 def dry_run(cfg: RunConfig, run_dir: Path) -> str:
-    """The plan of a run that has not extracted its features (``bench run --dry-run``); writes nothing."""
+    """The plan of a run that has not extracted its features (``bench run --dry-run``); writes nothing.
+
+    Compiles the CPU kernels the units need first when numba has not cached them (said once).
+
+    Args:
+        cfg: the run's configuration (a resolved device, not ``"auto"``).
+        run_dir: the run directory it would write.
+
+    Returns:
+        The plan, as :func:`format_plan` prints it.
+    """
     from .warmup import compile_kernels
 
     apply_policy(job_threads(cfg), cfg.subnormals)  # the probe runs under the run's policy
@@ -253,14 +336,32 @@ def dry_run(cfg: RunConfig, run_dir: Path) -> str:
 
 
 def job_count(cfg: RunConfig) -> int:
-    """Jobs of the run, counted without listing them (``repeats x folds`` splits for cv; a split file's
-    folds are not known before it is read, so it counts as one split here)."""
+    """Jobs of the run, counted without listing them.
+
+    Args:
+        cfg: the run's configuration.
+
+    Returns:
+        ``repeats x folds`` splits times the units (and the baseline) for cv; a split file's folds are not
+            known before it is read, so it counts as one split here.
+    """
     splits = cfg.repeats * cfg.folds if cfg.protocol == "cv" else 1
     return splits * (len(cfg.units) + bool(cfg.baseline))
 
 
 def check_job_count(cfg: RunConfig, yes: bool) -> str:
-    """The line that states the job count; a ConfigError (before any work) above MAX_JOBS without --yes."""
+    """The line that states the job count, refusing a count above ``MAX_JOBS`` unless confirmed.
+
+    Args:
+        cfg: the run's configuration.
+        yes: ``--yes``, the user's confirmation of a large run.
+
+    Returns:
+        The line, e.g. ``"jobs: 1 repeat(s) x 5 fold(s) x 5 unit(s) = 25"``.
+
+    Raises:
+        ConfigError: more than ``MAX_JOBS`` jobs without ``yes`` (before any work).
+    """
     units = len(cfg.units) + bool(cfg.baseline)
     what = (f"{cfg.repeats} repeat(s) x {cfg.folds} fold(s) x {units} unit(s)" if cfg.protocol == "cv"
             else f"{units} unit(s) per split")
@@ -272,8 +373,16 @@ def check_job_count(cfg: RunConfig, yes: bool) -> str:
 
 
 def cap_batch(cfg: RunConfig, n_train: int) -> tuple[RunConfig, str | None]:
-    """``cfg`` with its batch size capped at ``n_train`` (the smallest training set of the run's splits),
-    and the note that says so (None when nothing changed). A larger batch would only cost memory."""
+    """The run's configuration with its batch size capped at the smallest training set.
+
+    Args:
+        cfg: the run's configuration.
+        n_train: clips in the smallest training set of the run's splits.
+
+    Returns:
+        ``(cfg, note)``: ``cfg`` with ``batch_size`` at most ``n_train`` (a larger batch would only cost
+            memory), and the note that says so (None when nothing changed).
+    """
     if n_train < 1 or cfg.batch_size <= n_train:
         return cfg, None
     return replace(cfg, batch_size=n_train), (f"note: --batch-size {cfg.batch_size} is larger than the training set "

@@ -53,6 +53,20 @@ def probe_unit(unit: str, cfg: RunConfig, frames: int, channels: int, classes: i
     (at least ``min_iters``, at most ``max_iters``), then three validation batches.
 
     The probe draws from its own generator and restores the global RNG, so it never shifts a run's seeds.
+    It runs on the threads and under the subnormal policy in force (:func:`bench.policy.apply_policy`).
+
+    Args:
+        unit: a registered unit.
+        cfg: the run's configuration (model options, batch size, step, precision, device).
+        frames: frames per clip.
+        channels: features per frame.
+        classes: classes.
+        seconds: how long to keep timing iterations.
+        min_iters: timed iterations at least.
+        max_iters: timed iterations at most.
+
+    Returns:
+        What was measured.
     """
     from .step import TrainStep, make_optimizer
 
@@ -107,7 +121,15 @@ class CpuMeter:
 
 
 def others_busy(seconds: float = 0.5) -> float | None:
-    """Cores other processes use now, measured over ``seconds`` (None where ``/proc/stat`` is missing)."""
+    """Cores other processes use now.
+
+    Args:
+        seconds: how long to measure.
+
+    Returns:
+        Busy cores of the machine not used by this process, on average over ``seconds`` (None where
+            ``/proc/stat`` is missing).
+    """
     with CpuMeter() as m:
         time.sleep(seconds)
     return m.others

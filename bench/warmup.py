@@ -9,6 +9,7 @@ the plan's probe or in the first job's model build. Commands that build models c
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Iterable
 
 import torch
 from tqdm import tqdm
@@ -19,7 +20,7 @@ from models import kernels
 __all__ = ["compile_kernels"]
 
 
-def compile_kernels(units, device: str, config: models.ModelConfig | None = None, progress: bool = True) -> list[str]:
+def compile_kernels(units: Iterable[str], device: str, config: models.ModelConfig | None = None, progress: bool = True) -> list[str]:
     """Compile now the CPU kernels that ``units`` need and numba has not cached yet.
 
     Builds each unit once, tiny (its constructor compiles or loads its kernels), under a progress bar,

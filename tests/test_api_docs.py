@@ -38,8 +38,6 @@ PACKAGES = ("bench", "models", "features", "reports")
 # Modules whose __all__ the page need not cover, and why.
 EXCLUDED_MODULES = {
     "bench.__main__": "the `python -m bench` entry: no names of its own",
-    "bench.plan": "bench/plan.py is being changed on another branch (the plan's estimate); its reference "
-                  "follows once that change is merged",
     "bench.mxcsr": "the numba intrinsic behind bench.subnormals.apply, which is the API",
     **{f"models.kernels.{m}": "a back end, reached through models.kernels (its `kernel=` argument)"
        for m in ("cpu", "cuda", "cuda_loop", "fused", "gated_cpu", "gates", "reference", "scan_cpu", "scan_cuda",

@@ -403,9 +403,10 @@ def gated_scan(kind: str, p: torch.Tensor, kernel: str = "auto") -> torch.Tensor
     return gated_scan_cpu(kind, p)
 
 
-# The ops with numba kernels on the CPU, and the module that holds each one's kernels.
 CPU_OPS: dict[str, str] = {"indrnn": "cpu", "scan": "scan_cpu", "selective_scan": "selective_cpu",
                            "gated_scan": "gated_cpu"}
+"""The kernel families numba compiles for the CPU (``op`` -> its module in this package): the names
+:func:`warm_up`, :func:`compiled` and :func:`cache_folder` take."""
 
 
 def _cpu_module(op: str):
