@@ -273,7 +273,7 @@ def _span(lo_hi: tuple[int, int]) -> str:
 
 
 def _range(lo: float, hi: float) -> str:
-    return "" if not (np.isfinite(lo) and np.isfinite(hi)) else f"{_dur(lo)}-{_dur(hi)}"
+    return "" if not (np.isfinite(lo) and np.isfinite(hi)) else f"{_dur(lo)} - {_dur(hi)}"
 
 
 def format_plan(rows: pd.DataFrame, cfg: RunConfig, shape: DataShape, splits: SplitPlan, run_dir: Path) -> str:
@@ -296,14 +296,14 @@ def format_plan(rows: pd.DataFrame, cfg: RunConfig, shape: DataShape, splits: Sp
              f"{_span(splits.test)} test clips, "
              f"batch {cfg.batch_size}, up to {cfg.epochs} epochs (patience {cfg.patience}); device {cfg.device}",
              f"      run directory {run_dir}",
-             f"{'unit':<13}{'jobs':>6}{'done':>6}{'to do':>7}{'per job':>10}{'to do, time':>13}{'range':>15}   estimate"]
+             f"{'unit':<13}{'jobs':>6}{'done':>6}{'to do':>7}{'per job':>10}{'to do, time':>13}{'range':>22}   estimate"]
     for r in rows.itertuples():
         lines.append(f"{r.unit:<13}{r.jobs:>6}{r.done:>6}{r.todo:>7}{_dur(r.job_s):>10}{_dur(r.todo_s):>13}"
-                     f"{_range(r.todo_lo, r.todo_hi):>15}   {r.how}")
+                     f"{_range(r.todo_lo, r.todo_hi):>22}   {r.how}")
     known = rows.dropna(subset=["todo_s"])
     total = (_dur(known.todo_s.sum()), _range(known.todo_lo.sum(), known.todo_hi.sum())) if len(known) else ("-", "")
     lines.append(f"{'total':<13}{rows.jobs.sum():>6}{rows.done.sum():>6}{rows.todo.sum():>7}{'':>10}{total[0]:>13}"
-                 f"{total[1]:>15}   one job after another (local executor), training only; units without an "
+                 f"{total[1]:>22}   one job after another (local executor), training only; units without an "
                  "estimate not included")
     others = rows["others"].dropna()
     if len(others):

@@ -157,7 +157,7 @@ def test_estimate_is_setup_plus_epochs_of_batches_and_its_range_spans_early_stop
     assert "on 1 thread fastest 0.03 s" in r.how and threads[1] == 1 and torch.get_num_threads() == 2
     text = plan_module.format_plan(rows.reset_index(), cfg, shape(200, 10), splits, tmp_path / "run")
     assert "other processes used 1.0 of" in text and "the machine was busy" in text
-    assert re.search(r"^total\s+2\s+0\s+2\s+14 s\s+6 s-4 min", text, re.M)
+    assert re.search(r"^total\s+2\s+0\s+2\s+14 s\s+6 s - 4 min", text, re.M)
 
     Busy.others, threads[:] = 0.1, []  # a free machine: one probe, on the run's threads
     r = plan_module.plan_rows(cfg, tmp_path / "run", shape(200, 10), splits).set_index("unit").loc["indrnn"]
