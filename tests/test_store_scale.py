@@ -1,8 +1,11 @@
 """The paper-size rehearsal: 400 generated jobs of 500 epochs x 26 iterations, no training.
 
-Timing here is a ratio only (job 400 against the first jobs of the same store, same process);
-absolute seconds are in tests/benchmarks/test_bench_store.py and ``python -m bench.rehearsal``.
+No timing here: what writing job 400 costs against the first jobs is measured in
+tests/benchmarks/test_bench_store.py and ``python -m bench.rehearsal``. Tests that write get their own
+copy of the shared store, so they hold in any order.
 """
+import shutil
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -20,16 +23,21 @@ def paper_store(tmp_path_factory):
     return out, write_rehearsal(out, jobs=400, checkpoints=(1, 100, 400))
 
 
-def test_writing_job_400_costs_no_more_than_the_first_jobs(paper_store):
+def test_400_jobs_are_written_one_after_another(paper_store):
+    # What writing job 400 costs against the first jobs is a timing, measured in
+    # tests/benchmarks/test_bench_store.py (test_write_job_401); here, that the jobs are all there, and (below)
+    # that writing one reads no other job, which is why its cost does not grow.
     _, t = paper_store
-    assert len(t) == 400 and t.job.tolist() == list(range(1, 401))
-    first = t.write_s.iloc[1:11].median()  # jobs 2-11 (job 1 also pays pyarrow's first-use set-up)
-    last = t.write_s.iloc[-10:].median()  # jobs 391-400
-    assert last <= 3 * first, f"job 400 costs {last:.3f} s against {first:.3f} s for the first jobs"
+    assert len(t) == 400 and t.job.tolist() == list(range(1, 401)) and (t.write_s > 0).all()
+
+
+def own_copy(paper_store, tmp_path):
+    """The shared 400-job store copied for a test that writes to it: tests run in any order."""
+    return shutil.copytree(paper_store[0], tmp_path / "run")
 
 
 def test_writing_a_job_reads_no_other_job(paper_store, monkeypatch, tmp_path):
-    out, _ = paper_store
+    out = own_copy(paper_store, tmp_path)
     store = ResultsStore(out)
     reads = []
     monkeypatch.setattr(pq, "read_table", lambda *a, **k: reads.append(a) or pytest.fail("read a part"))
@@ -40,14 +48,14 @@ def test_writing_a_job_reads_no_other_job(paper_store, monkeypatch, tmp_path):
     assert not (out / "folds.csv").exists()  # nothing top-level is rebuilt per job
 
 
-def test_tables_built_once_hold_exactly_one_row_per_job(paper_store):
-    out, _ = paper_store
+def test_tables_built_once_hold_exactly_one_row_per_job(paper_store, tmp_path):
+    out = own_copy(paper_store, tmp_path)
     store = ResultsStore(out)
     assert not store.is_current()
     store.consolidate(csv=False)
     assert store.is_current()
     folds = store.table("folds")
-    assert len(folds) == 401 and not folds.duplicated(["unit", "repeat", "fold"]).any()
+    assert len(folds) == 400 and not folds.duplicated(["unit", "repeat", "fold"]).any()
     it = pq.ParquetFile(out / "iterations.parquet").metadata.num_rows
     diverged = folds.loc[folds.diverged, "epochs"].sum() * PAPER_SIZE["iters_per_epoch"]
     assert it == (len(folds) - folds.diverged.sum()) * ROWS_PER_JOB + diverged
