@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+import models
 from features import FeatureSet
 
 from .baseline import BASELINE
@@ -20,12 +21,20 @@ from .splits import Split
 from .policy import apply_policy, set_precision
 from .store import ResultsStore, RunMismatch, config_hash
 
-__all__ = ["default_run_dir", "plan", "run", "summary_table"]
+__all__ = ["default_run_dir", "plan", "run", "run_identity", "summary_table"]
+
+
+def run_identity(cfg: RunConfig) -> dict:
+    """What identifies a run (``metadata.json``'s ``config``, hashed into its id and default directory): its
+    options, and for each plugin unit its code (:func:`models.provenance`), so that a changed plugin is
+    another run and never resumes into old results. A run of built-in units only is its options alone."""
+    plugins = {unit: source for unit in cfg.units if (source := models.provenance(unit))}
+    return {**cfg.to_dict(), "plugins": plugins} if plugins else cfg.to_dict()
 
 
 def default_run_dir(cfg: RunConfig, root: str | Path = "runs") -> Path:
-    """Same options, same directory: running the command again resumes it."""
-    digest = config_hash(cfg.to_dict())[:8]
+    """Same options (and plugins), same directory: running the command again resumes it."""
+    digest = config_hash(run_identity(cfg))[:8]
     return Path(root) / f"{cfg.dataset}-{cfg.preset}-{digest}"
 
 
@@ -45,6 +54,14 @@ def check_environment(known: pd.DataFrame, env: dict, allow_mixed: bool, where: 
                       "(the report then separates the environments)")
 
 
+def check_plugin(key: str, loaded: str, expected: str, where: str) -> None:
+    """Refuse a job whose plugin code (as the process that ran it loaded it) is not the run's: a Dask
+    worker with another version installed. Nothing of the job is stored."""
+    if loaded != expected:
+        raise RunMismatch(f"{where}: job {key} ran plugin code {loaded or 'none'!r}, this run's is {expected!r}; "
+                          "install the same plugin version wherever jobs run")
+
+
 def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], executor=None,
         progress: bool = True, allow_mixed: bool = False) -> ResultsStore:
     """Run every job not yet in ``run_dir``; results are stored as each job finishes."""
@@ -53,7 +70,8 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     set_precision(cfg.precision)
     jobs = plan(cfg, splits)
     store = ResultsStore(run_dir)
-    meta = {"config": cfg.to_dict(), "environment": environment(cfg.device),
+    identity = run_identity(cfg)
+    meta = {"config": identity, "environment": environment(cfg.device),
             "features": {"shape": list(fs.shape), "cache": str(fs.path), "fingerprint": fs.fingerprint,
                          "config": fs.config, "frames": fs.frames, "genres": fs.genres, "skipped": fs.skipped,
                          "extraction": fs.extraction},
@@ -87,6 +105,8 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
 
     for job, tables in executor.map(todo, data, cfg, progress, check_env=check_env):
         check_env(tables["environment"].iloc[0].to_dict())
+        check_plugin(job.key, tables["environment"].iloc[0].get("plugin") or "",
+                     identity.get("plugins", {}).get(job.unit, ""), str(run_dir))
         store.write_job(job.key, tables)  # its own folder only: the same cost at job 1 and job 400
         bar.update()
         row = tables["folds"].iloc[0]

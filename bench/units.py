@@ -1,5 +1,7 @@
 """``python -m bench units``: every registered unit's width, output shape, parameters and multiply-adds per frame.
 
+Installed plugins (:mod:`models.plugins`) are listed after the built-ins, and where each comes from.
+
 Builds each unit at the given size (or, with ``--param-budget N``, at the width whose parameter count
 is closest to N; in ``--block stack`` or ``residual`` that is the default, with the IndRNN's count at
 ``--hidden`` as ``bench run`` does), runs a dummy batch through it (eval mode, no gradients) and prints
@@ -74,6 +76,9 @@ def cmd_units(args: argparse.Namespace) -> int:
     for row in describe_units(names, args.input_dim, args.frames, args.classes, config, budget=args.param_budget):
         print(f"{row['unit']:<14}{row['hidden']:>7}{str(row['input']):>18}{str(row['output']):>10}{row['params']:>11,}"
               f"{row['macs']:>12,}")
+    for name in names:
+        if source := models.provenance(name):
+            print(f"plugin {name}: {source}")
     return 0
 
 
