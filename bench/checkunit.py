@@ -49,8 +49,8 @@ def cmd_check_unit(args: argparse.Namespace) -> int:
 
 
 def check_plugins(cfg: RunConfig) -> None:
-    """Refuse a run's plugin unit that does not build, returns the wrong shape, lets padding reach a valid
-    frame or is not causal (:data:`models.contract.RUN_POINTS`), at the run's architecture on its device,
+    """Refuse a run's plugin unit that does not build, returns the wrong shape, is not causal or lets padding
+    reach a valid frame (:data:`models.contract.RUN_POINTS`), at the run's architecture on its device,
     before anything is written; the error names the plugin and the first point it fails."""
     import models
     from models.contract import FRAMES, RUN_POINTS, check_unit
