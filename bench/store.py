@@ -177,9 +177,10 @@ class ResultsStore:
             if old_config != metadata["config"]:
                 diff = sorted(k for k in set(old_config) | set(metadata["config"])
                               if old_config.get(k) != metadata["config"].get(k))
+                changes = _plugin_changes(old_config, metadata["config"])
                 raise RunMismatch(f"{self.dir} holds a run with another config (differs in: {', '.join(diff)}"
-                                  f"{_plugin_changes(old_config, metadata['config'])}); "
-                                  "use another --out or the same options to resume")
+                                  f"{changes}); use another --out or the same options"
+                                  f"{' and plugin code' if changes else ''} to resume")
             old_inputs, inputs = _inputs(old), _inputs(metadata)
             if old_inputs and inputs and old_inputs != inputs:
                 what = ", ".join(k for k in inputs if old_inputs.get(k) != inputs[k])

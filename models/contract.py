@@ -40,7 +40,8 @@ mean of its valid frames), so no prediction depends on padding.
   in which dtype (``folds.csv``'s ``kernels``; empty for a unit that records nothing).
 
 **What :func:`check_unit` checks** (one :class:`Check` per point, on a tiny padded batch, for one
-device and one block): ``build``; ``shape`` (``(batch, time, hidden)``, the input's dtype);
+device and one block): ``build``; ``shape`` (``(batch, time, hidden)`` in the input's dtype, from one
+layer and from the whole encoder);
 ``causal`` (a change at frame ``t`` changes nothing before ``t``); ``padding`` (the outputs at valid
 frames are the same with and without padding, and whatever the padding holds, in evaluation and in
 training mode: a causal unit can still leak, e.g. by reading how many frames follow); ``gradients`` (every parameter gets a finite gradient); ``seed`` (the same
@@ -60,7 +61,7 @@ from .config import ModelConfig
 from .constraints import project_
 from .cost import macs_per_frame
 from .kernels import recording
-from .registry import build
+from .registry import build, resolve
 
 __all__ = ["Check", "check_unit", "POINTS", "RUN_POINTS", "CHECK_CONFIG"]
 
@@ -142,13 +143,23 @@ class _Probe:
         return True, f"{type(model.encoder).__name__}, {n:,} parameters"
 
     def _shape(self) -> tuple[bool, str]:
+        want = (len(LENGTHS), FRAMES, self.config.hidden)
+        expected = f"expected {want} {_dtype(self.x)}: (batch, time, config.hidden) in the input's dtype"
+        make_layer = resolve(self.name).layer
+        if make_layer is not None:  # one layer alone first: a stack of wrong layers fails in the next one's input
+            torch.manual_seed(0)
+            layer = make_layer(self.config, 0).to(self.device).eval()
+            x = torch.randn(want, generator=torch.Generator().manual_seed(1)).to(self.device)
+            with torch.no_grad():
+                y = layer(x)
+            if tuple(y.shape) != want or y.dtype != x.dtype:
+                return False, f"its layer maps {want} {_dtype(x)} to {tuple(y.shape)} {_dtype(y)}; {expected}"
         encoder = self.model().encoder.eval()
         with torch.no_grad():
             y = self.encode(encoder, self.x, self.lengths)
-        want = (len(LENGTHS), FRAMES, self.config.hidden)
         seen = f"{tuple(self.x.shape)} {_dtype(self.x)} -> {tuple(y.shape)} {_dtype(y)}"
         if tuple(y.shape) != want or y.dtype != self.x.dtype:
-            return False, f"{seen}; expected {want} {_dtype(self.x)}: (batch, time, config.hidden) in the input's dtype"
+            return False, f"{seen}; {expected}"
         if getattr(encoder, "output_size", None) != self.config.hidden:
             return False, f"{seen}, but the encoder's output_size is {getattr(encoder, 'output_size', None)!r}"
         return True, seen

@@ -163,8 +163,8 @@ def test_config_files_take_plugins_as_the_command_line_does(layers, tmp_path):
 BAD = {
     "raising": r"breaks the unit contract at 'build': its factory raised RuntimeError: no kernel for this width",
     "no_module": r"breaks the unit contract at 'build': its factory returned str, not a torch\.nn\.Module",
-    "last_only": r"breaks the unit contract at 'shape': \(3, 12, 5\) float32 -> \(3,\) float32; expected "
-                 r"\(3, 12, 8\) float32: \(batch, time, config\.hidden\) in the input's dtype",
+    "last_only": r"breaks the unit contract at 'shape': its layer maps \(3, 12, 8\) float32 to \(3, 8\) float32; "
+                 r"expected \(3, 12, 8\) float32: \(batch, time, config\.hidden\) in the input's dtype",
     "leaky": r"breaks the unit contract at 'padding': sequence 1 \(7 valid frames\): frame 0 differs by [0-9.e+-]+ "
              r"between the padded batch \(12 frames\) and the sequence alone",
     "peeking": r"breaks the unit contract at 'causal': a change at frame 6 changed frame 4 \(by [0-9.e+-]+\), "
@@ -298,7 +298,8 @@ def test_a_changed_plugin_never_resumes_into_old_results(layers, data_dir, tmp_p
     assert main(argv) == 2  # the same --out: refused, the old results untouched
     err = capsys.readouterr().err
     assert f"holds a run with another config (differs in: plugins; plugin code changed since, {spec}: " \
-           f"{layers} sha256:{before} -> {layers} sha256:{after})" in err and err.count("\n") == 1
+           f"{layers} sha256:{before} -> {layers} sha256:{after}); use another --out or the same options and " \
+           "plugin code to resume" in err and err.count("\n") == 1
 
 
 def test_a_job_that_ran_other_plugin_code_is_refused():
