@@ -159,13 +159,14 @@ def summary_table(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str 
 def format_summary(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str = "indrnn",
                    order: list[str] | None = None, n_classes: int | None = None) -> str:
     s = summary_table(folds, iterations, reference, order, n_classes)
-    lines = [f"{'unit':<12}{'jobs':>5}{'accuracy':>18}{'ms/iter':>10}{'x ' + reference:>10}{'params':>10}"]
+    w = max([12] + [len(u) + 1 for u in s.index])  # a plugin's module:factory name is long
+    lines = [f"{'unit':<{w}}{'jobs':>5}{'accuracy':>18}{'ms/iter':>10}{'x ' + reference:>10}{'params':>10}"]
     for unit, r in s.iterrows():
         ms = "-" if np.isnan(r.median_iter_s) else f"{1000 * r.median_iter_s:.1f}"
         ratio = "-" if np.isnan(r.time_ratio) else f"{r.time_ratio:.2f}"
         finished = ("none finished" if np.isnan(r.acc_mean_finished)
                     else f"finished folds only: {100 * r.acc_mean_finished:.1f} %")
         div = f"  ({int(r.diverged)} diverged, at chance; {finished})" if r.diverged else ""
-        lines.append(f"{unit:<12}{int(r.jobs):>5}{100 * r.acc_mean:>10.1f} +- {100 * np.nan_to_num(r.acc_std):4.1f} %"
+        lines.append(f"{unit:<{w}}{int(r.jobs):>5}{100 * r.acc_mean:>10.1f} +- {100 * np.nan_to_num(r.acc_std):4.1f} %"
                      f"{ms:>10}{ratio:>10}{int(r.params):>10}{div}")
     return "\n".join(lines)
