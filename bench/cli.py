@@ -1,4 +1,4 @@
-"""``python -m bench <command>``: features, units, run, report, scale, speed."""
+"""``python -m bench <command>``: features, units, check-unit, run, report, compare, scale, speed."""
 from __future__ import annotations
 
 import argparse
@@ -204,6 +204,9 @@ def cmd_run(args) -> int:
 
     cfg = run_config(args)
     check_execution(cfg, args.executor)
+    from .checkunit import check_plugins
+
+    check_plugins(cfg)  # a plugin that breaks the unit contract is refused before anything is written
     executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)  # fail fast
     print(f"device: {cfg.device} ({device_name(cfg.device)}), precision {cfg.precision}, {cfg.step} step, "
           f"threads {cfg.threads or 'default'}, subnormals {cfg.subnormals}")
@@ -418,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m bench", description="Benchmark recurrent units (RNN, LSTM, GRU, IndRNN; minGRU, "
                     "minLSTM, LRU, Mamba) on "
                     "music genre classification from scattering features. Commands: features, run, report, "
-                    "compare, units, scale, speed; 'python -m bench COMMAND --help' for each.")
+                    "compare, units, check-unit, scale, speed; 'python -m bench COMMAND --help' for each.")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("features", help="extract (or load cached) scattering features and print their shape")
@@ -437,9 +440,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=path_arg, help="where to write (default RUN_DIR/report)")
     p.set_defaults(func=cmd_report)
 
-    from . import units  # its heavy imports are inside its command
+    from . import checkunit, units  # their heavy imports are inside their commands
 
     units.add_parser(sub)
+    checkunit.add_parser(sub)
 
     p = sub.add_parser("compare", help="two or more runs side by side: accuracy, time ratios, config and machines",
                        description="Per unit: accuracy and median time per iteration of each run, ratios to the "
@@ -499,13 +503,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors that are the user's to fix: one line, exit status 2 (imported only once one is raised)."""
     from features import DatasetError
+    from models.plugins import PluginError
 
     from .executors import ExecutorError
     from .policy import PolicyError
     from .runlock import RunLocked
     from .store import RunMismatch
 
-    return ConfigError, DatasetError, RunMismatch, ExecutorError, PolicyError, RunLocked
+    return ConfigError, DatasetError, RunMismatch, ExecutorError, PolicyError, RunLocked, PluginError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -172,7 +172,8 @@ class RunConfig:
     # protocol
     units: tuple[str, ...] = opt(PAPER_UNITS, "protocol",
                                  "units to train: 'all' (rnn,lstm,gru,indrnn), 'modern' (mingru,minlstm,lru,mamba), "
-                                 "'registered' (every registered unit) or a comma list, e.g. indrnn,lstm,mingru")
+                                 "'registered' (every registered unit, installed plugins included) or a comma list, "
+                                 "e.g. indrnn,lstm,mingru; a plugin by its name, or path.to.module:factory")
     baseline: bool = opt(True, "protocol", "also fit the scattering + logistic-regression baseline on the same folds")
     protocol: str = opt("cv", "protocol", "cv: repeated stratified k-fold (the paper's); filtered: the "
                                           "artist-filtered GTZAN split file shipped with the project; file: "

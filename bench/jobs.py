@@ -263,9 +263,10 @@ def _tables(job: Job, result: dict, trial: int, trials: list[dict], data: JobDat
     iterations = {**ids, "iteration": np.arange(n), **{c: iters.get(c, []) for c in
                                                         ("seconds", "batch_size", "warmup", "partial")}}
     pred = result["pred"]
+    plugin = "" if job.unit == BASELINE else models.provenance(job.unit)  # the code this worker loaded
     tables = {  # each in the columns bench/schema.py declares (it refuses any other)
         "folds": [{**ids, **result["row"], "env_id": env["env_id"], "trial": trial}],
-        "environment": [{**ids, **env}],
+        "environment": [{**ids, **env, "plugin": plugin}],
         "epochs": [{**ids, **e} for e in result["epochs"]],
         "iterations": pd.DataFrame(iterations),
         "predictions": pd.DataFrame({**ids, "clip_id": [data.clip_ids[i] for i in test],

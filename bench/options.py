@@ -25,23 +25,26 @@ else:  # pragma: no cover
 __all__ = ["parse_units", "add_config_flags", "resolve", "read_toml", "write_toml", "UNITS_HELP"]
 
 UNITS_HELP = ("'all' (the paper's four: rnn,lstm,gru,indrnn), 'modern' (mingru,minlstm,lru,mamba), "
-              "'registered' (every registered unit) or a comma list of units and groups, e.g. indrnn,lstm,modern")
+              "'registered' (every registered unit, installed plugins included) or a comma list of units and groups, "
+              "e.g. indrnn,lstm,modern; a plugin by its name, or path.to.module:factory for a module on the Python path")
 """The help text of every ``--units`` option (``bench run``, ``scale``, ``speed``, ``units``)."""
 
 
 def parse_units(text: str) -> tuple[str, ...]:
     """The one ``--units`` syntax of every command: a comma list of unit names and groups ('all' = the
-    paper's four, 'modern' = the diagonal linear recurrences, 'registered' = every unit), in the order
-    given, each unit once.
+    paper's four, 'modern' = the diagonal linear recurrences, 'registered' = every unit, installed plugins
+    included) and ``module:factory`` specs, in the order given, each unit once. A plugin that cannot load
+    (its module does not import, its name is a built-in's) is refused here, in one line naming it.
 
     Args:
-        text: e.g. ``"indrnn,lstm"``, ``"all"``, ``"modern,rnn"``.
+        text: e.g. ``"indrnn,lstm"``, ``"all"``, ``"modern,rnn"``, ``"indrnn,my_cells:elman"``.
 
     Returns:
         The unit names, groups expanded, duplicates dropped.
 
     Raises:
-        argparse.ArgumentTypeError: an unknown name, or none at all (argparse reports it as a usage error).
+        argparse.ArgumentTypeError: an unknown name, a plugin that cannot load, or none at all (argparse
+            reports it as a usage error).
 
     Examples:
         >>> from bench.options import parse_units
@@ -50,13 +53,20 @@ def parse_units(text: str) -> tuple[str, ...]:
     """
     import models  # only when a unit list is actually given (keeps --help fast)
 
-    groups = {**UNIT_GROUPS, "registered": tuple(models.available())}
-    names = [u.strip() for u in text.split(",") if u.strip()]
-    units = tuple(dict.fromkeys(u for name in names for u in groups.get(name, (name,))))
-    unknown = [u for u in units if u not in models.available()]
+    try:
+        known = models.available()
+        groups = {**UNIT_GROUPS, "registered": tuple(known)}
+        names = [u.strip() for u in text.split(",") if u.strip()]
+        units = tuple(dict.fromkeys(u for name in names for u in groups.get(name, (name,))))
+        for unit in units:
+            if models.plugins.is_spec(unit):
+                models.resolve(unit)  # imports it: a spec that cannot load fails here, not mid-run
+    except models.PluginError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    unknown = [u for u in units if u not in known and not models.plugins.is_spec(u)]
     if unknown or not units:
         raise argparse.ArgumentTypeError(f"unknown unit(s) {', '.join(unknown) or repr(text)}; choose "
-                                         f"{', '.join(map(repr, groups))} or from: {', '.join(models.available())}")
+                                         f"{', '.join(map(repr, groups))}, module:factory or from: {', '.join(known)}")
     return units
 
 

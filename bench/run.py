@@ -22,20 +22,35 @@ from .policy import apply_policy, set_precision
 from .store import ResultsStore, RunMismatch, config_hash
 from .warmup import compile_kernels
 
-__all__ = ["default_run_dir", "plan", "run", "summary_table", "format_summary"]
+__all__ = ["default_run_dir", "plan", "run", "run_identity", "summary_table", "format_summary"]
+
+
+def run_identity(cfg: RunConfig) -> dict:
+    """What identifies a run (``metadata.json``'s ``config``, hashed into its id and default directory).
+
+    Args:
+        cfg: the configuration.
+
+    Returns:
+        Its options, and for each plugin unit its code (:func:`models.provenance`) under ``plugins``, so
+            that a changed plugin is another run and never resumes into old results. A run of built-in
+            units only is its options alone.
+    """
+    plugins = {unit: source for unit in cfg.units if (source := models.provenance(unit))}
+    return {**cfg.to_dict(), "plugins": plugins} if plugins else cfg.to_dict()
 
 
 def default_run_dir(cfg: RunConfig, root: str | Path = "runs") -> Path:
-    """Same options, same directory: running the command again resumes it.
+    """Same options (and plugins), same directory: running the command again resumes it.
 
     Args:
         cfg: the configuration.
         root: the folder of the runs.
 
     Returns:
-        ``root / "<dataset>-<preset>-<first 8 hex digits of the configuration's hash>"``.
+        ``root / "<dataset>-<preset>-<first 8 hex digits of the run identity's hash>"``.
     """
-    digest = config_hash(cfg.to_dict())[:8]
+    digest = config_hash(run_identity(cfg))[:8]
     return Path(root) / f"{cfg.dataset}-{cfg.preset}-{digest}"
 
 
@@ -63,6 +78,14 @@ def check_environment(known: pd.DataFrame, env: dict, allow_mixed: bool, where: 
     raise RunMismatch(f"{where}: its {len(known)} finished job(s) ran in another environment ({'; '.join(diff)}); "
                       "their times would mix with these. Use another --out, or --allow-mixed to add to it "
                       "(the report then separates the environments)")
+
+
+def check_plugin(key: str, loaded: str, expected: str, where: str) -> None:
+    """Refuse a job whose plugin code (as the process that ran it loaded it) is not the run's: a Dask
+    worker with another version installed. Nothing of the job is stored."""
+    if loaded != expected:
+        raise RunMismatch(f"{where}: job {key} ran plugin code {loaded or 'none'!r}, this run's is {expected!r}; "
+                          "install the same plugin version wherever jobs run")
 
 
 def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], executor=None,
@@ -132,7 +155,8 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     set_precision(cfg.precision)
     jobs = plan(cfg, splits)
     store = ResultsStore(run_dir)
-    meta = {"config": cfg.to_dict(), "environment": environment(cfg.device),
+    identity = run_identity(cfg)
+    meta = {"config": identity, "environment": environment(cfg.device),
             "features": {"shape": list(fs.shape), "cache": str(fs.path), "fingerprint": fs.fingerprint,
                          "config": fs.config, "frames": fs.frames, "genres": fs.genres, "skipped": fs.skipped,
                          "extraction": fs.extraction},
@@ -168,6 +192,8 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
 
     for job, tables in executor.map(todo, data, cfg, progress, check_env=check_env):
         check_env(tables["environment"].iloc[0].to_dict())
+        check_plugin(job.key, tables["environment"].iloc[0].get("plugin") or "",
+                     identity.get("plugins", {}).get(job.unit, ""), str(run_dir))
         store.write_job(job.key, tables)  # its own folder only: the same cost at job 1 and job 400
         bar.update()
         row = tables["folds"].iloc[0]
@@ -245,13 +271,14 @@ def format_summary(folds: pd.DataFrame, iterations: pd.DataFrame, reference: str
             ratio to ``reference`` and parameters; diverged folds are counted on the unit's line.
     """
     s = summary_table(folds, iterations, reference, order, n_classes)
-    lines = [f"{'unit':<12}{'jobs':>5}{'accuracy':>18}{'ms/iter':>10}{'x ' + reference:>10}{'params':>10}"]
+    w = max([12] + [len(u) + 1 for u in s.index])  # a plugin's module:factory name is long
+    lines = [f"{'unit':<{w}}{'jobs':>5}{'accuracy':>18}{'ms/iter':>10}{'x ' + reference:>10}{'params':>10}"]
     for unit, r in s.iterrows():
         ms = "-" if np.isnan(r.median_iter_s) else f"{1000 * r.median_iter_s:.1f}"
         ratio = "-" if np.isnan(r.time_ratio) else f"{r.time_ratio:.2f}"
         finished = ("none finished" if np.isnan(r.acc_mean_finished)
                     else f"finished folds only: {100 * r.acc_mean_finished:.1f} %")
         div = f"  ({int(r.diverged)} diverged, at chance; {finished})" if r.diverged else ""
-        lines.append(f"{unit:<12}{int(r.jobs):>5}{100 * r.acc_mean:>10.1f} +- {100 * np.nan_to_num(r.acc_std):4.1f} %"
+        lines.append(f"{unit:<{w}}{int(r.jobs):>5}{100 * r.acc_mean:>10.1f} +- {100 * np.nan_to_num(r.acc_std):4.1f} %"
                      f"{ms:>10}{ratio:>10}{int(r.params):>10}{div}")
     return "\n".join(lines)

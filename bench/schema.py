@@ -180,6 +180,9 @@ TABLES: dict[str, Table] = {t.name: t for t in (
                                     "`keep` or `mixed` (not merely the option asked for)"),
         Column("precision_flags", "str", "JSON of the precision flags in force (TF32 for matmul and cuDNN, ...)"),
         Column("env_id", "str", "a hash of the fields that decide whether two timings are comparable"),
+        Column("plugin", "str", "a plugin unit's code, as the job loaded it: its distribution's name and version "
+                                "and the SHA-256 of its factory's file (a `module:factory` spec: the hash alone); "
+                                "part of the run's identity; empty for built-in units and the baseline"),
     )),
 )}
 """Every table a job writes, by name: ``folds``, ``trials``, ``epochs``, ``iterations``, ``predictions``,

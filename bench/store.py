@@ -266,8 +266,10 @@ class ResultsStore:
             if old_config != metadata["config"]:
                 diff = sorted(k for k in set(old_config) | set(metadata["config"])
                               if old_config.get(k) != metadata["config"].get(k))
-                raise RunMismatch(f"{self.dir} holds a run with another config (differs in: {', '.join(diff)}); "
-                                  "use another --out or the same options to resume")
+                changes = _plugin_changes(old_config, metadata["config"])
+                raise RunMismatch(f"{self.dir} holds a run with another config (differs in: {', '.join(diff)}"
+                                  f"{changes}); use another --out or the same options"
+                                  f"{' and plugin code' if changes else ''} to resume")
             old_inputs, inputs = _inputs(old), _inputs(metadata)
             if old_inputs and inputs and old_inputs != inputs:
                 what = ", ".join(k for k in inputs if old_inputs.get(k) != inputs[k])
@@ -628,6 +630,14 @@ def _concat(parts: list[pa.Table]) -> pa.Table | None:
     except (pa.ArrowTypeError, pa.ArrowInvalid):  # e.g. an old CSV part read an empty note as NaN
         df = pd.concat([t.to_pandas() for t in parts], ignore_index=True)
         return pa.Table.from_pandas(_parquet_safe(df), preserve_index=False)
+
+
+def _plugin_changes(old: dict, new: dict) -> str:
+    """How the plugin units' code differs between two run identities (``bench.run.run_identity``), if it does."""
+    was, now = old.get("plugins") or {}, new.get("plugins") or {}
+    changed = [f"{unit}: {was.get(unit, 'none')} -> {now.get(unit, 'none')}" for unit in sorted(set(was) | set(now))
+               if unit in was and unit in now and was[unit] != now[unit]]
+    return f"; plugin code changed since, {'; '.join(changed)}" if changed else ""
 
 
 def _listing(keys: list[str], limit: int = 5) -> str:

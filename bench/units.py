@@ -1,5 +1,7 @@
 """``python -m bench units``: every registered unit's width, output shape, parameters and multiply-adds per frame.
 
+Installed plugins (:mod:`models.plugins`) are listed after the built-ins, and where each comes from.
+
 Builds each unit at the given size (or, with ``--param-budget N``, at the width whose parameter count
 is closest to N; in ``--block stack`` or ``residual`` that is the default, with the IndRNN's count at
 ``--hidden`` as ``bench run`` does), runs a dummy batch through it (eval mode, no gradients) and prints
@@ -92,10 +94,14 @@ def cmd_units(args: argparse.Namespace) -> int:
     width = f"width chosen per unit for {args.param_budget:,} parameters" if args.param_budget else f"{args.hidden} hidden"
     print(f"{args.layers} layers x {width}, block {args.block}, dropout {args.dropout}, "
           f"input (batch, {args.frames} frames, {args.input_dim} features), {args.classes} classes")
-    print(f"{'unit':<14}{'hidden':>7}{'input':>18}{'output':>10}{'params':>11}{'MACs/frame':>12}")
+    w = max([14] + [len(name) + 1 for name in names])  # a plugin's module:factory name is long
+    print(f"{'unit':<{w}}{'hidden':>7}{'input':>18}{'output':>10}{'params':>11}{'MACs/frame':>12}")
     for row in describe_units(names, args.input_dim, args.frames, args.classes, config, budget=args.param_budget):
-        print(f"{row['unit']:<14}{row['hidden']:>7}{str(row['input']):>18}{str(row['output']):>10}{row['params']:>11,}"
+        print(f"{row['unit']:<{w}}{row['hidden']:>7}{str(row['input']):>18}{str(row['output']):>10}{row['params']:>11,}"
               f"{row['macs']:>12,}")
+    for name in names:
+        if source := models.provenance(name):
+            print(f"plugin {name}: {source}")
     return 0
 
 

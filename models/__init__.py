@@ -11,10 +11,15 @@
 - :mod:`models.kernels`: the IndRNN recurrence (fused CPU and CUDA kernels, reference loop).
 - :mod:`models.masked_norm`: batch norm with statistics over valid frames, static shapes.
 - :mod:`models.constraints`: parameter projections run after every optimiser step (IndRNN's ``|u|``).
+- :mod:`models.contract`: what a unit is given and must return, and :func:`models.contract.check_unit`,
+  which checks it (``python -m bench check-unit NAME``).
+- :mod:`models.plugins`: units from outside the project (an installed package's entry point, or a
+  ``module:factory`` spec), found by the same names as the built-ins (:func:`models.registry.resolve`).
 """
 from .config import ModelConfig
 from .constraints import project_, project_after_step
-from .registry import MODERN_UNITS, PAPER_UNITS, UNITS, available, build
+from .plugins import PluginError
+from .registry import MODERN_UNITS, PAPER_UNITS, UNITS, available, build, provenance, resolve
 
-__all__ = ["ModelConfig", "PAPER_UNITS", "MODERN_UNITS", "UNITS", "available", "build", "project_",
-           "project_after_step"]
+__all__ = ["ModelConfig", "PAPER_UNITS", "MODERN_UNITS", "UNITS", "PluginError", "available", "build", "project_",
+           "project_after_step", "provenance", "resolve"]

@@ -43,8 +43,12 @@ def param_count(name: str, input_dim: int, n_classes: int, config: ModelConfig) 
 
     # the reference kernels: the IndRNN and the modern units would warm their CPU kernels up (compile,
     # then run) on meta tensors, which cannot be read
-    with torch.device("meta"):
-        model = build(name, input_dim, n_classes, replace(config, kernel="reference", scan_kernel="reference"))
+    config = replace(config, kernel="reference", scan_kernel="reference")
+    try:
+        with torch.device("meta"):
+            model = build(name, input_dim, n_classes, config)
+    except (NotImplementedError, RuntimeError, ValueError):  # a plugin whose constructor reads values: on the CPU
+        model = build(name, input_dim, n_classes, config)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 

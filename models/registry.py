@@ -3,6 +3,11 @@
 Each entry (:class:`Unit`) gives the unit two ways: ``native``, its stack as published, and
 ``layer``, one recurrence layer, which the controlled scaffolds (:mod:`models.scaffold`) wrap in the
 same module tree as every other unit. ``ModelConfig.block`` chooses between them, once per run.
+What each must do is the unit contract (:mod:`models.contract`).
+
+Units from outside the project (plugins: an installed package's entry point, or a
+``module:factory`` spec, :mod:`models.plugins`) are found by the same lookup, :func:`resolve`, so
+everything that builds a unit takes a plugin's name as it takes a built-in's.
 """
 from __future__ import annotations
 
@@ -19,10 +24,11 @@ from .lru import LRU, LRULayer
 from .mamba import Mamba, MambaMixer
 from .mingru import MinGRU, MinGRULayer
 from .minlstm import MinLSTM, MinLSTMLayer
+from .plugins import Plugin, find, installed
 from .scaffold import Scaffold
 from .torch_units import TorchRecurrent
 
-__all__ = ["Unit", "UNITS", "PAPER_UNITS", "MODERN_UNITS", "available", "build", "encoder"]
+__all__ = ["Unit", "UNITS", "PAPER_UNITS", "MODERN_UNITS", "available", "build", "encoder", "resolve", "provenance"]
 
 
 @dataclass(frozen=True)
@@ -79,19 +85,61 @@ MODERN_UNITS: tuple[str, ...] = ("mingru", "minlstm", "lru", "mamba")
 
 
 def available() -> list[str]:
-    """Registered unit names, in table order.
+    """Unit names: the built-in table in its order, then the units installed packages declare (by name).
 
     Returns:
-        The keys of :data:`UNITS`, as a new list.
+        The keys of :data:`UNITS`, then the installed plugins' names, as a new list.
+
+    Raises:
+        models.plugins.PluginError: an installed plugin takes a built-in's name, or two declare one name.
     """
-    return list(UNITS)
+    return list(UNITS) + installed(reserved=UNITS)
+
+
+def resolve(name: str) -> Unit:
+    """The unit called ``name``: a built-in (:data:`UNITS`), an installed plugin or a ``module:factory`` spec.
+
+    Args:
+        name: a unit name or a ``module:factory`` spec.
+
+    Returns:
+        The unit, both ways to build it.
+
+    Raises:
+        ValueError: no such unit; a :class:`models.plugins.PluginError` for a plugin that cannot load.
+    """
+    unit = UNITS.get(name)
+    if unit is not None:
+        return unit
+    plugin = _plugin(name)
+    return Unit(plugin.native, plugin.layer)
+
+
+def provenance(name: str) -> str:
+    """Where unit ``name``'s code comes from.
+
+    Args:
+        name: a unit name or a ``module:factory`` spec.
+
+    Returns:
+        Empty for a built-in, else the plugin's distribution and version and its factory's file hash
+            (:attr:`models.plugins.Plugin.provenance`).
+    """
+    return "" if name in UNITS else _plugin(name).provenance
+
+
+def _plugin(name: str) -> Plugin:
+    plugin = find(name)
+    if plugin is None:
+        raise ValueError(f"unknown unit {name!r}; available: {', '.join(available())}, or a module:factory spec")
+    return plugin
 
 
 def build(name: str, input_dim: int, n_classes: int, config: ModelConfig | None = None) -> SequenceClassifier:
     """Build a classifier: ``model(x, lengths=None)`` maps ``(batch, time, input_dim)`` to logits.
 
     Args:
-        name: a key of :data:`UNITS`.
+        name: a key of :data:`UNITS`, an installed plugin's name or a ``module:factory`` spec.
         input_dim: features per time step (374 for the default scattering).
         n_classes: number of classes (10 genres).
         config: architecture; ``None`` means ``ModelConfig()`` (5 x 128, dropout 0.5, as published).
@@ -112,19 +160,18 @@ def build(name: str, input_dim: int, n_classes: int, config: ModelConfig | None 
         >>> models.build("lstm", 374, 10).head  # ModelConfig(): 5 x 128, as published
         Linear(in_features=128, out_features=10, bias=True)
     """
-    if name not in UNITS:
-        raise ValueError(f"unknown unit {name!r}; available: {', '.join(UNITS)}")
+    unit = resolve(name)
     if input_dim < 1 or n_classes < 2:
         raise ValueError(f"need input_dim >= 1 and n_classes >= 2, got {input_dim} and {n_classes}")
     config = ModelConfig() if config is None else config
-    return SequenceClassifier(encoder(name, input_dim, config), n_classes, config.dropout, config.readout)
+    return SequenceClassifier(_encoder(unit, input_dim, config), n_classes, config.dropout, config.readout)
 
 
 def encoder(name: str, input_dim: int, config: ModelConfig) -> nn.Module:
     """Unit ``name``'s encoder in ``config.block``: as published, or its layers in a :class:`Scaffold`.
 
     Args:
-        name: a key of :data:`UNITS` (an unknown one is a KeyError here; :func:`build` names the choices).
+        name: a unit name or a ``module:factory`` spec (:func:`resolve`).
         input_dim: features per time step.
         config: the architecture; ``config.block`` chooses ``native`` (``Unit.native``) or a scaffold
             (``stack``, ``residual``) around ``config.layers`` of ``Unit.layer``.
@@ -133,7 +180,10 @@ def encoder(name: str, input_dim: int, config: ModelConfig) -> nn.Module:
         The encoder, ``(batch, time, input_dim)`` -> ``(batch, time, config.hidden)``, with an
             ``output_size`` attribute (its width).
     """
-    unit = UNITS[name]
+    return _encoder(resolve(name), input_dim, config)
+
+
+def _encoder(unit: Unit, input_dim: int, config: ModelConfig) -> nn.Module:
     if config.block == "native":
         return unit.native(input_dim, config)
     return Scaffold(input_dim, config, lambda i: unit.layer(config, i))

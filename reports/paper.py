@@ -8,7 +8,7 @@ rerun here: every table and figure marks them as quoted.
 from __future__ import annotations
 
 __all__ = ["BASELINE", "REFERENCE_UNIT", "PAPER_FIGURE5", "LITERATURE", "UNIT_LABELS", "label", "PAPER_NAME",
-           "MODERN_UNITS", "GROUPS", "group"]
+           "MODERN_UNITS", "PAPER_FAMILY", "GROUPS", "group"]
 
 BASELINE = "scat+logreg"  # the harness's name for the non-recurrent reference
 """The baseline's name in a run's tables (``bench.baseline.BASELINE``; ``reports`` never imports ``bench``)."""
@@ -53,11 +53,13 @@ UNIT_LABELS = {
 """Registry name -> display name in every table and figure (:func:`label`)."""
 
 # The diagonal linear recurrences (issue 20): minGRU, minLSTM (Feng et al. 2024), LRU (Orvieto et al.
-# 2023), Mamba's S6 (Gu & Dao 2023). Every other unit is the paper's or a variant of one (RNN with
-# ReLU, the IndRNN without its recurrence).
+# 2023), Mamba's S6 (Gu & Dao 2023). The other built-in units are the paper's or a variant of one (RNN
+# with ReLU, the IndRNN without its recurrence); a unit named nowhere here came from outside (a plugin).
 MODERN_UNITS = ("mingru", "minlstm", "lru", "mamba")
 """The units of the ``modern`` group (equal to ``models.MODERN_UNITS``; ``reports`` never imports ``models``)."""
-GROUPS = ("paper", "modern", "baseline")  # display order of the groups
+PAPER_FAMILY = ("rnn", "rnn_relu", "lstm", "gru", "indrnn", "indrnn_norec")
+"""The units of the ``paper`` group: the paper's four and their variants."""
+GROUPS = ("paper", "modern", "plugin", "baseline")  # display order of the groups
 """The groups of :func:`group`, in display order."""
 
 
@@ -74,12 +76,15 @@ def label(unit: str) -> str:
 
 
 def group(unit: str) -> str:
-    """``"paper"`` (the paper's units and their variants), ``"modern"`` or ``"baseline"``.
+    """The unit's group in tables and figures.
 
     Args:
         unit: a registry name (or the baseline's).
 
     Returns:
-        The unit's group; any unit not modern and not the baseline counts as ``"paper"``.
+        ``"paper"`` (the paper's units and their variants), ``"modern"``, ``"baseline"``, or ``"plugin"``
+            (a unit from outside the project: any other name).
     """
-    return "baseline" if unit == BASELINE else "modern" if unit in MODERN_UNITS else "paper"
+    if unit == BASELINE:
+        return "baseline"
+    return "modern" if unit in MODERN_UNITS else "paper" if unit in PAPER_FAMILY else "plugin"

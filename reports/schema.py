@@ -17,7 +17,8 @@ REPORT_TABLES: dict[str, Table] = {t.name: t for t in (
     Table("table1", "`report/table1.csv` (and `table1.md`)", "unit of this run, then each result the paper quotes", (
         Column("method", "str", "the unit's display name, or the quoted work"),
         Column("unit", "str", "the unit's registry name (empty for a quoted row)"),
-        Column("group", "str", "paper (the paper's units and their variants), modern, baseline, or quoted"),
+        Column("group", "str", "paper (the paper's units and their variants), modern, plugin (a unit from outside "
+                               "the project), baseline, or quoted"),
         Column("hidden", "float", "the width the unit trained at, median over its jobs (empty: baseline, quoted)"),
         Column("params", "float", "its parameter count, median over its jobs (empty for a quoted row)"),
         Column("macs_per_frame", "float", "multiply-adds per frame of its encoder, median over its jobs (empty: "
@@ -37,7 +38,7 @@ REPORT_TABLES: dict[str, Table] = {t.name: t for t in (
     Table("timing", "`report/timing.csv`", "recurrent unit (and environment, in a run resumed with --allow-mixed)", (
         Column("unit", "str", "the unit's registry name"),
         Column("method", "str", "its display name"),
-        Column("group", "str", "paper (the paper's units and their variants) or modern"),
+        Column("group", "str", "paper (the paper's units and their variants), modern or plugin"),
         Column("hidden", "float", "the width the unit trained at, median over its jobs"),
         Column("params", "float", "its parameter count, median over its jobs"),
         Column("macs_per_frame", "float", "multiply-adds per frame of its encoder, median over its jobs"),
@@ -61,7 +62,7 @@ REPORT_TABLES: dict[str, Table] = {t.name: t for t in (
     Table("pairwise", "`report/pairwise.csv`", "pair of units (a before b in display order)", (
         Column("unit_a", "str", "the first unit"),
         Column("unit_b", "str", "the second unit"),
-        Column("groups", "str", "their groups, `a / b` (paper, modern, baseline)"),
+        Column("groups", "str", "their groups, `a / b` (paper, modern, plugin, baseline)"),
         Column("folds", "int", "folds both scored (a diverged fold at chance accuracy)"),
         Column("diverged_a", "int", "of those, folds where a diverged"),
         Column("diverged_b", "int", "and where b diverged"),

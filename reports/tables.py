@@ -62,7 +62,7 @@ def table1(run: Run) -> pd.DataFrame:
 
     Columns: ``method, unit, group, hidden, params, macs_per_frame, source, quoted, folds, diverged, accuracy_mean_pct,
     accuracy_std_pct, ci_low_pct, ci_high_pct, finished_folds, finished_mean_pct, finished_std_pct``;
-    ``group`` is paper / modern / baseline, ``hidden`` the width the unit trained at (its own under an
+    ``group`` is paper / modern / plugin / baseline, ``hidden`` the width the unit trained at (its own under an
     equal parameter budget), ``params`` its parameter count and ``macs_per_frame`` its multiply-adds per
     frame (medians over its jobs). The mean, std and
     95 % interval (Nadeau-Bengio corrected resampled variance) are over every fold, a diverged one

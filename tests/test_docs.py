@@ -26,11 +26,15 @@ def doc_files() -> list[Path]:
 
 
 def command_lines(text: str) -> list[str]:
-    """Every ``python -m bench ...`` in fenced blocks (continuation lines joined) and inline code spans."""
-    found, block, logical = [], False, ""
+    """Every ``python -m bench ...`` in fenced blocks (continuation lines joined) and inline code spans; not
+    in a ```text block, which shows a program's output (an error message naming a command)."""
+    found, block, output, logical = [], False, False, ""
     for line in text.splitlines():
         if FENCE.match(line):
             block, logical = not block, ""
+            output = block and line.strip().strip("`~").strip() == "text"
+            continue
+        if output:
             continue
         if block:
             logical += line
@@ -67,7 +71,27 @@ def test_generated_reference_pages_are_current():
     assert not old, f"stale generated pages {old}: run `python -m docs.gen` and commit the result"
 
 
-def test_every_bench_command_in_readme_and_docs_parses():
+@pytest.fixture
+def example_plugin(tmp_path, monkeypatch) -> None:
+    """The example plugin (examples/plugin_unit) importable and its entry points found, as if installed:
+    the tutorial's commands name its units."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
+    example = ROOT / "examples" / "plugin_unit"
+    project = tomllib.loads((example / "pyproject.toml").read_text())["project"]
+    units = project["entry-points"]["rnn_genre_bench.units"]
+    info = tmp_path / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    (info / "entry_points.txt").write_text("[rnn_genre_bench.units]\n" + "".join(f"{k} = {v}\n" for k, v in units.items()))
+    monkeypatch.syspath_prepend(str(example))
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_every_bench_command_in_readme_and_docs_parses(example_plugin):
     commands = [(p.relative_to(ROOT), c) for p in doc_files() for c in command_lines(p.read_text(encoding="utf-8"))]
     assert len(commands) > 30, f"only {len(commands)} command lines found: is the extraction broken?"
     assert any(path.name == "README.md" for path, _ in commands)
@@ -83,6 +107,6 @@ def test_the_command_check_can_fail(command):
 
 def test_command_lines_are_found_in_blocks_continuations_and_inline_code():
     text = ("Run `python -m bench units` first.\n```bash\npython -m bench run --units all \\\n"
-            "    --folds 3   # a comment\npip install x\n```\n")
+            "    --folds 3   # a comment\npip install x\n```\n```text\nerror: ... (see python -m bench run --help)\n```\n")
     assert [" ".join(c.split()) for c in command_lines(text)] == [
         "python -m bench units", "python -m bench run --units all --folds 3 # a comment"]

@@ -54,7 +54,7 @@ def allowed(f, action: argparse.Action | None = None) -> str:
         import models
 
         return ("a comma list of registered units (" + ", ".join(code(u) for u in models.available())
-                + ") or a group the help text names")
+                + "), a group the help text names, or a plugin (an installed one by its name, or `module:factory`)")
     check = meta.get("check")
     problem = check(object()) if check else None  # nothing is valid as a bare object: the check says what is
     if not problem:

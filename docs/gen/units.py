@@ -4,6 +4,10 @@ each preset's shapes, and the docstring of the module that implements it, render
 A unit's module is found from the module it builds (``type(model.encoder).__module__``), so a unit
 added to the registry appears here after ``python -m docs.gen``, with its own module's docstring:
 its equations, initialisation, choices and sources.
+
+Plugins installed where the page is generated (:mod:`models.plugins`) get a section of their own at
+the end (:func:`plugin_section`): their code's provenance, parameter counts and their module's first
+paragraph. Where none is installed (the project's CI) the page is exactly the built-ins'.
 """
 from __future__ import annotations
 
@@ -12,9 +16,9 @@ from functools import lru_cache
 
 from bench.config import PRESETS
 
-from .markdown import GENERATED, code, table
+from .markdown import GENERATED, code, escape, table
 
-__all__ = ["units_page", "preset_shape", "unit_rows"]
+__all__ = ["units_page", "preset_shape", "unit_rows", "plugin_section"]
 
 
 @dataclass(frozen=True)
@@ -33,15 +37,16 @@ def preset_shape(name: str) -> Shape:
     return Shape(s.channels, s.frames, s.classes)
 
 
-def unit_rows() -> list[dict]:
-    """One row per registered unit: its module and its parameter count per preset (as ``folds.csv`` records it)."""
+def unit_rows(units: list[str] | None = None) -> list[dict]:
+    """One row per unit (default: every built-in one): its module and its parameter count per preset (as
+    ``folds.csv`` records it)."""
     import torch
 
     import models
 
     shapes = {name: preset_shape(name) for name in PRESETS}
     rows = []
-    for unit in models.available():
+    for unit in list(models.UNITS) if units is None else units:
         row = {"unit": unit}
         for name, cfg in PRESETS.items():
             torch.manual_seed(0)
@@ -80,4 +85,33 @@ def units_page() -> str:
         out.append(f"Module {code(module)}.\n\n")
         out.append(f"::: {module}\n    options:\n      show_root_heading: false\n      show_root_toc_entry: false\n"
                    "      members: false\n\n")
+    import models
+
+    out.append(plugin_section([u for u in models.available() if u not in models.UNITS]))
+    return "".join(out)
+
+
+def plugin_section(names: list[str]) -> str:
+    """The section of the installed plugins ``names``: empty when there are none."""
+    if not names:
+        return ""
+    import inspect
+    import sys
+
+    from models.plugins import GROUP, find
+
+    rows = unit_rows(names)
+    out = ["## Plugins installed here\n\n",
+           f"Units declared by packages installed where this page was generated (entry-point group {code(GROUP)}; "
+           "[Benchmark your own unit](../plugins.md) says how to write one). Each is its own layer stacked plainly "
+           "as published, or in the controlled scaffolds like every unit.\n\n",
+           table(["unit", "code", "factory"] + [f"parameters, {n}" for n in PRESETS],
+                 [[code(r["unit"]), code((p := find(r["unit"])).provenance),
+                   code(f"{p.factory.__module__}.{p.factory.__qualname__}")] + [f"{r[n]:,}" for n in PRESETS]
+                  for r in rows]) + "\n"]
+    for name in names:
+        module = sys.modules.get(find(name).factory.__module__)
+        summary = " ".join((inspect.getdoc(module) or "No module docstring.").split("\n\n")[0].split())
+        text = "".join(code(part) if i % 2 else escape(part) for i, part in enumerate(summary.split("``")))
+        out.append(f"### {code(name)}\n\n{text}\n\n")  # the module's first paragraph, its ``code`` as code
     return "".join(out)
