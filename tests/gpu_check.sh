@@ -53,7 +53,7 @@ stage() {  # stage NAME CAP_S COMMAND...: at most CAP_S seconds and never past t
 }
 
 failed=() skipped=()
-pytest_cmd=(python3 -m pytest -q -p no:cacheprovider)
+pytest_cmd=(python3 -m pytest -q -p no:cacheprovider -m '')  # every test, the slow ones included
 parallel=()
 python3 -c "import xdist" 2>/dev/null && parallel=(-n 8)
 cuda_tests=(tests/test_cuda_step.py tests/test_indrnn_kernel.py tests/test_scan_kernel.py

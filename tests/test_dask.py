@@ -11,6 +11,8 @@ import pytest
 from bench.cli import main
 from tests.test_run import bench_run, data_dir  # noqa: F401  (module fixture)
 
+pytestmark = pytest.mark.slow  # Dask clusters started and torn down: minutes
+
 distributed = pytest.importorskip("dask.distributed")
 
 COLS = ["unit", "repeat", "fold", "test_acc", "test_auc", "epochs", "best_epoch", "diverged"]

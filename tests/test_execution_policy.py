@@ -117,6 +117,7 @@ def test_a_run_records_its_policy_kernels_and_dtypes(data_dir, tmp_path):  # noq
     policy.apply_policy(None, "flush")
 
 
+@pytest.mark.slow  # a whole run, or several processes: 10 s or more on 2 cores
 def test_accuracy_is_the_same_under_both_policies(data_dir, tmp_path):  # noqa: F811
     """Same seed, same folds: flushing subnormals changes no prediction here (the values that reach
     the subnormal range are far below anything that decides a class)."""

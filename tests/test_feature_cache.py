@@ -121,6 +121,7 @@ def test_gtzan_dataset_needs_a_data_dir(tmp_path):
         dataset_clips("mnist", None, tmp_path)
 
 
+@pytest.mark.slow  # a whole run, or several processes: 10 s or more on 2 cores
 def test_clips_shared_among_single_threaded_processes_give_the_one_thread_features_in_order(tmp_path):
     """The default run scatters in N spawned processes of one thread: the table (values, order, lengths,
     skipped clips) is bit for bit the one a single thread computes here, and the workers report 1 thread."""

@@ -180,6 +180,7 @@ def _ctrl_c_reaches_it() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+@pytest.mark.slow  # a whole run, or several processes: 10 s or more on 2 cores
 def test_ctrl_c_while_scattering_in_processes_is_one_line(tmp_path):
     """SIGINT while the features are extracted in 2 worker processes: the workers leave Ctrl-C to the
     command, which says one line and exits 130; no traceback from any process."""

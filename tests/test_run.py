@@ -69,6 +69,7 @@ def test_tiny_run_writes_tidy_tables_and_metadata(data_dir, tmp_path, capsys):
     assert "unit" in text and "x indrnn" in text and "scat+logreg" in text
 
 
+@pytest.mark.slow  # a whole run, or several processes: 10 s or more on 2 cores
 def test_same_seed_same_splits_and_cpu_results(data_dir, tmp_path):
     for name in ("a", "b"):
         assert main(bench_run(data_dir, tmp_path / name, tmp_path / "c", "--units", "indrnn,gru", "--seed", "3")) == 0
@@ -109,6 +110,7 @@ def test_a_diverging_unit_is_recorded_and_the_run_goes_on(data_dir, tmp_path, mo
     assert len(good) == 3 and not good.diverged.any() and good.test_acc.notna().all()
 
 
+@pytest.mark.slow  # a whole run, or several processes: 10 s or more on 2 cores
 def test_killed_run_resumes_with_exactly_one_row_per_fold(data_dir, tmp_path):
     out, cache = tmp_path / "run", tmp_path / "c"
     argv = bench_run(data_dir, out, cache, "--units", "indrnn,lstm,gru", "--epochs", "30", "--patience", "0")

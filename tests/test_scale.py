@@ -7,6 +7,8 @@ from bench.cli import main
 from bench.envinfo import device_name
 from reports.scaling import scaling_figure
 
+pytestmark = pytest.mark.slow  # bench scale sweeps
+
 TINY = ["--batch", "4", "--hidden", "16", "--layers", "1", "--iters", "2", "--features", "12"]
 
 

@@ -14,6 +14,8 @@ import pytest
 from bench.rehearsal import PAPER_SIZE, job_order, paper_job_tables, write_rehearsal
 from bench.store import ResultsStore
 
+pytestmark = pytest.mark.slow  # a 400-job store written once for the module
+
 ROWS_PER_JOB = PAPER_SIZE["epochs"] * PAPER_SIZE["iters_per_epoch"]  # 13 000 iterations
 
 

@@ -82,6 +82,7 @@ def test_threads_bind_torch_and_numba_pools_in_the_calling_thread():
         policy.set_threads(0)
 
 
+@pytest.mark.slow  # a whole run, or several processes: 10 s or more on 2 cores
 def test_threads_one_inside_every_job(data_dir, tmp_path):
     """`--threads 1`: each job records the thread counts it ran with, read inside the job."""
     import numba

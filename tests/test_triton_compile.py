@@ -19,7 +19,8 @@ import pytest
 
 from models.kernels import cuda
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
+pytestmark = [pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed"),
+              pytest.mark.slow]  # Triton compiling the CUDA kernels for sm_90
 
 FORWARD = ["z_ptr", "u_ptr", "b_ptr", "h0_ptr", "out_ptr"]
 BACKWARD = ["grad_ptr", "out_ptr", "u_ptr", "h0_ptr", "dz_ptr", "du_ptr", "db_ptr", "dh0_ptr"]

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed")
+pytestmark = [pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton not installed"),
+              pytest.mark.slow]  # the CUDA kernels in Triton's interpreter: minutes on a CPU
 
 SMALL = {"kernel": "triton", "chunk": 8, "block": 4}
 CASES = {

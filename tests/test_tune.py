@@ -130,6 +130,7 @@ KILLER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a whole run, or several processes: 10 s or more on 2 cores
 def test_kill_9_in_the_middle_of_a_trial_then_resume_counts_every_trial_once(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     proc = subprocess.run([sys.executable, "-c", KILLER.format(root=root, tmp=str(tmp_path))],
@@ -206,6 +207,7 @@ def test_tpe_resumes_to_the_same_proposals(tmp_path):
     assert [r["lr"] for r in whole] == [r["lr"] for r in resumed]
 
 
+@pytest.mark.slow  # a whole run, or several processes: 10 s or more on 2 cores
 def test_dask_equals_local_trial_by_trial(tmp_path):
     """The same tuned run on a real 2-worker LocalCluster and in this process: every trial's recipe and
     every score equal (times aside), the chosen trials and the folds' test accuracies too."""
