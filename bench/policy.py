@@ -152,7 +152,9 @@ def set_threads(threads: int | None) -> None:
     """Bind torch's and numba's pools to ``threads`` (None: leave both at their defaults).
 
     The BLAS pools (through threadpoolctl) are bound too. numba's count is per calling thread: call it
-    in the thread that computes.
+    in the thread that computes. OpenBLAS (0.3.31) ignores a raise of its count asked from a thread other
+    than the main one, so a worker thread gets at most what the main thread set; each job records the
+    BLAS count it really had (``blas_threads``).
 
     Args:
         threads: the count, or None.

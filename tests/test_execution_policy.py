@@ -11,6 +11,7 @@ import numba
 import numpy as np
 import pandas as pd
 import pytest
+import threadpoolctl
 import torch
 
 import models
@@ -62,6 +63,10 @@ def test_flush_is_in_force_in_every_thread_of_both_pools(where):
     if where == "main thread":
         check()
     else:
+        # OpenBLAS (0.3.31, pthreads) ignores a raise of its thread count asked from any thread but the
+        # main one: a test that lowered it before (bench features --threads 1) would leave the worker at 1.
+        # A process starts at the core count, as here, whatever ran before in this one.
+        threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
         worker = threading.Thread(target=check)
         worker.start()
         worker.join()

@@ -15,6 +15,8 @@ from bench.cli import main
 from reports import ReportError, load_run, page, tuning
 from tests.test_reports import write_run
 
+pytestmark = pytest.mark.slow  # a tuned run, trained once for the module
+
 TRIALS = 4
 FIGURES = ("tuning_spread", "tuning_budget", "tuning_lr", "tuning_importance")
 

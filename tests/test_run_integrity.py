@@ -14,6 +14,8 @@ import pytest
 from bench.cli import main
 from tests.test_run import bench_run, data_dir  # noqa: F401  (module fixture)
 
+pytestmark = pytest.mark.slow  # runs killed, locked and resumed in subprocesses
+
 ROOT = Path(__file__).parent.parent
 
 

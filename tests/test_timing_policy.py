@@ -97,6 +97,7 @@ def test_threads_one_inside_every_job(data_dir, tmp_path):
     assert env.torch.iloc[0] == torch.__version__  # with its build tag
 
 
+@pytest.mark.slow  # whole runs: 10 s or more on 2 cores
 @pytest.mark.parametrize("precision", ["fp32", "tf32", "bf16"])
 def test_precision_is_set_and_recorded(data_dir, tmp_path, precision):
     out = tmp_path / precision
@@ -153,6 +154,7 @@ def test_fused_adam_runs_eagerly(data_dir, tmp_path):
     assert json.loads((out / "metadata.json").read_text())["config"]["fused_adam"] is True
 
 
+@pytest.mark.slow  # whole runs: 10 s or more on 2 cores
 def test_resume_in_another_environment_is_refused_unless_allowed(data_dir, tmp_path, monkeypatch, capsys):
     import shutil
 
@@ -206,6 +208,7 @@ def test_speed_command_writes_table_and_plot(tmp_path, capsys):
     assert main([*argv[:-2], "--step", "graph", "--out", str(tmp_path / "g")]) == (0 if torch.cuda.is_available() else 2)
 
 
+@pytest.mark.slow  # whole runs: 10 s or more on 2 cores
 def test_speed_default_shape_is_the_paper_presets():
     """bench speed's default sequence length is what a 30 s clip gives with the default features."""
     from features import FeatureConfig
