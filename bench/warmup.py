@@ -42,8 +42,9 @@ def compile_kernels(units: Iterable[str], device: str, config: models.ModelConfi
     missing = [op for op in kernels.CPU_OPS if not kernels.compiled(op)]
     if not missing:
         return []
-    print(f"first use: numba compiles the fused CPU kernels not cached yet ({', '.join(missing)}), once; "
-          f"later runs load them from {kernels.cache_folder()} in about a second", flush=True)
+    print(f"first use: numba's disk cache lacks fused CPU kernels ({', '.join(missing)}); the units that need "
+          f"one compile it now, once (a minute or more each), and later runs load them from "
+          f"{kernels.cache_folder()} in about a second", flush=True)
     config = config or models.ModelConfig()
     tiny = replace(config, hidden=4, layers=1, max_len=8)
     for unit in tqdm(list(units), desc="compiling kernels", unit="unit", disable=not progress):

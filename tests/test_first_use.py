@@ -14,7 +14,8 @@ def test_a_kernel_not_in_the_cache_is_announced_once_and_built(monkeypatch, caps
     monkeypatch.setattr(kernels, "compiled", lambda op: op != "indrnn")  # as in a fresh checkout, for one family
     assert compile_kernels(["lstm", "indrnn"], "cpu") == ["indrnn"]
     captured = capsys.readouterr()
-    assert captured.out.count("first use: numba compiles the fused CPU kernels not cached yet (indrnn), once") == 1
+    assert captured.out.count("first use: numba's disk cache lacks fused CPU kernels (indrnn); the units that need "
+                              "one compile it now, once") == 1
     assert str(kernels.cache_folder()) in captured.out
     assert "compiling kernels" in captured.err and "2/2" in captured.err  # the progress bar, one step per unit
 
