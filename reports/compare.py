@@ -149,6 +149,7 @@ def _figure(table: pd.DataFrame, names: list[str]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     units = list(dict.fromkeys(table["unit"]))
     if len(units) > 6:  # many units: accuracy above time, each across the page, names slanted
@@ -181,6 +182,9 @@ def _figure(table: pd.DataFrame, names: list[str]):
         ax.grid(True, axis="y", alpha=0.3)
     if (table["median_s"] > 0).any():  # no steady iteration timed (every batch partial): no log axis to draw
         axes[1].set_yscale("log")
+        axes[1].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # a label even within one decade
+        axes[1].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 5, 10, 20: no mathtext (off here)
+        axes[1].yaxis.set_minor_formatter(NullFormatter())
     axes[0].legend(bars, names, fontsize=7)  # named outright: matplotlib drops labels that start with "_"
     fig.tight_layout()
     return fig

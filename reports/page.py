@@ -111,7 +111,7 @@ def table1_display(t1: pd.DataFrame) -> pd.DataFrame:
             ci = f"[{_f(r.ci_low_pct)}, {_f(r.ci_high_pct)}]" if not math.isnan(r.ci_low_pct) else "–"
             n = f"{int(r.folds)}" + (f" ({int(r.diverged)} diverged)" if r.diverged else "")
             done = (f"{_f(r.finished_mean_pct)} over {int(r.finished_folds)}" if r.diverged else "same")
-        size = {"group": "", "width": "", "parameters": ""} if r.quoted else _size_cells(r)
+        size = {"group": "", "width": "", "parameters": "", "MACs/frame": ""} if r.quoted else _size_cells(r)
         rows.append({"method": r.method, **size, "test accuracy (%)": acc, "95 % interval (corrected)": ci, "folds": n,
                      "finished folds only (%)": done,
                      "source": "quoted, not rerun" if r.quoted else r.source})

@@ -118,6 +118,8 @@ def test_render_writes_every_file_into_run_dir_report(rendered):
     assert set(paths) == expected
     for p in paths.values():
         assert p.parent == run_dir / "report" and p.is_file() and p.stat().st_size > 0
+    quoted = [line for line in paths["table1_md"].read_text().splitlines() if "quoted, not rerun" in line]
+    assert len(quoted) == 5 and not any("nan" in line.split("|")[5] for line in quoted)  # an empty MACs/frame cell
     for name in ("figure5", "figure4", "confusion"):
         assert paths[name].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert paths[name].stat().st_size < 400_000  # small enough to commit
