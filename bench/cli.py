@@ -1,17 +1,22 @@
-"""``python -m bench <command>``: features, units, check-unit, run, report, compare, scale, speed."""
+"""``python -m bench <command>``: features, units, check-unit, run, report, compare, scale, speed.
+
+The command line only: it builds the parser and turns a command's arguments into its configuration
+(a :class:`bench.config.RunConfig`, or the command's own small config); each ``cmd_*`` then calls the
+one function that does the command's work, in the module that owns it, and returns its exit status.
+It is also the composition root: the one module of ``bench`` that calls into ``reports`` (the report,
+the comparison, the figures of ``scale`` and ``speed``), handing those functions down.
+"""
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import sys
-import time
 from dataclasses import fields, replace
 from pathlib import Path
 
 from .config import PAPER_UNITS, PRESETS, ConfigError, RunConfig
-from .config import DATASETS, DEVICE_HELP, MAX_JOBS
-from .options import UNITS_HELP, add_config_flags, parse_units, resolve, write_toml
+from .config import BLOCKS, DATASETS, DEVICE_HELP, MAX_JOBS, NORMS
+from .options import UNITS_HELP, add_config_flags, parse_units, resolve
 
 # Heavy modules (torch, kymatio, pandas) are imported inside the commands, so --help is instant.
 
@@ -43,57 +48,15 @@ def add_cache_option(p: argparse.ArgumentParser) -> None:
                    help="where the synthetic corpus and feature caches live (default: .cache)")
 
 
-def load_features(dataset: str, data_dir, cache_dir: Path, device: str = "cpu", seconds: float | None = None,
-                  clips_per_genre: int | None = None, corpus_seed: int = 0, J: int = 10, Q: int = 8,
-                  progress: bool = True, min_seconds: float = 1.0, policy: dict | None = None):
-    """The cached feature table of a data set (the synthetic corpus is written first if needed)."""
-    from features import FeatureConfig, build_features, dataset_clips
-
-    cfg = FeatureConfig(duration=seconds or FeatureConfig.duration, J=J, Q=Q, min_seconds=min_seconds)
-    synth = {"duration": cfg.duration, "seed": corpus_seed}
-    if clips_per_genre:
-        synth["clips_per_genre"] = clips_per_genre
-    clips = dataset_clips(dataset, data_dir, cache_dir, synth, progress)
-    processes, init = 1, None
-    if policy is not None:  # on the CPU, a large data set is shared among single-threaded processes
-        from functools import partial
-
-        from features.processes import processes_for
-
-        from .policy import apply_policy
-
-        processes = processes_for(len(clips), cfg, policy["torch_threads"], device)
-        init = partial(apply_policy, 1, policy["subnormals"])
-    return build_features(clips, cfg, cache_dir, device, progress=progress, tag=f"features-{dataset}", policy=policy,
-                          processes=processes, init=init)
-
-
 def cmd_features(args) -> int:
-    from .executors import DEFAULT_THREADS
-    from .policy import apply_policy, resolve_device
-
-    policy = apply_policy(args.threads or DEFAULT_THREADS, args.subnormals)  # scattering computes under it
-    print(f"policy: {policy['torch_threads']} torch thread(s), subnormals {policy['subnormals']}")
-    t0 = time.perf_counter()
-    fs, cached = load_features(args.dataset, args.data_dir, args.cache_dir, resolve_device(args.device), args.seconds,
-                               args.clips_per_genre, args.corpus_seed, args.J, args.Q, min_seconds=args.min_seconds,
-                               policy=policy)
-    dt = time.perf_counter() - t0
-    n, frames, channels = fs.shape
-    kind = "classes" if args.dataset == "folder" else "genres"
-    print(f"features: {n} clips x {frames} frames x {channels} channels (float32), {len(fs.genres)} {kind}")
-    print(f"valid frames per clip: min {fs.lengths.min()}, median {int(sorted(fs.lengths)[n // 2])}, max {fs.lengths.max()}")
-    ex = fs.extraction
-    per_clip = "" if cached or "seconds" not in ex else (
-        f" (scattering {ex['seconds']:.1f} s, {ex['seconds_per_clip']:.3f} s per clip"
-        f"{', in {} processes of {} thread(s)'.format(ex['processes'], ex['threads_per_process']) if ex.get('processes', 1) > 1 else ''})")
-    print(f"{'loaded from cache' if cached else 'computed'} in {dt:.1f} s{per_clip}: {fs.path}")
-    print(f"skipped clips: {len(fs.skipped)}")
     from reports.page import visible  # composition root: a file name's newline shown as \n, not obeyed
 
-    for path, reason in fs.skipped:
-        print(f"  {visible(reason)}")
-    return 0
+    from .measure.policy import resolve_device
+    from .protocol.dataset import features_command
+
+    return features_command(args.dataset, args.data_dir, args.cache_dir, resolve_device(args.device), args.seconds,
+                            args.clips_per_genre, args.corpus_seed, args.J, args.Q, min_seconds=args.min_seconds,
+                            threads=args.threads, subnormals=args.subnormals, show=visible)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -159,22 +122,9 @@ def path_arg(text: str) -> Path:
     return Path(text)
 
 
-def check_out(run_dir: Path, cache_dir: Path, cfg: RunConfig) -> None:
-    """Where a run writes, checked before any work: folders, not files, and the run directory never inside
-    the data folder (nothing is ever written there)."""
-    for option, folder in (("--cache-dir", Path(cache_dir)), ("--out", Path(run_dir))):
-        if folder.exists() and not folder.is_dir():  # found now, not after every clip is scattered
-            raise ConfigError(f"{option} {folder} is a file, not a folder")
-    if cfg.data_dir:
-        data, out = Path(cfg.data_dir).resolve(), Path(run_dir).resolve()
-        if out == data or data in out.parents:
-            raise ConfigError(f"--out {run_dir} lies inside --data-dir {cfg.data_dir}; nothing is ever written into a "
-                              "data folder: choose a run directory outside it")
-
-
 def run_config(args) -> RunConfig:
     """Preset, config file, flags; then the device resolved (auto -> cuda or cpu) and checked."""
-    from .policy import resolve_device
+    from .measure.policy import resolve_device
 
     cfg = resolve(args)
     if cfg.dataset == "synthetic" and cfg.protocol == "cv" and cfg.folds > cfg.clips_per_genre:
@@ -186,119 +136,30 @@ def run_config(args) -> RunConfig:
     return cfg
 
 
-def check_execution(cfg: RunConfig, executor: str = "local") -> None:
-    """Refuse, before anything is written, what this machine cannot honour."""
-    from .policy import check_threads
-    from .step import check_graph_device
-
-    if cfg.step == "graph":
-        check_graph_device(cfg.device)
-    if executor == "local":  # a Dask worker's own pool is checked where the job runs
-        check_threads(cfg.threads)
-
-
 def cmd_run(args) -> int:
-    from .envinfo import device_name
-    from .executors import make_executor
-    from .run import default_run_dir
+    from reports.page import visible  # composition root: a file name's newline shown as \n, not obeyed
 
-    cfg = run_config(args)
-    check_execution(cfg, args.executor)
-    from .checkunit import check_plugins
+    from .execution.run import run_command
 
-    check_plugins(cfg)  # a plugin that breaks the unit contract is refused before anything is written
-    executor = make_executor(args.executor, args.scheduler, args.workers, args.threads_per_worker)  # fail fast
-    print(f"device: {cfg.device} ({device_name(cfg.device)}), precision {cfg.precision}, {cfg.step} step, "
-          f"threads {cfg.threads or 'default'}, subnormals {cfg.subnormals}")
-    run_dir = args.out or default_run_dir(cfg)
-    check_out(run_dir, args.cache_dir, cfg)
-    from .plan import check_job_count
-
-    print(check_job_count(cfg, args.yes))  # counted, not listed: 10^9 repeats fail here, at once
-    if args.dry_run:
-        from .plan import dry_run
-        from .protocols import check_listing
-
-        check_listing(cfg, args.cache_dir)  # what the run would refuse, the dry run refuses
-        print(dry_run(cfg, run_dir))
-        return 0
-    from .runlock import run_lock
-
-    with run_lock(run_dir, "bench run"):  # one writer at a time; a second fails here, before any work
-        return _run_locked(args, cfg, executor, run_dir)
-
-
-def _run_locked(args, cfg: RunConfig, executor, run_dir: Path) -> int:
-    from .baseline import BASELINE
-    from .executors import job_threads
-    from .plan import cap_batch
-    from .policy import apply_policy
-    from .protocols import check_listing, protocol_splits
-    from .run import format_summary, run
-
-    t0 = time.perf_counter()
-    policy = apply_policy(job_threads(cfg), cfg.subnormals)  # the scattering runs under the run's threads and policy
-    check_listing(cfg, args.cache_dir)  # splits that cannot be made fail before any feature is computed
-    fs, cached = load_features(cfg.dataset, cfg.data_dir, args.cache_dir, cfg.device, cfg.seconds,
-                               cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q, min_seconds=cfg.min_seconds,
-                               policy=policy)
-    data_s = time.perf_counter() - t0
-    scatter_s = 0.0 if cached else fs.extraction.get("seconds", 0.0)
-    if fs.skipped:
-        from reports.page import visible  # composition root: a file name's newline shown as \n, not obeyed
-
-        print(f"skipped {len(fs.skipped)} clip(s): " + "; ".join(visible(r) for _, r in fs.skipped))
-    splits = protocol_splits(cfg, fs)
-    cfg, note = cap_batch(cfg, min(len(s.train) for s in splits))  # before any work, and recorded as run
-    if note:
-        print(note)
-    t_run = time.perf_counter()
-    store = run(cfg, fs, run_dir, splits, executor, allow_mixed=args.allow_mixed)
-    run_s = time.perf_counter() - t_run
-    write_toml(cfg, run_dir / "config.toml")
-    print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
-          f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else f'{len(splits)} split(s) from a file'}), "
-          f"device {cfg.device}")
-    print(format_summary(store.table("folds"), store.table("iterations"), order=[*cfg.units, BASELINE],
-                         n_classes=len(fs.genres)))
-    print(f"\nresults: {run_dir}  (wall time {time.perf_counter() - t0:.0f} s)")
-    rc, t_report = 0, time.perf_counter()
-    if not args.no_report:
-        rc = cmd_report(argparse.Namespace(run_dir=run_dir, out=None))
-    print(f"where the time went: {data_s - scatter_s:.0f} s listing{' and writing' if cfg.dataset == 'synthetic' else ''} "
-          f"the clips, {scatter_s:.0f} s scattering{' (cached)' if cached else _in_processes(fs.extraction)}, "
-          f"{run_s:.0f} s training the jobs "
-          f"(plan and probe included), {time.perf_counter() - t_report:.0f} s the report; "
-          f"{time.perf_counter() - t0:.0f} s in all")
-    return rc
-
-
-def _in_processes(extraction: dict) -> str:
-    n = extraction.get("processes", 1)
-    return f" in {n} processes of {extraction.get('threads_per_process')} thread(s)" if n > 1 else ""
+    return run_command(run_config(args), args.out, args.cache_dir, args.executor, args.scheduler, args.workers,
+                       args.threads_per_worker, dry_run=args.dry_run, yes=args.yes, allow_mixed=args.allow_mixed,
+                       report=None if args.no_report else report_run, show=visible)
 
 
 def cmd_report(args) -> int:
+    return report_run(args.run_dir, args.out)
+
+
+def report_run(run_dir: Path, out: Path | None = None) -> int:
+    """``bench report``, and the report at the end of ``bench run``: the run's tables brought up to date
+    under its lock, then rendered (:func:`reports.render`); 2 when the run cannot be reported."""
     from reports import ReportError, render  # bench.cli is the composition root; nothing else in bench imports reports
 
-    from .runlock import LOCK, run_lock
-    from .store import ResultsStore
+    from .results.runlock import current_tables
 
-    store = ResultsStore(args.run_dir)
-    if not any((store.dir / name).exists() for name in ("metadata.json", LOCK, "parts")):
-        lock = contextlib.nullcontext()  # not a run directory (a data folder?): nothing is written there;
-        # render names what is missing
-    else:
-        lock = run_lock(store.dir, "bench report")  # it may rebuild the tables: one writer at a time
-    with lock:
-        if store.parts.is_dir() and not store.is_current():  # jobs finished since the tables were built
-            # damaged parts moved aside, named; CSV exports replaced, never deleted; with no part left,
-            # the tables already built are the only copy and are kept (consolidate writes nothing)
-            if not store.consolidate(csv=False):
-                print(f"warning: {store.parts} holds no finished job; reporting from the tables built before",
-                      file=sys.stderr)
+    with current_tables(run_dir, "bench report"):  # the tables up to date, under the run's lock
         try:
-            files = render(args.run_dir, args.out)
+            files = render(run_dir, out)
         except ReportError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -326,7 +187,7 @@ def cmd_compare(args) -> int:
 
 def require_positive(args, *names: str) -> None:
     """Refuse a size or count below 1 among ``args``' options ``names``, naming the flag."""
-    from .policy import PolicyError
+    from .measure.policy import PolicyError
 
     for name in names:
         if getattr(args, name) < 1:
@@ -334,70 +195,70 @@ def require_positive(args, *names: str) -> None:
 
 
 def cmd_scale(args) -> int:
-    from .policy import check_threads, resolve_device
-    from .scale import ScaleConfig, sweep
+    from reports.scaling import plot_scaling  # composition root, as for the report
+
+    from .measure.scale import scale_command
+
+    return scale_command(args.units, args.lengths, scale_config(args), args.out, plot=plot_scaling)
+
+
+def scale_config(args):
+    """``bench scale``'s options as a :class:`bench.measure.scale.ScaleConfig`, refused here before any cell runs."""
+    from .measure.policy import check_threads, resolve_device
+    from .measure.scale import ScaleConfig
 
     device = resolve_device(args.device)  # refused here, before any cell runs or anything is written
     require_positive(args, "batch", "features", "hidden", "layers", "iters")
     check_threads(args.threads)
     if not 0 <= args.dropout < 1:
         raise ConfigError(f"--dropout must be in [0, 1), got {args.dropout}")
-    cfg = ScaleConfig(batch=args.batch, features=args.features, hidden=args.hidden, layers=args.layers,
-                      dropout=args.dropout, batch_norm=args.batch_norm, iters=args.iters, device=device,
-                      threads=args.threads, subnormals=args.subnormals, max_memory_gb=args.max_memory_gb or None,
-                      scan_kernel=args.scan_kernel)
-    print(f"bench scale on {device}: batch {cfg.batch}, {cfg.layers} x {cfg.hidden}, {cfg.features} features, "
-          f"dropout {cfg.dropout:g}, IndRNN batch norm {'on' if cfg.batch_norm else 'off'}, valid lengths passed, "
-          f"clip {cfg.clip_grad:g}, fp32, eager, subnormals {cfg.subnormals}; lengths {', '.join(map(str, args.lengths))}")
-    out = args.out or Path("runs") / f"scale-{device.replace(':', '')}"
-    table = sweep(args.units, args.lengths, cfg, out)
-    from reports.scaling import plot_scaling  # composition root, as for the report
-
-    plot = plot_scaling(table, out / "scaling.png")
-    cols = ["unit", "length", "status", "median_iter_s", "saved_mb", "peak_mem_mb"]
-    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    print(f"\ntable: {out / 'scaling.csv'}\nplot:  {plot}")
-    return 0
+    return ScaleConfig(batch=args.batch, features=args.features, hidden=args.hidden, layers=args.layers,
+                       dropout=args.dropout, batch_norm=args.batch_norm, iters=args.iters, device=device,
+                       threads=args.threads, subnormals=args.subnormals, max_memory_gb=args.max_memory_gb or None,
+                       scan_kernel=args.scan_kernel)
 
 
 def cmd_speed(args) -> int:
-    from .envinfo import device_name
-    from .policy import resolve_device
-    from .speed import SpeedConfig, measure_speed, summarise_speed, wall_warnings, write_speed
+    from reports.speed import plot_speed  # composition root, as for the report
+
+    from .measure.speed import speed_command
+
+    return speed_command(speed_config(args), args.out, plot=plot_speed)
+
+
+def speed_config(args):
+    """``bench speed``'s options as a :class:`bench.measure.speed.SpeedConfig` (shapes and training settings
+    the paper preset's unless given), refused here before anything is measured."""
+    from .measure.policy import resolve_device
+    from .measure.speed import SpeedConfig
 
     device = resolve_device(args.device)
     if args.step == "graph":
-        from .step import check_graph_device
+        from .execution.step import check_graph_device
 
         check_graph_device(device)
     modes = {"eager": ("eager",), "graph": ("graph",)}.get(args.step) or (
         ("eager", "graph") if device.startswith("cuda") else ("eager",))
     require_positive(args, "batch_size", "frames", "features", "hidden", "layers", "rounds")
     paper = PRESETS["paper"]
-    cfg = SpeedConfig(units=args.units, batch=args.batch_size, frames=args.frames, features=args.features,
-                      hidden=args.hidden, layers=args.layers, dropout=paper.dropout, batch_norm=paper.batch_norm,
-                      lr=paper.lr, clip_grad=paper.clip_grad, device=device, precision=args.precision or "fp32",
-                      threads=args.threads, subnormals=args.subnormals, modes=modes, rounds=args.rounds,
-                      warmup=args.warmup, scan_kernel=args.scan_kernel)
-    out = args.out or Path("runs") / f"speed-{device.replace(':', '')}"
-    print(f"bench speed on {device} ({device_name(device)}): batch {cfg.batch} x {cfg.frames} frames x "
-          f"{cfg.features} features, {cfg.layers} x {cfg.hidden}, {cfg.precision}, modes {', '.join(modes)}, "
-          f"subnormals {', '.join(cfg.subnormals)}, {cfg.rounds} interleaved rounds")
-    raw = measure_speed(cfg)
-    summary = summarise_speed(raw)
-    paths = write_speed(cfg, raw, summary, out)
-    from reports.speed import plot_speed  # composition root, as for the report
+    return SpeedConfig(units=args.units, batch=args.batch_size, frames=args.frames, features=args.features,
+                       hidden=args.hidden, layers=args.layers, dropout=paper.dropout, batch_norm=paper.batch_norm,
+                       lr=paper.lr, clip_grad=paper.clip_grad, device=device, precision=args.precision or "fp32",
+                       threads=args.threads, subnormals=args.subnormals, modes=modes, rounds=args.rounds,
+                       warmup=args.warmup, scan_kernel=args.scan_kernel)
 
-    title = (f"{device_name(device)}: batch {cfg.batch}, T {cfg.frames}, {cfg.features} features, "
-             f"{cfg.layers} x {cfg.hidden}, {cfg.precision}, {cfg.threads or 'default'} thread(s)")
-    plot = plot_speed(summary, out / "speed.png", title)
-    show = summary.assign(median_ms=1e3 * summary.median_s, iqr_ms=1e3 * (summary.q3_s - summary.q1_s))
-    cols = ["subnormals", "mode", "kind", "unit", "median_ms", "iqr_ms", "ratio_to_indrnn", "n"]
-    print(show[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    for line in wall_warnings(summary, device.startswith("cuda")):
-        print(line, file=sys.stderr)
-    print(f"\ntable: {paths['summary']} (raw rounds: {paths['raw'].name})\nplot:  {plot}")
-    return 0
+
+def cmd_units(args) -> int:
+    from .execution.units import units_command
+
+    return units_command(args.units, args.hidden, args.layers, args.dropout, args.input_dim, args.frames, args.classes,
+                         args.param_budget, args.block, args.norm)
+
+
+def cmd_check_unit(args) -> int:
+    from .execution.checkunit import check_unit_command
+
+    return check_unit_command(args.name, args.device, args.block)
 
 
 def parse_lengths(text: str) -> list[int]:
@@ -408,6 +269,41 @@ def parse_lengths(text: str) -> list[int]:
     if not lengths or min(lengths) < 1:
         raise argparse.ArgumentTypeError(f"lengths must be positive, got {text!r}")
     return lengths
+
+
+def add_units_command(subparsers) -> None:
+    """``bench units``: every registered unit's width, shapes, parameters and multiply-adds."""
+    p = subparsers.add_parser("units", help="list the recurrent units with output shapes and parameter counts")
+    p.add_argument("--units", type=parse_units, default=None,
+                   help=UNITS_HELP + " (default: registered, every unit)")
+    p.add_argument("--hidden", type=int, default=128, help="neurons per layer (default 128)")
+    p.add_argument("--layers", type=int, default=5, help="stacked layers (default 5)")
+    p.add_argument("--dropout", type=float, default=0.5, help="dropout (default 0.5)")
+    p.add_argument("--input-dim", type=int, default=374, help="features per frame (default 374)")
+    p.add_argument("--frames", type=int, default=449, help="frames per sequence (default 449: a 30 s clip's valid frames)")
+    p.add_argument("--classes", type=int, default=10, help="classes (default 10)")
+    p.add_argument("--param-budget", type=int, default=None,
+                   help="choose each unit's width so its parameter count is closest to this (default: --hidden for "
+                        "all in native; the IndRNN's count at --hidden in stack and residual; 0: equal width)")
+    p.add_argument("--block", choices=BLOCKS, default="native",
+                   help="native: each unit as published (default); stack, residual: every unit in one scaffold")
+    p.add_argument("--norm", choices=NORMS, default="layer", help="the scaffolds' one norm (default layer)")
+    p.set_defaults(func=cmd_units)
+
+
+def add_check_unit_command(subparsers) -> None:
+    """``bench check-unit NAME``: the unit contract checked on one unit."""
+    p = subparsers.add_parser("check-unit", help="check one unit (built-in or plugin) against the unit contract",
+                              description="Check a unit against the unit contract (models/contract.py): output "
+                                          "shape and dtype, no padding leak, causal, finite gradients, the same "
+                                          "outputs for the same seed, both readouts, float64 gradcheck, the "
+                                          "optional hooks; one line per point. Exit status 1 if one fails.")
+    p.add_argument("name", help="a unit: a built-in, an installed plugin, or path.to.module:factory")
+    p.add_argument("--block", choices=(*BLOCKS, "all"), default="all",
+                   help="the module tree around the unit: native, stack, residual, or all three (default all)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                   help="auto: the CPU, and CUDA where torch sees a GPU (default); cpu; cuda")
+    p.set_defaults(func=cmd_check_unit)
 
 
 class Parser(argparse.ArgumentParser):
@@ -440,10 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=path_arg, help="where to write (default RUN_DIR/report)")
     p.set_defaults(func=cmd_report)
 
-    from . import checkunit, units  # their heavy imports are inside their commands
-
-    units.add_parser(sub)
-    checkunit.add_parser(sub)
+    add_units_command(sub)
+    add_check_unit_command(sub)
 
     p = sub.add_parser("compare", help="two or more runs side by side: accuracy, time ratios, config and machines",
                        description="Per unit: accuracy and median time per iteration of each run, ratios to the "
@@ -505,10 +399,10 @@ def _user_errors() -> tuple[type[Exception], ...]:
     from features import DatasetError
     from models.plugins import PluginError
 
-    from .executors import ExecutorError
-    from .policy import PolicyError
-    from .runlock import RunLocked
-    from .store import RunMismatch
+    from .execution.executors import ExecutorError
+    from .measure.policy import PolicyError
+    from .results.runlock import RunLocked
+    from .results.store import RunMismatch
 
     return ConfigError, DatasetError, RunMismatch, ExecutorError, PolicyError, RunLocked, PluginError
 

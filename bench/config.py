@@ -30,14 +30,14 @@ UNIT_GROUPS = {"all": PAPER_UNITS, "modern": MODERN_UNITS}
 READOUTS = ("last", "mean")  # = models.config.READOUTS (tested)
 SCAN_KERNELS = ("auto", "numba", "triton", "logspace", "reference")  # = models.config.SCAN_KERNEL_CHOICES (tested)
 PRECISIONS = ("fp32", "tf32", "bf16")
-SUBNORMALS = ("flush", "keep")  # = bench.subnormals.SUBNORMAL_POLICIES (tested)
+SUBNORMALS = ("flush", "keep")  # = bench.measure.subnormals.SUBNORMAL_POLICIES (tested)
 DATASETS = ("synthetic", "gtzan", "folder")  # = features.pipeline.DATASETS (tested)
 STEP_MODES = ("eager", "graph")
 SECTIONS = ("protocol", "data", "features", "model", "training", "tuning", "execution")
 BLOCKS = ("native", "stack", "residual")  # = models.config.BLOCKS (tested)
 NORMS = ("none", "layer", "batch")  # = models.config.NORMS (tested)
 DROPOUT_MASKS = ("sequence", "element")
-SAMPLERS = ("sobol", "random", "tpe")  # bench.tune
+SAMPLERS = ("sobol", "random", "tpe")  # bench.execution.tune
 MAX_JOBS = 1000  # more jobs than this in one run need --yes (the paper's protocol is 500)
 DEVICE_HELP = "auto (default: cuda when torch sees a GPU, else cpu), cpu, cuda or cuda:N"
 
@@ -146,7 +146,7 @@ class RunConfig:
     ``RunConfig()`` holds the dataclass defaults, which are **not** a preset (its ``preset`` field says
     ``"quick"``, but it has 10 x 10 folds and 30 epochs): start from :func:`preset` (``"quick"`` or
     ``"paper"``, :data:`PRESETS`), as the command line does. ``to_dict()`` is what a run's metadata
-    records and what its identity hashes (:func:`bench.store.config_hash`), so equal configurations
+    records and what its identity hashes (:func:`bench.results.store.config_hash`), so equal configurations
     resume the same run.
 
     Raises:
@@ -240,7 +240,7 @@ class RunConfig:
     weight_decay: float = opt(0.0, "training", "Adam weight decay", _non_negative_float)
     clip_grad: float = opt(1.0, "training", "max gradient norm (0 = no clipping)", _non_negative_float)
     warmup_iters: int = opt(5, "training", "timed iterations per fold left out of summaries", _non_negative)
-    # tuning (bench.tune): the same search, budget and rule for every unit and the baseline
+    # tuning (bench.execution.tune): the same search, budget and rule for every unit and the baseline
     tune: int = opt(0, "tuning", "trials per unit and fold: each trains on the training part and is scored on the "
                                  "validation part; the best one's test accuracy is the fold's (0 = the fixed recipe)",
                     _int_in(0, 10_000))
@@ -261,7 +261,7 @@ class RunConfig:
     tune_readouts: tuple[str, ...] = opt(READOUTS, "tuning", "readouts searched, e.g. [\"last\", \"mean\"]",
                                          lambda v: None if isinstance(v, (tuple, list)) and v and set(v) <= set(READOUTS)
                                          else f"must be a non-empty list of {', '.join(READOUTS)}")
-    # execution (bench.policy): the same for every unit, recorded with every job
+    # execution (bench.measure.policy): the same for every unit, recorded with every job
     device: str = opt("auto", "execution", DEVICE_HELP,
                       lambda v: None if v in ("auto", "cpu", "cuda") or str(v).startswith("cuda:")
                       else "must be auto, cpu, cuda or cuda:N")
@@ -346,7 +346,7 @@ class RunConfig:
         """The training options of this run.
 
         Returns:
-            The keyword arguments of :class:`bench.trainer.TrainConfig` (epochs, patience, batch size,
+            The keyword arguments of :class:`bench.execution.trainer.TrainConfig` (epochs, patience, batch size,
                 learning rate, weight decay, clipping, warm-up, step mode, precision, fused Adam).
         """
         return dict(epochs=self.epochs, patience=self.patience, batch_size=self.batch_size, lr=self.lr,
@@ -359,7 +359,7 @@ class RunConfig:
 
         Returns:
             Keyword arguments of :class:`models.config.ModelConfig` (``max_len`` is the data's, set by
-                :func:`bench.jobs.unit_config`).
+                :func:`bench.execution.jobs.unit_config`).
         """
         options = {f.name: getattr(self, f.name) for f in fields(self)
                    if f.metadata["section"] == "model" and f.name not in ("param_budget", "dropout_mask")}

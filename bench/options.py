@@ -227,7 +227,7 @@ def write_toml(cfg: RunConfig, path: Path) -> Path:
     Returns:
         ``path``.
     """
-    from .store import atomic_write_text
+    from .results.store import atomic_write_text
 
     lines = ["# The resolved configuration of this run: `python -m bench run --config config.toml` reproduces it.",
              f'preset = "{cfg.preset}"']

@@ -191,7 +191,7 @@ class Run:
 
     @property
     def generated(self) -> bool:
-        """A store of generated rows (``python -m bench.rehearsal``), not a measurement."""
+        """A store of generated rows (``python -m bench.results.rehearsal``), not a measurement."""
         return bool(self.metadata.get("generated") or self.config.get("rehearsal"))
 
     @property
@@ -239,7 +239,7 @@ def _read_metadata(run_dir: Path) -> dict:
         raise ReportError(f"{path} cannot be parsed ({e}): half-written or corrupt") from e
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise ReportError(f"{path} has no 'config' object: half-written or not written by bench run")
-    from bench.store import config_hash, metadata_seal
+    from bench.results.store import config_hash, metadata_seal
 
     if "seal" in meta and meta["seal"] != metadata_seal(meta):  # runs before the seal: not checked
         raise ReportError(f"{path} was changed after the run started (its config or features no longer match "
@@ -297,11 +297,11 @@ def load_run(run_dir: str | Path) -> Run:
         ReportError: naming the missing, empty, unparsable or inconsistent file.
 
     Examples:
-        A store of four generated jobs (``bench.rehearsal``) stands in for a run here:
+        A store of four generated jobs (``bench.results.rehearsal``) stands in for a run here:
 
         >>> import tempfile
-        >>> from bench.rehearsal import write_rehearsal
-        >>> from bench.store import ResultsStore
+        >>> from bench.results.rehearsal import write_rehearsal
+        >>> from bench.results.store import ResultsStore
         >>> from reports import load_run
         >>> tmp = tempfile.TemporaryDirectory()
         >>> _ = write_rehearsal(tmp.name, jobs=4, checkpoints=(), size={"epochs": 3, "iters_per_epoch": 2})

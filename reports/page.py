@@ -260,7 +260,7 @@ def warnings(run: Run) -> list[str]:
     """
     out = []
     if run.generated:
-        out.append("GENERATED, NOT MEASURED: this run directory is a rehearsal store (python -m bench.rehearsal). Its "
+        out.append("GENERATED, NOT MEASURED: this run directory is a rehearsal store (python -m bench.results.rehearsal). Its "
                    "accuracies are random draws and its times are the paper's seconds with noise: no figure, table "
                    "or number below was measured.")
     if not run.finished:

@@ -11,7 +11,7 @@ __all__ = ["BASELINE", "REFERENCE_UNIT", "PAPER_FIGURE5", "LITERATURE", "UNIT_LA
            "MODERN_UNITS", "PAPER_FAMILY", "GROUPS", "group"]
 
 BASELINE = "scat+logreg"  # the harness's name for the non-recurrent reference
-"""The baseline's name in a run's tables (``bench.baseline.BASELINE``; ``reports`` never imports ``bench``)."""
+"""The baseline's name in a run's tables (``bench.execution.baseline.BASELINE``; ``reports`` never imports ``bench``)."""
 REFERENCE_UNIT = "indrnn"  # time ratios are taken to this unit, as in the paper
 """The unit every time ratio is taken to, as in the paper."""
 PAPER_NAME = "Wu et al."

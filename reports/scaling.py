@@ -18,7 +18,7 @@ def scaling_figure(table: pd.DataFrame):
     """Three log-log panels from ``scaling.csv`` rows; failed cells are marked with an x at the top.
 
     Args:
-        table: ``bench scale``'s rows (:func:`bench.scale.sweep`).
+        table: ``bench scale``'s rows (:func:`bench.measure.scale.sweep`).
 
     Returns:
         (matplotlib.figure.Figure): Seconds per iteration, memory saved for backward and peak memory,
@@ -28,7 +28,7 @@ def scaling_figure(table: pd.DataFrame):
     cfg = table.iloc[0]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     peak = ("peak GPU memory allocated above set-up (MiB)" if str(cfg.device).startswith("cuda")
-            else "peak resident memory above set-up (MiB)")  # what bench.scale measures on each
+            else "peak resident memory above set-up (MiB)")  # what bench.measure.scale measures on each
     panels = (("median_iter_s", "seconds per training iteration"),
               ("saved_mb", "memory saved for backward (MiB)"),
               ("peak_mem_mb", peak))

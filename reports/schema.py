@@ -1,11 +1,11 @@
 """The CSV tables of a run's report (``runs/<id>/report/``), declared as data like the run's own tables
-(:mod:`bench.schema`): :func:`reports.render` writes each through :meth:`bench.schema.Table.frame`,
+(:mod:`bench.results.schema`): :func:`reports.render` writes each through :meth:`bench.results.schema.Table.frame`,
 which refuses an undeclared or missing column, and the documentation's table reference is generated
 from this list (``python -m docs.gen``). Column names are those of the default reference unit
 (``indrnn``: ``ratio_to_indrnn``)."""
 from __future__ import annotations
 
-from bench.schema import Column, Table
+from bench.results.schema import Column, Table
 
 from .paper import REFERENCE_UNIT
 

@@ -22,7 +22,7 @@ def speed_figure(summary: pd.DataFrame, title: str = ""):
     """Grouped bars (unit x measurement) of median milliseconds, IQR as error bars, per mode.
 
     Args:
-        summary: ``bench speed``'s summary (:func:`bench.speed.summarise_speed`).
+        summary: ``bench speed``'s summary (:func:`bench.measure.speed.summarise_speed`).
         title: the figure's title, or ``""``.
 
     Returns:

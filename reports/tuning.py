@@ -36,7 +36,7 @@ __all__ = ["PARAMETERS", "chosen_table", "summary_table", "best_so_far", "import
            "spread_figure", "budget_figure", "lr_figure", "importance_figure", "figures", "section"]
 
 PARAMETERS = ("lr", "dropout", "weight_decay", "readout")  # the search space's axes
-"""The search space's axes (``bench.tune.DIMENSIONS``), in the order every table lists them."""
+"""The search space's axes (``bench.execution.tune.DIMENSIONS``), in the order every table lists them."""
 MIN_TRIALS = 4  # fewer complete trials of a unit: no importance (a forest on 3 points explains nothing)
 PAGE_ROWS = 40  # the chosen-values table goes on the page up to this many rows; always in its CSV
 

@@ -38,7 +38,7 @@ PACKAGES = ("bench", "models", "features", "reports")
 # Modules whose __all__ the page need not cover, and why.
 EXCLUDED_MODULES = {
     "bench.__main__": "the `python -m bench` entry: no names of its own",
-    "bench.mxcsr": "the numba intrinsic behind bench.subnormals.apply, which is the API",
+    "bench.measure.mxcsr": "the numba intrinsic behind bench.measure.subnormals.apply, which is the API",
     **{f"models.kernels.{m}": "a back end, reached through models.kernels (its `kernel=` argument)"
        for m in ("cpu", "cuda", "cuda_loop", "fused", "gated_cpu", "gates", "reference", "scan_cpu", "scan_cuda",
                  "scan_logspace", "scan_reference", "selective_cpu")},
@@ -264,8 +264,8 @@ def test_no_constant_is_rendered_as_a_value_dump():
 
 
 def test_the_main_entry_points_have_examples():
-    for path in ("models.registry.build", "models.kernels.linear_scan", "bench.run.run", "bench.cli.main",
-                 "bench.store.ResultsStore", "reports.load.load_run", "bench.config.RunConfig"):
+    for path in ("models.registry.build", "models.kernels.linear_scan", "bench.execution.run.run", "bench.cli.main",
+                 "bench.results.store.ResultsStore", "reports.load.load_run", "bench.config.RunConfig"):
         sections = find(path).docstring.parse(__import__("griffe").Parser.google)
         assert any(s.kind.value == "examples" or (s.kind.value == "admonition" and s.title.startswith("Example"))
                    for s in sections), f"{path}: no Examples: section"
@@ -351,7 +351,7 @@ def test_the_checks_can_fail():
 
 
 # -- the examples run -----------------------------------------------------------------------------
-@pytest.mark.parametrize("path", ["models.registry.build", "models.kernels.linear_scan", "bench.store.ResultsStore",
+@pytest.mark.parametrize("path", ["models.registry.build", "models.kernels.linear_scan", "bench.results.store.ResultsStore",
                                   "reports.load.load_run"])
 def test_the_examples_run(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # an example that writes, writes here

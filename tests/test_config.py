@@ -11,7 +11,7 @@ import models
 from bench.cli import build_parser, main, run_config
 from bench.config import PAPER_UNITS, PRESETS, ConfigError, RunConfig
 from bench.options import read_toml, write_toml
-from bench.run import default_run_dir
+from bench.execution.run import default_run_dir
 from tests.test_run import bench_run, data_dir  # noqa: F401 (a fixture)
 
 INVALID = [

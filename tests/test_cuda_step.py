@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import models
-from bench.policy import set_precision
-from bench.speed import SpeedConfig, measure_speed, summarise_speed
-from bench.step import TrainStep, make_optimizer
-from bench.timing import IterationTimer
+from bench.measure.policy import set_precision
+from bench.measure.speed import SpeedConfig, measure_speed, summarise_speed
+from bench.execution.step import TrainStep, make_optimizer
+from bench.measure.timing import IterationTimer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

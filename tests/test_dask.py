@@ -30,7 +30,7 @@ def without_threads(argv: list[str]) -> list[str]:
 @pytest.mark.parametrize("threads", [1, None], ids=["threads1", "default-threads"])
 def test_dask_results_equal_the_local_executor_fold_by_fold(data_dir, tmp_path, threads):  # noqa: F811
     """The issue's case: IndRNN and GRU, local against a real LocalCluster, with --threads and without."""
-    from bench.executors import DEFAULT_THREADS
+    from bench.execution.executors import DEFAULT_THREADS
 
     opts = ["--units", "indrnn,gru"] + (["--threads", str(threads)] if threads else [])
     for name, executor in (("local", []), ("dask", ["--executor", "dask", "--workers", "2", "--threads-per-worker", "1"])):
@@ -110,7 +110,7 @@ def test_a_run_resumed_with_another_executor_skips_the_jobs_already_done(data_di
 
 
 def test_a_gpu_cluster_has_one_worker_per_device_each_seeing_only_its_own():
-    from bench.executors import local_cluster
+    from bench.execution.executors import local_cluster
 
     cluster = local_cluster(workers=2, threads_per_worker=1, gpus=2)  # works without GPUs: only env + resources
     client = distributed.Client(cluster)

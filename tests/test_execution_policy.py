@@ -15,10 +15,10 @@ import threadpoolctl
 import torch
 
 import models
-from bench import policy, subnormals
+from bench.measure import policy, subnormals
 from bench.cli import main
 from bench.config import SUBNORMALS
-from bench.speed import SpeedConfig, measure_speed, summarise_speed
+from bench.measure.speed import SpeedConfig, measure_speed, summarise_speed
 from tests.test_run import bench_run, data_dir  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(not subnormals.supported(), reason="x86-64 only: the MXCSR flush-to-zero control")
@@ -206,7 +206,7 @@ def test_features_are_the_same_under_both_policies(tmp_path):
 
 
 def test_a_rehearsal_store_says_generated_on_every_figure_and_table(tmp_path):
-    from bench.rehearsal import write_rehearsal
+    from bench.results.rehearsal import write_rehearsal
     from reports import figures
     from reports.load import load_run
 
@@ -229,7 +229,7 @@ def test_a_rehearsal_store_says_generated_on_every_figure_and_table(tmp_path):
 def test_scale_times_bench_runs_step_and_records_it(monkeypatch):
     """bench scale's cell: the model with dropout and batch norm as configured, the valid lengths
     passed (the IndRNN's masked batch-norm path), clipping, under the subnormal policy; all recorded."""
-    from bench.scale import ScaleConfig, measure
+    from bench.measure.scale import ScaleConfig, measure
     from models.classifier import SequenceClassifier
     from models.masked_norm import MaskedBatchNorm
 

@@ -125,7 +125,7 @@ def test_gtzan_dataset_needs_a_data_dir(tmp_path):
 def test_clips_shared_among_single_threaded_processes_give_the_one_thread_features_in_order(tmp_path):
     """The default run scatters in N spawned processes of one thread: the table (values, order, lengths,
     skipped clips) is bit for bit the one a single thread computes here, and the workers report 1 thread."""
-    from bench.policy import apply_policy
+    from bench.measure.policy import apply_policy
     from features.processes import CHUNK, processes_for
 
     root = write_gtzan(tmp_path / "d", genres=("blues", "rock", "jazz"), per_genre=7, seconds=1.0)

@@ -4,7 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.warmup import compile_kernels
+from bench.execution.warmup import compile_kernels
 from models import kernels
 
 ROOT = Path(__file__).resolve().parents[1]

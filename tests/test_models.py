@@ -1,7 +1,6 @@
 """Models: registry, shared head and lengths, IndRNN layer details, learning, long sequences."""
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 
 import pytest
@@ -9,7 +8,8 @@ import torch
 from torch import nn
 
 import models
-from bench import units as units_cmd
+from bench.cli import build_parser
+from bench.execution import units as units_cmd
 from models import ModelConfig
 from models.indrnn import IndRNN, IndRNNLayer
 
@@ -217,8 +217,7 @@ def test_indrnn_trains_at_5000_steps_with_memory_linear_in_time():
 
 
 def test_units_command_lists_shapes_and_parameters(capsys):
-    parser = argparse.ArgumentParser()
-    units_cmd.add_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser()
     args = parser.parse_args(["units", "--hidden", "8", "--layers", "2", "--input-dim", "5", "--frames", "7"])
     assert args.func(args) == 0
     out = capsys.readouterr().out
@@ -324,10 +323,9 @@ def test_static_shape_masked_norm_matches_boolean_mask_norm(momentum):
 
 def test_units_command_previews_a_controlled_scaffold_at_the_run_budget(capsys):
     from bench.config import preset
-    from bench.jobs import budget_for, unit_config
+    from bench.execution.jobs import budget_for, unit_config
 
-    parser = argparse.ArgumentParser()
-    units_cmd.add_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser()
     args = parser.parse_args(["units", "--units", "lstm,indrnn,mamba", "--block", "residual", "--hidden", "16",
                               "--layers", "2", "--input-dim", "12", "--frames", "9", "--dropout", "0.2"])
     assert args.func(args) == 0
@@ -354,8 +352,7 @@ def test_listing_units_compiles_no_kernel(monkeypatch, capsys):
 
     for module in (models.indrnn, models.mingru, models.minlstm, models.lru, models.mamba):
         monkeypatch.setattr(module, "warm_up", compile_)
-    parser = argparse.ArgumentParser()
-    units_cmd.add_parser(parser.add_subparsers(dest="command"))
+    parser = build_parser()
     args = parser.parse_args(["units", "--hidden", "8", "--layers", "2", "--input-dim", "5", "--frames", "7"])
     assert args.func(args) == 0
     out = capsys.readouterr().out

@@ -92,7 +92,7 @@ def test_a_failed_report_leaves_the_previous_report_whole(tmp_path, monkeypatch)
 
 
 def test_auc_is_recorded_for_two_class_data(tmp_path):
-    from bench.trainer import _auc
+    from bench.execution.trainer import _auc
 
     labels = np.array([0, 1, 0, 1, 1])
     probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3], [0.1, 0.9]])
@@ -339,7 +339,7 @@ def test_broken_links_link_loops_and_folders_named_like_audio_are_listed_as_skip
 
 
 def test_units_without_results_are_said_so_never_nan_or_silently_dropped(tmp_path, capsys):
-    from bench.run import format_summary
+    from bench.execution.run import format_summary
 
     data = folder(tmp_path / "d")
     assert run(data, tmp_path / "one", tmp_path / "c") == 0

@@ -8,11 +8,11 @@ import torch
 
 from bench.cli import build_parser, main, run_config
 from bench.config import preset
-from bench.plan import DataShape, SplitPlan, planned_jobs, protocol_label, split_plan
-from bench.protocols import FILTERED_FILE
-from bench.run import plan
-from bench.splitfile import file_splits
-from bench.splits import cv_splits
+from bench.execution.plan import DataShape, SplitPlan, planned_jobs, protocol_label, split_plan
+from bench.protocol.protocols import FILTERED_FILE
+from bench.execution.run import plan
+from bench.protocol.splitfile import file_splits
+from bench.protocol.splits import cv_splits
 from tests.test_run import bench_run, data_dir  # noqa: F401  (module fixture)
 from tests.test_split_file import CLASSES, fixed_rows, my_data, write_split  # noqa: F401  (module fixture)
 
@@ -120,8 +120,8 @@ def test_dry_run_flag_parses(data_dir, tmp_path):  # noqa: F811
 
 def test_estimate_is_setup_plus_epochs_of_batches_and_its_range_spans_early_stopping_to_a_busy_machine(
         tmp_path, monkeypatch):
-    import bench.plan as plan_module
-    from bench.probe import Probe
+    import bench.execution.plan as plan_module
+    from bench.execution.probe import Probe
 
     probes = {1: Probe(fast=0.03, typical=0.04, eval_s=0.01, setup_s=0.2, iters=9),  # on one thread
               2: Probe(fast=0.05, typical=0.5, eval_s=0.02, setup_s=0.4, iters=5)}  # two threads, beside other work

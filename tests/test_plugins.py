@@ -19,8 +19,8 @@ import models
 from bench.cli import build_parser, main
 from bench.config import ConfigError
 from bench.options import parse_units, resolve
-from bench.run import check_plugin, default_run_dir, run_identity
-from bench.store import RunMismatch
+from bench.execution.run import check_plugin, default_run_dir, run_identity
+from bench.results.store import RunMismatch
 from tests.conftest import write_gtzan
 from tests.test_run import TINY_RUN
 

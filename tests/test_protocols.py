@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from bench.config import preset
-from bench.protocols import filtered_ids, protocol_splits
+from bench.protocol.protocols import filtered_ids, protocol_splits
 from features import DatasetError, FeatureSet
 
 

@@ -168,7 +168,7 @@ def test_a_diverged_fold_stays_in_every_mean_at_chance_and_is_counted(tmp_path):
     assert any("diverged" in w and "LSTM repeat 1 fold 2" in w and "chance" in w for w in page.warnings(run))
     md = page.markdown_table(page.table1_display(tables.table1(run)))
     assert "6 (1 diverged)" in md and f"{100 * np.mean(ACC['lstm'][:5]):.1f} over 5" in md
-    from bench.run import summary_table  # the end-of-run summary counts it the same way
+    from bench.execution.run import summary_table  # the end-of-run summary counts it the same way
 
     s = summary_table(run.folds, run.iterations, n_classes=3)
     assert s.loc["lstm", "acc_mean"] == pytest.approx(np.mean(scored)) and s.loc["lstm", "diverged"] == 1

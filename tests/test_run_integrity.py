@@ -67,7 +67,7 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(data_dir, tmp_path, caplog
 
 
 def test_a_run_refused_before_its_first_write_leaves_no_folder(tmp_path):
-    from bench.runlock import run_lock
+    from bench.results.runlock import run_lock
 
     with pytest.raises(RuntimeError):
         with run_lock(tmp_path / "new", "bench run"):

@@ -9,7 +9,7 @@ import torch
 
 import models
 from bench.config import preset
-from bench.jobs import budget_for, unit_config
+from bench.execution.jobs import budget_for, unit_config
 from models.budget import param_count
 from models.cost import macs_per_frame
 

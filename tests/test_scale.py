@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bench.cli import main
-from bench.envinfo import device_name
+from bench.measure.envinfo import device_name
 from reports.scaling import scaling_figure
 
 pytestmark = pytest.mark.slow  # bench scale sweeps

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from bench.cli import main
-from bench.splitfile import file_splits, read_split_file
+from bench.protocol.splitfile import file_splits, read_split_file
 from reports import page
 from reports.load import load_run
 from tests.conftest import tone

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.splits import cv_splits
-from bench.store import ResultsStore, RunMismatch
-from bench.timing import IterationTimer, summarize
+from bench.protocol.splits import cv_splits
+from bench.results.store import ResultsStore, RunMismatch
+from bench.measure.timing import IterationTimer, summarize
 
 LABELS = np.repeat(np.arange(4), 10)  # 4 genres x 10 clips
 
@@ -90,7 +90,7 @@ def test_pinned_threads_survive_the_indrnn_kernels_first_parallel_launch(tmp_pat
     import sys
 
     code = ("import torch, numba, models\n"
-            "from bench.policy import set_threads\n"
+            "from bench.measure.policy import set_threads\n"
             "set_threads(1)\n"
             "m = models.build('indrnn', 6, 3, models.ModelConfig(hidden=8, layers=2, max_len=20))\n"
             "m(torch.randn(4, 20, 6)).sum().backward()\n"

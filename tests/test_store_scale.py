@@ -1,7 +1,7 @@
 """The paper-size rehearsal: 400 generated jobs of 500 epochs x 26 iterations, no training.
 
 No timing here: what writing job 400 costs against the first jobs is measured in
-tests/benchmarks/test_bench_store.py and ``python -m bench.rehearsal``. Tests that write get their own
+tests/benchmarks/test_bench_store.py and ``python -m bench.results.rehearsal``. Tests that write get their own
 copy of the shared store, so they hold in any order.
 """
 import shutil
@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from bench.rehearsal import PAPER_SIZE, job_order, paper_job_tables, write_rehearsal
-from bench.store import ResultsStore
+from bench.results.rehearsal import PAPER_SIZE, job_order, paper_job_tables, write_rehearsal
+from bench.results.store import ResultsStore
 
 pytestmark = pytest.mark.slow  # a 400-job store written once for the module
 

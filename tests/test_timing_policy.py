@@ -12,12 +12,12 @@ import pytest
 import torch
 
 import models
-from bench import policy
+from bench.measure import policy
 from bench.cli import main
-from bench.speed import KINDS, SpeedConfig, measure_speed, summarise_speed
-from bench.splits import Split
-from bench.timing import IterationTimer
-from bench.trainer import FoldData, TrainConfig, train_fold
+from bench.measure.speed import KINDS, SpeedConfig, measure_speed, summarise_speed
+from bench.protocol.splits import Split
+from bench.measure.timing import IterationTimer
+from bench.execution.trainer import FoldData, TrainConfig, train_fold
 from tests.test_run import bench_run, data_dir  # noqa: F401 (a fixture)
 
 
@@ -158,7 +158,7 @@ def test_fused_adam_runs_eagerly(data_dir, tmp_path):
 def test_resume_in_another_environment_is_refused_unless_allowed(data_dir, tmp_path, monkeypatch, capsys):
     import shutil
 
-    import bench.envinfo as envinfo
+    import bench.measure.envinfo as envinfo
 
     out = tmp_path / "run"
     argv = bench_run(data_dir, out, tmp_path / "c", "--units", "indrnn,lstm", "--epochs", "2", "--no-baseline")

@@ -1,4 +1,4 @@
-"""--tune (bench.tune): an equal, recorded tuning budget per unit, chosen on validation only, resumable."""
+"""--tune (bench.execution.tune): an equal, recorded tuning budget per unit, chosen on validation only, resumable."""
 import json
 import os
 import subprocess
@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.baseline import BASELINE
+from bench.execution.baseline import BASELINE
 from bench.config import ConfigError, preset
-from bench.jobs import Job, JobData, fit, run_job
-from bench.splits import Split
-from bench.tune import TuningError, choose, point, recipe_at, tune_job
+from bench.execution.jobs import Job, JobData, fit, run_job
+from bench.protocol.splits import Split
+from bench.execution.tune import TuningError, choose, point, recipe_at, tune_job
 
 CFG = preset("quick", tune=4, epochs=3, patience=0, hidden=6, layers=1, batch_size=8, block="residual",
              param_budget=0, warmup_iters=0, device="cpu")
@@ -117,8 +117,8 @@ KILLER = textwrap.dedent("""
     sys.path.insert(0, {root!r})
     from tests.test_tune import CFG, tiny_data, split
     from pathlib import Path
-    from bench.jobs import Job, fit
-    from bench.tune import tune_job
+    from bench.execution.jobs import Job, fit
+    from bench.execution.tune import tune_job
     job, data = Job("indrnn", split()), tiny_data(Path({tmp!r}))
     calls = []
     def trial(recipe, stop):

@@ -3,7 +3,7 @@
 Each page is a function of the code alone (no machine, date or data set), so the committed pages
 are compared with a fresh rendering by ``tests/test_docs.py``; a stale page fails that test, and
 ``python -m docs.gen`` brings every page back in line. Run it after adding an option to
-``bench/config.py``, a unit to ``models/registry.py`` or a column to ``bench/schema.py``.
+``bench/config.py``, a unit to ``models/registry.py`` or a column to ``bench/results/schema.py``.
 
 - ``reference/options.md``: every ``bench run`` option (:mod:`docs.gen.options`).
 - ``reference/commands.md``: the options of the other commands, from their argument parsers.

@@ -1,10 +1,10 @@
-"""The table reference: the columns of every table a run writes, from :mod:`bench.schema` (the
-declaration :func:`bench.jobs.run_job` builds its tables through) and :mod:`reports.schema` (the
+"""The table reference: the columns of every table a run writes, from :mod:`bench.results.schema` (the
+declaration :func:`bench.execution.jobs.run_job` builds its tables through) and :mod:`reports.schema` (the
 same for the report's CSV tables, written by :func:`reports.render`)."""
 from __future__ import annotations
 
-from bench.schema import TABLES
-from bench.store import LARGE_TABLES
+from bench.results.schema import TABLES
+from bench.results.store import LARGE_TABLES
 from reports.schema import REPORT_TABLES
 
 from .markdown import GENERATED, code, escape, table
@@ -13,7 +13,7 @@ __all__ = ["tables_page"]
 
 
 def tables_page() -> str:
-    out = [GENERATED.format(source="`bench/schema.py` and `reports/schema.py`"), "# Tables of a run\n\n",
+    out = [GENERATED.format(source="`bench/results/schema.py` and `reports/schema.py`"), "# Tables of a run\n\n",
            "The tidy tables `bench run` writes into `runs/<id>/`, one row per observation (long format, as "
            "pandas and seaborn read them). Each job writes its rows into `parts/<job>/<table>.parquet`; the "
            "top-level files are built from the parts at the end of a run (or by `bench report`). "

@@ -31,7 +31,7 @@ class Shape:
 @lru_cache(maxsize=None)
 def preset_shape(name: str) -> Shape:
     """Channels and valid frames from the scattering transform's own shape at the preset's J, Q and clip length."""
-    from bench.plan import shape_without_features
+    from bench.execution.plan import shape_without_features
 
     s = shape_without_features(PRESETS[name])
     return Shape(s.channels, s.frames, s.classes)

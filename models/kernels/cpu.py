@@ -31,7 +31,7 @@ __all__ = ["JIT", "EXP", "exp_row", "sigmoid_pair", "NumbaBackend", "as_numpy", 
 
 # How every numba kernel of the package compiles (the IndRNN's here, the linear scan's in
 # :mod:`.scan_cpu`): parallel loops on numba's thread pool (sized by ``--threads``, see
-# bench.policy.set_threads) and machine code cached on disk, so a new process loads it instead of
+# bench.measure.policy.set_threads) and machine code cached on disk, so a new process loads it instead of
 # compiling again.
 JIT = dict(parallel=True, cache=True)
 

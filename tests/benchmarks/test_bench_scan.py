@@ -17,7 +17,7 @@ Three operations, each called with one back end by name:
 
 All at the paper preset's batch 32 x T 449. On CUDA each call ends with a ``synchronize()``, so the
 clock measures the kernels, not their launch. Inputs, JIT compile and warm-up are outside the timed
-region. The execution policy is ``bench run``'s default (``bench.policy``: numba's OpenMP pool first,
+region. The execution policy is ``bench run``'s default (``bench.measure.policy``: numba's OpenMP pool first,
 subnormals flushed in every thread); without it numba's default pool measured a 3.8 ms IQR on a
 3.8 ms forward here.
 
@@ -31,7 +31,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench import policy
+from bench.measure import policy
 from models import kernels
 from models.kernels import cuda, gated_scan, linear_scan, selective_scan
 

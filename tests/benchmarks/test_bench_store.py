@@ -3,14 +3,14 @@
 Run: ``pytest tests/benchmarks/test_bench_store.py --benchmark-enable``. ``write_job`` at job 401 and
 ``bench report`` on the whole store (tables built from the parts, figures, page) are timed; the
 issue's target for the report is under 30 s on a 2-core CPU. The same numbers, by hand:
-``python -m bench.rehearsal --out DIR`` then ``time python -m bench report DIR``.
+``python -m bench.results.rehearsal --out DIR`` then ``time python -m bench report DIR``.
 """
 import numpy as np
 import pytest
 
 from bench.cli import main
-from bench.rehearsal import paper_job_tables, write_rehearsal
-from bench.store import ResultsStore
+from bench.results.rehearsal import paper_job_tables, write_rehearsal
+from bench.results.store import ResultsStore
 
 
 FIRST_JOBS: list[float] = []  # write_job seconds of the store's first jobs, the bound for job 401

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from bench.config import preset
-from bench.jobs import Job, JobData, fit
-from bench.splits import Split
-from bench.tune import tune_job
+from bench.execution.jobs import Job, JobData, fit
+from bench.protocol.splits import Split
+from bench.execution.tune import tune_job
 
 QUICK = preset("quick", device="cpu", tune=16, block="residual", param_budget=0)
 

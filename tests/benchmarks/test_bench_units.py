@@ -9,7 +9,7 @@ IndRNN's targets are stated in (IndRNN / nn.RNN(relu), IndRNN / nn.LSTM, recurre
 the same stack without recurrence, fused / reference recurrence at T = 1000), each a ratio of two
 medians of this session; ``test_ratio_gate`` the committed expectations. Under plain ``pytest``
 (``--benchmark-disable``) every benchmark runs once as a smoke test and both skip. Every benchmark
-runs under the suite's default execution policy (subnormals flushed in every thread, bench.policy).
+runs under the suite's default execution policy (subnormals flushed in every thread, bench.measure.policy).
 
 One iteration = zero_grad + forward + cross-entropy + backward + Adam step on one batch. The model,
 data and optimiser are built outside the timed region, and warm-up rounds run first, so neither
@@ -28,8 +28,8 @@ import torch
 from torch import nn
 
 import models
-from bench import policy
-from bench.step import make_optimizer
+from bench.measure import policy
+from bench.execution.step import make_optimizer
 from models import ModelConfig
 from models.kernels import recurrence, warm_up
 

@@ -1,7 +1,7 @@
 """Train one model on one split, through the shared timing harness. Never looks at the unit's name.
 
 Per epoch: shuffled mini-batches (order drawn from the job's seed, identical for every unit), each
-gathered on the device and then handed to the timed training step (:mod:`bench.step`: Adam, optional
+gathered on the device and then handed to the timed training step (:mod:`bench.execution.step`: Adam, optional
 gradient-norm clipping, eager or CUDA graph); then validation loss, accuracy and one-vs-rest macro
 AUC-ROC.
 Training stops at ``epochs`` or when validation loss has not improved for ``patience`` epochs; the
@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
-from .policy import autocast
-from .splits import Split
+from ..measure.policy import autocast
+from ..measure.timing import IterationTimer
+from ..protocol.splits import Split
 from .step import TrainStep, make_optimizer
-from .timing import IterationTimer
 
 __all__ = ["TrainConfig", "FoldData", "FoldOutcome", "train_fold"]
 
@@ -42,7 +42,7 @@ class TrainConfig:
         clip_grad: the largest gradient L2 norm; 0 means no clipping.
         warmup_iters: the first iterations, timed but left out of summaries.
         step: ``"eager"``, or ``"graph"``: the whole step replayed from one CUDA graph.
-        precision: the policy's precision (:mod:`bench.policy`); its flags are set by the caller.
+        precision: the policy's precision (:mod:`bench.measure.policy`); its flags are set by the caller.
         fused_adam: eager mode: Adam's fused implementation.
     """
 
@@ -54,7 +54,7 @@ class TrainConfig:
     clip_grad: float = 1.0  # max gradient L2 norm; 0 = no clipping
     warmup_iters: int = 5  # timed but excluded from summaries
     step: str = "eager"  # "eager", or "graph": the whole step replayed from one CUDA graph
-    precision: str = "fp32"  # the policy's precision (bench.policy); its flags are set by the caller
+    precision: str = "fp32"  # the policy's precision (bench.measure.policy); its flags are set by the caller
     fused_adam: bool = False  # eager mode: Adam's fused implementation
 
 

@@ -6,7 +6,7 @@ device:
 
 * ``forward``: forward pass and loss, recording the autograd graph as training does;
 * ``forward_backward``: zeroed gradients, forward, loss, backward;
-* ``step``: the whole training step of ``bench run`` (:class:`bench.step.TrainStep`): the above plus
+* ``step``: the whole training step of ``bench run`` (:class:`bench.execution.step.TrainStep`): the above plus
   gradient clipping and the Adam step.
 
 ``--subnormals flush,keep`` times both subnormal policies side by side (each round puts each in force
@@ -32,7 +32,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-__all__ = ["SpeedConfig", "KINDS", "measure_speed", "summarise_speed", "write_speed", "wall_warnings"]
+__all__ = ["speed_command", "SpeedConfig", "KINDS", "measure_speed", "summarise_speed", "write_speed", "wall_warnings"]
 
 KINDS = ("forward", "forward_backward", "step")
 """The three nested measurements, in order: forward and loss; with backward; the whole training step."""
@@ -97,7 +97,7 @@ class _Case:
 
         import models
 
-        from .step import CapturedCall, TrainStep, flatten_rnn_weights, make_optimizer
+        from ..execution.step import CapturedCall, TrainStep, flatten_rnn_weights, make_optimizer
 
         self.unit, self.mode = unit, mode
         dev = torch.device(cfg.device)
@@ -178,9 +178,9 @@ def measure_speed(cfg: SpeedConfig, progress: bool = True) -> pd.DataFrame:
     import torch
     from tqdm import tqdm
 
+    from ..execution.step import check_graph_device
+    from ..execution.warmup import compile_kernels
     from .policy import apply_policy, set_precision
-    from .step import check_graph_device
-    from .warmup import compile_kernels
 
     if "graph" in cfg.modes:
         check_graph_device(cfg.device)
@@ -250,8 +250,8 @@ def write_speed(cfg: SpeedConfig, raw: pd.DataFrame, summary: pd.DataFrame, out_
     Returns:
         ``{"raw", "summary", "meta"}`` -> the files written.
     """
+    from ..results.store import atomic_write_text
     from .envinfo import environment
-    from .store import atomic_write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"raw": out_dir / "speed_raw.csv", "summary": out_dir / "speed.csv", "meta": out_dir / "speed.json"}
@@ -278,3 +278,39 @@ def wall_warnings(summary: pd.DataFrame, cuda: bool, tolerance: float = 0.05) ->
     bad = summary[summary["timer_vs_wall"].abs() > tolerance]
     return [f"warning: {r.unit} {r.mode} {r.kind}: CUDA events {1e3 * r.median_s:.3f} ms vs wall clock "
             f"{1e3 * r.wall_median_s:.3f} ms ({100 * r.timer_vs_wall:+.1f} %)" for r in bad.itertuples()]
+
+
+def speed_command(cfg: SpeedConfig, out: Path | None = None, plot: Callable | None = None) -> int:
+    """``python -m bench speed``: measure, summarise and write, print the summary and any wall-clock warning.
+
+    Args:
+        cfg: what to measure (the command line builds it from its options; ``cfg.device`` concrete).
+        out: the results directory; None: ``runs/speed-<device>``.
+        plot: called as ``plot(summary, path, title)`` to draw ``speed.png``, returning its path (the
+            command line passes :func:`reports.speed.plot_speed`); None: no figure.
+
+    Returns:
+        The exit status, 0.
+    """
+    import sys
+
+    from .envinfo import device_name
+
+    device = cfg.device
+    out = out or Path("runs") / f"speed-{device.replace(':', '')}"
+    print(f"bench speed on {device} ({device_name(device)}): batch {cfg.batch} x {cfg.frames} frames x "
+          f"{cfg.features} features, {cfg.layers} x {cfg.hidden}, {cfg.precision}, modes {', '.join(cfg.modes)}, "
+          f"subnormals {', '.join(cfg.subnormals)}, {cfg.rounds} interleaved rounds")
+    raw = measure_speed(cfg)
+    summary = summarise_speed(raw)
+    paths = write_speed(cfg, raw, summary, out)
+    title = (f"{device_name(device)}: batch {cfg.batch}, T {cfg.frames}, {cfg.features} features, "
+             f"{cfg.layers} x {cfg.hidden}, {cfg.precision}, {cfg.threads or 'default'} thread(s)")
+    figure = plot(summary, out / "speed.png", title) if plot is not None else None
+    show = summary.assign(median_ms=1e3 * summary.median_s, iqr_ms=1e3 * (summary.q3_s - summary.q1_s))
+    cols = ["subnormals", "mode", "kind", "unit", "median_ms", "iqr_ms", "ratio_to_indrnn", "n"]
+    print(show[cols].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for line in wall_warnings(summary, device.startswith("cuda")):
+        print(line, file=sys.stderr)
+    print(f"\ntable: {paths['summary']} (raw rounds: {paths['raw'].name})" + (f"\nplot:  {figure}" if figure else ""))
+    return 0

@@ -75,7 +75,7 @@ def cv_splits(labels: np.ndarray, folds: int, repeats: int, seed: int, val_fract
 
     Examples:
         >>> import numpy as np
-        >>> from bench.splits import cv_splits
+        >>> from bench.protocol.splits import cv_splits
         >>> splits = cv_splits(np.repeat(np.arange(2), 10), folds=5, repeats=2, seed=0)
         >>> len(splits), [len(s.test) for s in splits[:5]], len(splits[0].train), len(splits[0].val)
         (10, [4, 4, 4, 4, 4], 14, 2)

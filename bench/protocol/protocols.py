@@ -4,7 +4,7 @@
 music adversaries", 2015; after Sturm's analysis of GTZAN's faults): 443 training, 197 validation and
 290 test clips, no artist on both sides, 70 duplicated or faulty clips left out. It is the same
 partition torchaudio's ``GTZAN(subset=...)`` and jordipons/sklearn-audio-transfer-learning use, shipped
-as a split file (``bench/data/gtzan_filtered.csv``). Random folds put one artist's songs in train and
+as a split file (``bench/protocol/data/gtzan_filtered.csv``). Random folds put one artist's songs in train and
 test alike and inflate GTZAN accuracy; a reader should see both numbers.
 
 ``file`` reads a user's split file (``--split-file``; format in ``splitfile.py``).
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from features import DatasetError, FeatureSet
 
-from .config import RunConfig
+from ..config import RunConfig
 from .splitfile import file_splits, read_split_file
 from .splits import Split, cv_splits
 

@@ -1,8 +1,14 @@
-"""``bench run``: plan the jobs, skip those already stored, run the rest, keep every result."""
+"""``bench run``: plan the jobs, skip those already stored, run the rest, keep every result.
+
+:func:`run_command` is the whole command (``python -m bench run`` calls it with the configuration its
+arguments make): the checks before any work, the run directory's lock, the features and splits, then
+:func:`run`, the core, for a caller who holds the features and splits already.
+"""
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -11,18 +17,18 @@ from tqdm import tqdm
 import models
 from features import FeatureSet
 
+from ..config import ConfigError, RunConfig
+from ..measure.envinfo import MACHINE_FIELDS, environment
+from ..measure.policy import apply_policy, set_precision
+from ..protocol.splits import Split
+from ..results.store import ResultsStore, RunMismatch, config_hash
 from .baseline import BASELINE
-from .config import RunConfig
-from .envinfo import MACHINE_FIELDS, environment
 from .executors import LocalExecutor, job_threads
 from .jobs import Job, JobData, budget_for
 from .plan import DataShape, SplitPlan, format_plan, plan_rows, protocol_label
-from .splits import Split
-from .policy import apply_policy, set_precision
-from .store import ResultsStore, RunMismatch, config_hash
 from .warmup import compile_kernels
 
-__all__ = ["default_run_dir", "plan", "run", "run_identity", "summary_table", "format_summary"]
+__all__ = ["run_command", "default_run_dir", "plan", "run", "run_identity", "summary_table", "format_summary"]
 
 
 def run_identity(cfg: RunConfig) -> dict:
@@ -62,7 +68,7 @@ def plan(cfg: RunConfig, splits: list[Split]) -> list[Job]:
         splits: the run's splits.
 
     Returns:
-        One :class:`bench.jobs.Job` per unit (and the baseline, last) per split, fold-major: every unit
+        One :class:`bench.execution.jobs.Job` per unit (and the baseline, last) per split, fold-major: every unit
             sees a fold in turn.
     """
     units = list(cfg.units) + ([BASELINE] if cfg.baseline else [])
@@ -93,34 +99,34 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
     """Run every job not yet in ``run_dir``; results are stored as each job finishes.
 
     The core of ``bench run``, for a caller who holds the features and splits already. In order: the
-    run's threads, subnormal policy and precision are put in force (:func:`bench.policy.apply_policy`);
+    run's threads, subnormal policy and precision are put in force (:func:`bench.measure.policy.apply_policy`);
     the jobs are planned (:func:`plan`); the store is opened (created, or checked to hold this
     configuration, these features and these splits: anything else is refused); the plan is printed,
     with an estimate; the jobs not yet stored run on ``executor``, each stored whole as it finishes;
     then the top-level tables are built and the session is recorded in ``metadata.json``. Calling it
     again resumes: finished jobs are skipped.
 
-    What the command line adds around it (:func:`bench.cli.main`): ``--device auto`` resolved, the checks
-    before any work (output folders, the job count, the splits against the data set's listing), the run
-    directory's lock (:func:`bench.runlock.run_lock`), the batch size capped at the smallest training
-    part, ``config.toml``, the printed summary and the report.
+    What the command adds around it (:func:`run_command`): the checks before any work (output folders,
+    the job count, the splits against the data set's listing), the run directory's lock
+    (:func:`bench.results.runlock.run_lock`), the batch size capped at the smallest training part,
+    ``config.toml``, the printed summary and the report; ``--device auto`` is resolved by the command line.
 
     Args:
         cfg: the configuration; ``cfg.device`` must be a concrete device (``cpu``, ``cuda``, ``cuda:N``):
-            ``"auto"`` is resolved by the command line (:func:`bench.policy.resolve_device`).
+            ``"auto"`` is resolved by the command line (:func:`bench.measure.policy.resolve_device`).
         fs: the feature table (:func:`features.build_features`).
         run_dir: the run directory, created if needed (:func:`default_run_dir` names one after the
             configuration).
-        splits: the splits to run (:func:`bench.protocols.protocol_splits`), stored as ``splits.json``.
-        executor (LocalExecutor | DaskExecutor | None): a :class:`bench.executors.LocalExecutor` (None: one,
+        splits: the splits to run (:func:`bench.protocol.protocols.protocol_splits`), stored as ``splits.json``.
+        executor (LocalExecutor | DaskExecutor | None): a :class:`bench.execution.executors.LocalExecutor` (None: one,
             one job after another) or a
-            :class:`bench.executors.DaskExecutor`.
+            :class:`bench.execution.executors.DaskExecutor`.
         progress: show progress bars.
         allow_mixed: add to a run whose finished jobs ran in another environment (machine, library
             builds, commit, threads, subnormal policy) instead of refusing.
 
     Returns:
-        The run's :class:`bench.store.ResultsStore`: ``store.table("folds")`` and the other tables hold
+        The run's :class:`bench.results.store.ResultsStore`: ``store.table("folds")`` and the other tables hold
             every finished job.
 
     Raises:
@@ -136,8 +142,8 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
             from pathlib import Path
 
             from bench.config import preset
-            from bench.protocols import protocol_splits
-            from bench.run import run
+            from bench.protocol.protocols import protocol_splits
+            from bench.execution.run import run
             from features import FeatureConfig, build_features, dataset_clips
 
             cfg = preset("quick", units=("indrnn",), baseline=False, folds=2, epochs=2, batch_size=8,
@@ -203,6 +209,154 @@ def run(cfg: RunConfig, fs: FeatureSet, run_dir: Path, splits: list[Split], exec
         store.consolidate(csv=True)  # the top-level tables and their CSV exports, built once
     store.update_metadata(finished=_now(), sessions=sessions + [{**session, "finished": _now()}])
     return store
+
+
+def run_command(cfg: RunConfig, out: Path | None = None, cache_dir: Path = Path(".cache"), executor: str = "local",
+                scheduler: str | None = None, workers: int = 2, threads_per_worker: int = 1, dry_run: bool = False,
+                yes: bool = False, allow_mixed: bool = False, report: Callable[[Path], int] | None = None,
+                show: Callable[[object], str] = str) -> int:
+    """``python -m bench run``: everything the command does with the configuration its arguments make.
+
+    In order, each refusing before anything is written: the execution settings this machine must honour,
+    the plugin units' contract (:func:`bench.execution.checkunit.check_plugins`), the executor, the output
+    folders, the job count; then, under the run directory's lock (:func:`bench.results.runlock.run_lock`),
+    the splits against the data set's listing, the features (:func:`bench.protocol.dataset.load_features`),
+    the splits (:func:`bench.protocol.protocols.protocol_splits`), the batch size capped at the smallest
+    training part, :func:`run`, ``config.toml``, the summary and ``report``. Calling it again resumes.
+
+    Args:
+        cfg: the configuration (:func:`bench.options.resolve`); ``cfg.device`` a concrete device.
+        out: the run directory; None: :func:`default_run_dir`.
+        cache_dir: where the synthetic corpus and the feature caches live.
+        executor: ``local`` (one job after another, the timing reference) or ``dask``.
+        scheduler: an existing Dask scheduler's address; None starts a LocalCluster.
+        workers: LocalCluster worker processes.
+        threads_per_worker: LocalCluster threads per worker.
+        dry_run: print the plan and stop: no feature extracted, nothing written.
+        yes: run more jobs than :data:`bench.config.MAX_JOBS`.
+        allow_mixed: add to a run whose finished jobs ran in another environment.
+        report: called with the run directory once the jobs are done, returning an exit status (the
+            command line passes its report, which renders with :mod:`reports`); None: no report.
+        show: how a skipped clip's reason is printed (the command line passes :func:`reports.page.visible`).
+
+    Returns:
+        The exit status: 0, or the report's.
+
+    Raises:
+        ConfigError: an option this run cannot honour (an output folder that is a file, a run directory
+            inside the data folder, too many jobs without ``yes``, a plugin unit that breaks the contract).
+        PolicyError: the thread count or the step mode cannot be honoured on this machine.
+        RunLocked: another process writes the run directory.
+        RunMismatch: ``out`` holds a run of another configuration.
+
+    Examples:
+        ``python -m bench run --units indrnn --no-baseline --folds 2 --epochs 2 --batch-size 8
+        --clips-per-genre 4 --seconds 2 --device cpu --out runs/example --no-report`` from Python::
+
+            from pathlib import Path
+
+            from bench.config import preset
+            from bench.execution.run import run_command
+
+            cfg = preset("quick", units=("indrnn",), baseline=False, folds=2, epochs=2, batch_size=8,
+                         clips_per_genre=4, seconds=2.0, device="cpu")
+            status = run_command(cfg, Path("runs/example"))  # 0; the same call again resumes
+    """
+    from ..measure.envinfo import device_name
+    from .checkunit import check_plugins
+    from .executors import make_executor
+    from .plan import check_job_count
+
+    _check_execution(cfg, executor)
+    check_plugins(cfg)  # a plugin that breaks the unit contract is refused before anything is written
+    engine = make_executor(executor, scheduler, workers, threads_per_worker)  # fail fast
+    print(f"device: {cfg.device} ({device_name(cfg.device)}), precision {cfg.precision}, {cfg.step} step, "
+          f"threads {cfg.threads or 'default'}, subnormals {cfg.subnormals}")
+    run_dir = out or default_run_dir(cfg)
+    _check_out(run_dir, cache_dir, cfg)
+    print(check_job_count(cfg, yes))  # counted, not listed: 10^9 repeats fail here, at once
+    if dry_run:
+        from ..protocol.protocols import check_listing
+        from .plan import dry_run as plan_only
+
+        check_listing(cfg, cache_dir)  # what the run would refuse, the dry run refuses
+        print(plan_only(cfg, run_dir))
+        return 0
+    from ..results.runlock import run_lock
+
+    with run_lock(run_dir, "bench run"):  # one writer at a time; a second fails here, before any work
+        return _run_locked(cfg, run_dir, cache_dir, engine, allow_mixed, report, show)
+
+
+def _check_execution(cfg: RunConfig, executor: str) -> None:
+    """Refuse, before anything is written, what this machine cannot honour."""
+    from ..measure.policy import check_threads
+    from .step import check_graph_device
+
+    if cfg.step == "graph":
+        check_graph_device(cfg.device)
+    if executor == "local":  # a Dask worker's own pool is checked where the job runs
+        check_threads(cfg.threads)
+
+
+def _check_out(run_dir: Path, cache_dir: Path, cfg: RunConfig) -> None:
+    """Where a run writes, checked before any work: folders, not files, and the run directory never inside
+    the data folder (nothing is ever written there)."""
+    for option, folder in (("--cache-dir", Path(cache_dir)), ("--out", Path(run_dir))):
+        if folder.exists() and not folder.is_dir():  # found now, not after every clip is scattered
+            raise ConfigError(f"{option} {folder} is a file, not a folder")
+    if cfg.data_dir:
+        data, out = Path(cfg.data_dir).resolve(), Path(run_dir).resolve()
+        if out == data or data in out.parents:
+            raise ConfigError(f"--out {run_dir} lies inside --data-dir {cfg.data_dir}; nothing is ever written into a "
+                              "data folder: choose a run directory outside it")
+
+
+def _run_locked(cfg: RunConfig, run_dir: Path, cache_dir: Path, executor, allow_mixed: bool,
+                report: Callable[[Path], int] | None, show: Callable[[object], str]) -> int:
+    from ..options import write_toml
+    from ..protocol.dataset import load_features
+    from ..protocol.protocols import check_listing, protocol_splits
+    from .plan import cap_batch
+
+    t0 = time.perf_counter()
+    policy = apply_policy(job_threads(cfg), cfg.subnormals)  # the scattering runs under the run's threads and policy
+    check_listing(cfg, cache_dir)  # splits that cannot be made fail before any feature is computed
+    fs, cached = load_features(cfg.dataset, cfg.data_dir, cache_dir, cfg.device, cfg.seconds,
+                               cfg.clips_per_genre or None, cfg.corpus_seed, cfg.J, cfg.Q, min_seconds=cfg.min_seconds,
+                               policy=policy)
+    data_s = time.perf_counter() - t0
+    scatter_s = 0.0 if cached else fs.extraction.get("seconds", 0.0)
+    if fs.skipped:
+        print(f"skipped {len(fs.skipped)} clip(s): " + "; ".join(show(r) for _, r in fs.skipped))
+    splits = protocol_splits(cfg, fs)
+    cfg, note = cap_batch(cfg, min(len(s.train) for s in splits))  # before any work, and recorded as run
+    if note:
+        print(note)
+    t_run = time.perf_counter()
+    store = run(cfg, fs, run_dir, splits, executor, allow_mixed=allow_mixed)
+    run_s = time.perf_counter() - t_run
+    write_toml(cfg, run_dir / "config.toml")
+    print(f"\n{cfg.preset} preset, {cfg.dataset} ({len(fs)} clips, {fs.shape[1]} frames x {fs.shape[2]} channels), "
+          f"protocol {cfg.protocol} ({f'{cfg.repeats}x{cfg.folds}-fold' if cfg.protocol == 'cv' else f'{len(splits)} split(s) from a file'}), "
+          f"device {cfg.device}")
+    print(format_summary(store.table("folds"), store.table("iterations"), order=[*cfg.units, BASELINE],
+                         n_classes=len(fs.genres)))
+    print(f"\nresults: {run_dir}  (wall time {time.perf_counter() - t0:.0f} s)")
+    rc, t_report = 0, time.perf_counter()
+    if report is not None:
+        rc = report(run_dir)
+    print(f"where the time went: {data_s - scatter_s:.0f} s listing{' and writing' if cfg.dataset == 'synthetic' else ''} "
+          f"the clips, {scatter_s:.0f} s scattering{' (cached)' if cached else _in_processes(fs.extraction)}, "
+          f"{run_s:.0f} s training the jobs "
+          f"(plan and probe included), {time.perf_counter() - t_report:.0f} s the report; "
+          f"{time.perf_counter() - t0:.0f} s in all")
+    return rc
+
+
+def _in_processes(extraction: dict) -> str:
+    n = extraction.get("processes", 1)
+    return f" in {n} processes of {extraction.get('threads_per_process')} thread(s)" if n > 1 else ""
 
 
 def _now() -> str:

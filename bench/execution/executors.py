@@ -1,6 +1,6 @@
 """Executors run jobs and hand back ``(job, tables)`` as each finishes; the caller stores them.
 
-Both run the same pure function, :func:`bench.jobs.run_job`, so a job's result does not depend on
+Both run the same pure function, :func:`bench.execution.jobs.run_job`, so a job's result does not depend on
 which executor ran it, and the results store (written only by the caller, one atomic folder per job)
 cannot tell them apart: a resumed run skips finished jobs whichever executor finished them.
 
@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import torch
 
-from .envinfo import job_environment
+from ..measure.envinfo import job_environment
+from ..measure.policy import apply_policy
 from .jobs import run_job
-from .policy import apply_policy
 
 __all__ = ["ExecutorError", "LocalExecutor", "DaskExecutor", "local_cluster", "make_executor", "job_threads"]
 
@@ -83,7 +83,7 @@ class LocalExecutor:
 
         Yields:
             (tuple[Job, dict[str, pandas.DataFrame]]): ``(job, tables)`` as each job finishes: the tables
-                of :func:`bench.jobs.run_job`.
+                of :func:`bench.execution.jobs.run_job`.
         """
         threads = job_threads(cfg)
         if jobs and check_env is not None:

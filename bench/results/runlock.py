@@ -20,10 +20,14 @@ import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
 
 import filelock
 
-__all__ = ["RunLocked", "run_lock", "holder"]
+if TYPE_CHECKING:
+    from .store import ResultsStore
+
+__all__ = ["RunLocked", "run_lock", "holder", "current_tables"]
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +77,7 @@ def run_lock(run_dir: str | Path, command: str):
     Examples:
         >>> import tempfile
         >>> from pathlib import Path
-        >>> from bench.runlock import holder, run_lock
+        >>> from bench.results.runlock import holder, run_lock
         >>> run_dir = Path(tempfile.mkdtemp()) / "run"
         >>> with run_lock(run_dir, "my analysis"):
         ...     holder(run_dir)["command"]
@@ -115,3 +119,42 @@ def run_lock(run_dir: str | Path, command: str):
             run_dir.rmdir()
         else:
             lock.release()
+
+
+@contextmanager
+def current_tables(run_dir: str | Path, command: str = "bench report") -> Iterator[ResultsStore]:
+    """A run directory's top-level tables brought up to date with its finished jobs, held under its lock
+    while the caller reads them (what ``bench report`` renders from).
+
+    A folder that is not a run directory (no ``metadata.json``, lock or ``parts/``: a data folder?) is
+    neither locked nor written: the reader names what is missing. Otherwise, under the lock, jobs finished
+    since the tables were built are consolidated (:meth:`bench.results.store.ResultsStore.consolidate`):
+    damaged parts moved aside, named; CSV exports replaced, never deleted; with no part left, the tables
+    already built are the only copy and are kept, and a warning says so.
+
+    Args:
+        run_dir: the run directory.
+        command: who holds the lock, as its holder file says.
+
+    Yields:
+        The run's :class:`bench.results.store.ResultsStore`.
+
+    Raises:
+        RunLocked: another process is writing the run directory.
+    """
+    import contextlib
+    import sys
+
+    from .store import ResultsStore
+
+    store = ResultsStore(run_dir)
+    if not any((store.dir / name).exists() for name in ("metadata.json", LOCK, "parts")):
+        lock = contextlib.nullcontext()
+    else:
+        lock = run_lock(store.dir, command)  # it may rebuild the tables: one writer at a time
+    with lock:
+        if store.parts.is_dir() and not store.is_current():  # jobs finished since the tables were built
+            if not store.consolidate(csv=False):
+                print(f"warning: {store.parts} holds no finished job; reporting from the tables built before",
+                      file=sys.stderr)
+        yield store

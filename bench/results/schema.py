@@ -1,11 +1,11 @@
 """The tidy tables a run writes, declared as data: each table's file, what one row is, and its columns.
 
-:func:`bench.jobs.run_job` builds every table it returns through :meth:`Table.frame`, which refuses a
+:func:`bench.execution.jobs.run_job` builds every table it returns through :meth:`Table.frame`, which refuses a
 column that is not declared here (or a declared one that is missing), so this list is the writer's
 own; the documentation's table reference (``python -m docs.gen``) is rendered from it. A column added
 to a job's output is therefore one more :class:`Column` here, then one regeneration of the docs.
 
-The store itself stays generic (:mod:`bench.store`): it keeps whatever tables and columns a job returns.
+The store itself stays generic (:mod:`bench.results.store`): it keeps whatever tables and columns a job returns.
 This module imports nothing heavy (pandas only when a table is built).
 """
 from __future__ import annotations
@@ -71,7 +71,7 @@ class Table:
             return pd.DataFrame(columns=self.names)
         extra, missing = [c for c in df.columns if c not in self.names], [c for c in self.names if c not in df.columns]
         if extra or missing:
-            raise ValueError(f"table {self.name!r}: columns {extra} are not declared in its schema (bench/schema.py, "
+            raise ValueError(f"table {self.name!r}: columns {extra} are not declared in its schema (bench/results/schema.py, "
                              f"reports/schema.py), {missing} are declared but not written; declare them there, then "
                              "run `python -m docs.gen`")
         return df[self.names]

@@ -5,24 +5,22 @@ when every point holds, 1 when one fails, 2 when the unit cannot be found or loa
 a batch of three sequences of 12 frames (one padded to a single valid frame), 2 layers of 8.
 
 :func:`check_plugins` is the same check, its first points only, on each plugin unit of a run before
-``bench run`` writes anything. Wired into the CLI by ``add_parser(subparsers)``.
+``bench run`` writes anything.
 """
 from __future__ import annotations
 
-import argparse
+from ..config import BLOCKS, ConfigError, RunConfig
 
-from .config import BLOCKS, ConfigError, RunConfig
-
-__all__ = ["add_parser", "cmd_check_unit", "check_plugins"]
-
-DEVICES = ("auto", "cpu", "cuda")
+__all__ = ["check_unit_command", "check_plugins"]
 
 
-def cmd_check_unit(args: argparse.Namespace) -> int:
+def check_unit_command(name: str, device: str = "auto", block: str = "all") -> int:
     """``python -m bench check-unit NAME``: one pass/fail line per point of the contract, on each device.
 
     Args:
-        args: the parsed ``check-unit`` arguments (``name``, ``device``, ``block``).
+        name: a unit: a built-in, an installed plugin, or ``path.to.module:factory``.
+        device: ``auto`` (the CPU, and CUDA where torch sees a GPU), ``cpu`` or ``cuda``.
+        block: ``native``, ``stack``, ``residual``, or ``all`` three.
 
     Returns:
         The exit status: 0 when every point holds, 1 when one fails.
@@ -32,27 +30,27 @@ def cmd_check_unit(args: argparse.Namespace) -> int:
     import models
     from models.contract import CHECK_CONFIG, FRAMES, INPUT, LENGTHS, check_unit
 
-    from .policy import resolve_device
+    from ..measure.policy import resolve_device
 
-    source = _provenance(args.name)
-    devices = (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])) if args.device == "auto" \
-        else [resolve_device(args.device)]
-    blocks = BLOCKS if args.block == "all" else (args.block,)
+    source = _provenance(name)
+    devices = (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])) if device == "auto" \
+        else [resolve_device(device)]
+    blocks = BLOCKS if block == "all" else (block,)
     kind = f"plugin ({source})" if source else "built-in unit"
-    print(f"check-unit {args.name}: {kind}; on {', '.join(devices)}, blocks {', '.join(blocks)}; "
+    print(f"check-unit {name}: {kind}; on {', '.join(devices)}, blocks {', '.join(blocks)}; "
           f"{len(LENGTHS)} sequences x {FRAMES} frames x {INPUT} features (valid frames "
           f"{', '.join(map(str, LENGTHS))}), {CHECK_CONFIG.layers} layers x {CHECK_CONFIG.hidden}")
     failed = total = 0
-    for device in devices:
-        for block in blocks:
-            for check in check_unit(args.name, device, block):
+    for where in devices:
+        for tree in blocks:
+            for check in check_unit(name, where, tree):
                 total += 1
                 failed += not check.ok
-                print(f"{'ok' if check.ok else 'FAIL':<6}{device:<6}{block:<10}{check.point:<14}{check.detail}")
+                print(f"{'ok' if check.ok else 'FAIL':<6}{where:<6}{tree:<10}{check.point:<14}{check.detail}")
     if failed:
-        print(f"{failed} of {total} points fail: {args.name} breaks the unit contract (models/contract.py)")
+        print(f"{failed} of {total} points fail: {name} breaks the unit contract (models/contract.py)")
         return 1
-    print(f"all {total} points hold: {args.name} keeps the unit contract")
+    print(f"all {total} points hold: {name} keeps the unit contract")
     return 0
 
 
@@ -90,26 +88,3 @@ def _provenance(name: str) -> str:
         raise
     except ValueError as exc:  # an unknown name
         raise ConfigError(str(exc)) from None
-
-
-def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
-    """Register the ``check-unit`` subcommand.
-
-    Args:
-        subparsers: what ``argparse.ArgumentParser.add_subparsers`` returned.
-
-    Returns:
-        The subcommand's parser.
-    """
-    p = subparsers.add_parser("check-unit", help="check one unit (built-in or plugin) against the unit contract",
-                              description="Check a unit against the unit contract (models/contract.py): output "
-                                          "shape and dtype, no padding leak, causal, finite gradients, the same "
-                                          "outputs for the same seed, both readouts, float64 gradcheck, the "
-                                          "optional hooks; one line per point. Exit status 1 if one fails.")
-    p.add_argument("name", help="a unit: a built-in, an installed plugin, or path.to.module:factory")
-    p.add_argument("--block", choices=(*BLOCKS, "all"), default="all",
-                   help="the module tree around the unit: native, stack, residual, or all three (default all)")
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="auto: the CPU, and CUDA where torch sees a GPU (default); cpu; cuda")
-    p.set_defaults(func=cmd_check_unit)
-    return p

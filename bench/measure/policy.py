@@ -15,7 +15,7 @@ place, before any model is built, the same for every unit, and recorded with eve
   in NumPy/SciPy's OpenBLAS, whose pool a Dask worker starts at 1 thread while a local run uses every
   core; the sums then split differently and the baseline's accuracy differed between executors).
 * **subnormals**: ``flush`` (default) or ``keep`` subnormal floats, in the calling thread and in
-  every thread of both pools, verified (:mod:`bench.subnormals`): on some x86 CPUs they make
+  every thread of both pools, verified (:mod:`bench.measure.subnormals`): on some x86 CPUs they make
   PyTorch's LSTM several times slower while the IndRNN is untouched.
 
 :func:`apply_policy` sets threads and subnormals together, in the thread that computes, and returns
@@ -28,7 +28,7 @@ from contextlib import nullcontext
 import threadpoolctl
 import torch
 
-from .config import PRECISIONS
+from ..config import PRECISIONS
 
 __all__ = ["PolicyError", "resolve_device", "set_precision", "precision_flags", "autocast", "check_threads",
            "set_threads", "thread_counts", "apply_policy"]
@@ -201,7 +201,7 @@ def apply_policy(threads: int | None, subnormals: str) -> dict:
 
     Args:
         threads: the thread count (:func:`set_threads`), or None for the defaults.
-        subnormals: ``flush`` or ``keep`` (:func:`bench.subnormals.apply`).
+        subnormals: ``flush`` or ``keep`` (:func:`bench.measure.subnormals.apply`).
 
     Returns:
         The subnormal policy verified in force, and the pools' thread counts (torch, numba, BLAS).

@@ -31,7 +31,7 @@ built from the intact parts. A part of another run (another id) is refused by na
 top-level table is rebuilt from the parts. Nothing is deleted before its replacement exists: every
 file is written under a temporary name and renamed over the old one.
 
-One writer at a time: the commands that write a run directory hold its lock (:mod:`bench.runlock`).
+One writer at a time: the commands that write a run directory hold its lock (:mod:`bench.results.runlock`).
 """
 from __future__ import annotations
 
@@ -56,8 +56,8 @@ __all__ = ["metadata_seal", "TABLES", "LARGE_TABLES", "ResultsStore", "RunMismat
 
 log = logging.getLogger(__name__)
 
-TABLES = tuple(schema.TABLES)  # what run_job returns (bench/schema.py; others work too)
-"""The names of the tables a job returns, in the order they are built (:data:`bench.schema.TABLES`);
+TABLES = tuple(schema.TABLES)  # what run_job returns (bench/results/schema.py; others work too)
+"""The names of the tables a job returns, in the order they are built (:data:`bench.results.schema.TABLES`);
 the store keeps any other table a job returns too."""
 OPTIONAL_TABLES = ("trials",)  # written by tuned runs only (--tune): no empty file in a run without it
 LARGE_TABLES = ("epochs", "iterations")  # Parquet at the top level; every other table is a CSV file
@@ -167,13 +167,13 @@ class ResultsStore:
     ``epochs.parquet``, ``iterations.parquet``, ``predictions.csv``, ``environment.csv`` (and
     ``trials.csv`` for a tuned run), the CSV exports of the two Parquet tables, and ``tables.json``
     (which jobs the tables hold, with their checksums). The store page of the documentation lists every
-    file; the columns of each table are in :data:`bench.schema.TABLES`.
+    file; the columns of each table are in :data:`bench.results.schema.TABLES`.
 
     Writing: :meth:`open` creates the run, or checks that the directory holds this same run;
     :meth:`write_job` stores one job whole and atomically, touching nothing but its own folder;
     :meth:`consolidate` builds the top-level tables from every intact part (a damaged part is moved to
     ``parts.damaged/``, and its job runs again on the next ``bench run``). One writer at a time: the
-    commands hold :func:`bench.runlock.run_lock` while they write.
+    commands hold :func:`bench.results.runlock.run_lock` while they write.
 
     Reading: :meth:`table` reads a top-level table as last built; :meth:`read_parts` reads a table
     straight from the parts, for a run still running or interrupted (its top-level tables are built at
@@ -188,11 +188,11 @@ class ResultsStore:
         parts: its ``parts/`` folder.
 
     Examples:
-        A store of four generated jobs (``bench.rehearsal``) stands in for a run here:
+        A store of four generated jobs (``bench.results.rehearsal``) stands in for a run here:
 
         >>> import tempfile
-        >>> from bench.rehearsal import write_rehearsal
-        >>> from bench.store import ResultsStore
+        >>> from bench.results.rehearsal import write_rehearsal
+        >>> from bench.results.store import ResultsStore
         >>> tmp = tempfile.TemporaryDirectory()
         >>> _ = write_rehearsal(tmp.name, jobs=4, checkpoints=(), size={"epochs": 3, "iters_per_epoch": 2})
         >>> store = ResultsStore(tmp.name)
@@ -237,7 +237,7 @@ class ResultsStore:
             metadata: the run's metadata, with its ``config`` (the run's identity) and, when known,
                 ``features`` (the inputs' fingerprint, options and classes); written as
                 ``metadata.json`` with ``run_id`` and ``seal`` when the run is new.
-            splits: every split as a dict (:meth:`bench.splits.Split.to_dict`), written as ``splits.json``.
+            splits: every split as a dict (:meth:`bench.protocol.splits.Split.to_dict`), written as ``splits.json``.
 
         Returns:
             The keys of the parts moved aside as damaged.
@@ -633,7 +633,7 @@ def _concat(parts: list[pa.Table]) -> pa.Table | None:
 
 
 def _plugin_changes(old: dict, new: dict) -> str:
-    """How the plugin units' code differs between two run identities (``bench.run.run_identity``), if it does."""
+    """How the plugin units' code differs between two run identities (``bench.execution.run.run_identity``), if it does."""
     was, now = old.get("plugins") or {}, new.get("plugins") or {}
     changed = [f"{unit}: {was.get(unit, 'none')} -> {now.get(unit, 'none')}" for unit in sorted(set(was) | set(now))
                if unit in was and unit in now and was[unit] != now[unit]]

@@ -3,7 +3,7 @@
 An iteration is: zero the gradients, forward and loss (under the precision policy's autocast),
 backward, gradient-norm clipping, optimiser step (which also runs the units' parameter projections,
 :func:`models.project_after_step`). The batch is already gathered on the device before the clock
-starts; the clock is read around the step alone (:class:`bench.timing.IterationTimer`).
+starts; the clock is read around the step alone (:class:`bench.measure.timing.IterationTimer`).
 
 * ``eager``: what a user's training script pays, Python and kernel launches included.
 * ``graph`` (CUDA only): the whole iteration captured once in one CUDA graph and replayed, so the time
@@ -21,9 +21,9 @@ from torch import nn
 
 import models
 
-from .config import STEP_MODES
-from .policy import PolicyError, autocast
-from .timing import IterationTimer
+from ..config import STEP_MODES
+from ..measure.policy import PolicyError, autocast
+from ..measure.timing import IterationTimer
 
 __all__ = ["make_optimizer", "check_graph_device", "flatten_rnn_weights", "CapturedCall", "TrainStep"]
 

@@ -1,7 +1,7 @@
 """The x86 MXCSR register from numba: set or clear its flush-to-zero bits in every thread of numba's pool.
 
 Compiled once and cached on disk (``cache=True``, module level so the cache is found again); imported
-only where the subnormal policy is applied (:mod:`bench.subnormals`), so ``--help`` never loads numba.
+only where the subnormal policy is applied (:mod:`bench.measure.subnormals`), so ``--help`` never loads numba.
 """
 from __future__ import annotations
 

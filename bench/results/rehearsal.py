@@ -2,10 +2,10 @@
 
 ``--preset paper`` is 4 units x 10 repeats x 10 folds = 400 training jobs (plus 100 baseline fits), each
 up to 500 epochs of 26 iterations (810 training clips, batch 32). This module writes such a store with
-the columns :func:`bench.jobs.run_job` writes, and times the store's work per job as the job count
+the columns :func:`bench.execution.jobs.run_job` writes, and times the store's work per job as the job count
 grows, so that "writing job 400 costs what job 1 costs" is a measurement, not a claim::
 
-    python -m bench.rehearsal --out /tmp/rehearsal          # then: python -m bench report /tmp/rehearsal
+    python -m bench.results.rehearsal --out /tmp/rehearsal          # then: python -m bench report /tmp/rehearsal
 
 The rows are random but plausible (accuracies per unit, a few diverged folds, log-normal iteration
 times); only their sizes and types matter here.
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .baseline import BASELINE
+from ..execution.baseline import BASELINE
 from .store import ResultsStore
 
 __all__ = ["PAPER_SIZE", "paper_job_tables", "job_order", "write_rehearsal"]
@@ -158,7 +158,7 @@ def write_rehearsal(out: str | Path, jobs: int = 400, checkpoints=(1, 100, 400),
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.rehearsal", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.results.rehearsal", description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, required=True, help="a new directory for the store")
     p.add_argument("--jobs", type=int, default=400, help="training jobs to write (default 400)")
     p.add_argument("--baseline", action="store_true", help="also write the baseline fit of every fold")

@@ -6,7 +6,7 @@ split, or one per fold number it names) and the run directory (jobs already stor
 shows its own splits' exact sizes (:meth:`SplitPlan.from_splits`). The time estimate needs the data's shape:
 
 * from finished jobs, when the run directory has some: the median ``train_s`` of the unit's jobs;
-* otherwise from a short probe (:mod:`bench.probe`): training iterations of the unit on random inputs of
+* otherwise from a short probe (:mod:`bench.execution.probe`): training iterations of the unit on random inputs of
   the run's shape for about a second, and a few validation batches. A job is then its setup (model,
   warm-up iterations), its epochs (training batches and validation batches each) and its test batches.
   The estimate takes the fastest probe iteration and every epoch up to ``epochs`` (what a free machine
@@ -32,14 +32,14 @@ import torch
 import models
 from features import GTZAN_GENRES, FeatureConfig, Scatterer, folder_clips, gtzan_clips
 
+from ..config import MAX_JOBS, ConfigError, RunConfig
+from ..measure.policy import apply_policy
+from ..protocol.splits import Split
+from ..results.store import ResultsStore
 from .baseline import BASELINE
-from .config import MAX_JOBS, ConfigError, RunConfig
 from .executors import job_threads
-from .policy import apply_policy
 from .jobs import Job
 from .probe import CpuMeter, Probe, probe_unit
-from .splits import Split
-from .store import ResultsStore
 
 __all__ = ["DataShape", "SplitPlan", "split_plan", "planned_jobs", "shape_without_features",
            "plan_rows", "format_plan", "dry_run", "job_count", "check_job_count", "cap_batch"]
@@ -132,8 +132,8 @@ def split_plan(cfg: RunConfig, shape: DataShape) -> SplitPlan:
         (tr_hi, va_hi), (tr_lo, va_lo) = _carved(shape.clips - tests[0], cfg, shape.classes), \
             _carved(shape.clips - tests[1], cfg, shape.classes)
         return SplitPlan(keys, (tr_lo, tr_hi), (va_lo, va_hi), tests, protocol_label(cfg, len(keys)))
-    from .protocols import split_file_path
-    from .splitfile import PARTS, match_clips, read_split_file
+    from ..protocol.protocols import split_file_path
+    from ..protocol.splitfile import PARTS, match_clips, read_split_file
 
     path = split_file_path(cfg)
     rows = read_split_file(path)
@@ -160,7 +160,7 @@ def planned_jobs(cfg: RunConfig, splits: SplitPlan) -> list[Job]:
         splits: its splits (:func:`split_plan`).
 
     Returns:
-        One :class:`~bench.jobs.Job` per unit and split; their splits carry keys, not clips.
+        One :class:`~bench.execution.jobs.Job` per unit and split; their splits carry keys, not clips.
     """
     units = list(cfg.units) + ([BASELINE] if cfg.baseline else [])
     return [Job(u, Split(r, f, 0, (), (), ())) for r, f in splits.keys for u in units]

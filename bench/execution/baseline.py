@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .splits import Split
+from ..protocol.splits import Split
 
 __all__ = ["BASELINE", "clip_statistics", "fit_baseline", "score_baseline", "c_for_weight_decay"]
 

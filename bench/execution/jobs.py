@@ -14,13 +14,13 @@ import models
 from models.cost import macs_per_frame
 from models.kernels import recording
 
+from ..config import RunConfig
+from ..measure.envinfo import job_environment
+from ..measure.policy import set_precision
+from ..measure.timing import IterationTimer
+from ..protocol.splits import Split
+from ..results.schema import TABLES
 from .baseline import BASELINE, c_for_weight_decay, clip_statistics, fit_baseline, score_baseline
-from .config import RunConfig
-from .envinfo import job_environment
-from .policy import set_precision
-from .schema import TABLES
-from .splits import Split
-from .timing import IterationTimer
 from .trainer import FoldData, TrainConfig, train_fold
 
 __all__ = ["Job", "JobData", "Recipe", "fit", "job_seed", "run_job", "unit_config", "budget_for", "format_kernels"]
@@ -31,7 +31,7 @@ class Job:
     """One unit (or the baseline) on one split: the unit of work, of storage and of resumption.
 
     Attributes:
-        unit: a registered unit's name, or :data:`bench.baseline.BASELINE`.
+        unit: a registered unit's name, or :data:`bench.execution.baseline.BASELINE`.
         split: the (repeat, fold) split it trains, validates and tests on.
     """
 
@@ -134,7 +134,7 @@ class Recipe:
     Attributes:
         lr: Adam's learning rate.
         dropout: the model's dropout.
-        weight_decay: Adam's weight decay (the baseline: its L2 penalty, :func:`bench.baseline.c_for_weight_decay`).
+        weight_decay: Adam's weight decay (the baseline: its L2 penalty, :func:`bench.execution.baseline.c_for_weight_decay`).
         readout: the head's readout, ``"last"`` or ``"mean"``.
     """
 
@@ -172,7 +172,7 @@ def fit(job: Job, data: JobData, cfg: RunConfig, recipe: Recipe | None = None, p
         recipe: a tuning trial's recipe, or None for the run's own.
         progress: show the epoch bar.
         stop (Callable[[int, float], bool] | None): ``stop(epoch, val_loss)``, a pruner's hook
-            (:func:`bench.trainer.train_fold`).
+            (:func:`bench.execution.trainer.train_fold`).
 
     Returns:
         ``row`` (the ``folds`` columns), ``epochs`` (one dict per epoch), ``iterations`` (columns),
@@ -228,10 +228,10 @@ def fit(job: Job, data: JobData, cfg: RunConfig, recipe: Recipe | None = None, p
 
 def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> dict[str, pd.DataFrame]:
     """One job's tables: the unit trained once with the run's recipe, or, with ``--tune N``, the trial chosen
-    on validation among N (:func:`bench.tune.tune_job`) and every trial in the ``trials`` table.
+    on validation among N (:func:`bench.execution.tune.tune_job`) and every trial in the ``trials`` table.
 
     A pure function of its arguments (and the environment it runs in, which it records), so every
-    executor runs it the same way; the caller stores the result (:meth:`bench.store.ResultsStore.write_job`).
+    executor runs it the same way; the caller stores the result (:meth:`bench.results.store.ResultsStore.write_job`).
 
     Args:
         job: the unit and split.
@@ -240,10 +240,10 @@ def run_job(job: Job, data: JobData, cfg: RunConfig, progress: bool = False) -> 
         progress: show the epoch bar.
 
     Returns:
-        Table name -> DataFrame in the columns :data:`bench.schema.TABLES` declares: ``folds`` (one row),
+        Table name -> DataFrame in the columns :data:`bench.results.schema.TABLES` declares: ``folds`` (one row),
             ``environment`` (one row), ``epochs``, ``iterations``, ``predictions`` and, tuned, ``trials``.
     """
-    # the thread pools are set by the executor, in the thread that runs the job (bench.executors)
+    # the thread pools are set by the executor, in the thread that runs the job (bench.execution.executors)
     set_precision(cfg.precision)  # before the model is built
     env = job_environment(cfg.device)  # where this job runs: this process, or a Dask worker
     if not cfg.tune:
@@ -264,7 +264,7 @@ def _tables(job: Job, result: dict, trial: int, trials: list[dict], data: JobDat
                                                         ("seconds", "batch_size", "warmup", "partial")}}
     pred = result["pred"]
     plugin = "" if job.unit == BASELINE else models.provenance(job.unit)  # the code this worker loaded
-    tables = {  # each in the columns bench/schema.py declares (it refuses any other)
+    tables = {  # each in the columns bench/results/schema.py declares (it refuses any other)
         "folds": [{**ids, **result["row"], "env_id": env["env_id"], "trial": trial}],
         "environment": [{**ids, **env, "plugin": plugin}],
         "epochs": [{**ids, **e} for e in result["epochs"]],

@@ -28,7 +28,7 @@ Samplers (``--tune-sampler``):
 The first two enqueue their point into Optuna (it stores and tells, it does not choose), so a run on a
 Dask cluster equals a local one trial by trial. ``--tune-prune`` adds Optuna's MedianPruner on
 validation loss (recorded as the trial's state). The baseline is tuned over the same weight-decay range
-(as its L2 penalty, :func:`bench.baseline.c_for_weight_decay`) and the same N trials.
+(as its L2 penalty, :func:`bench.execution.baseline.c_for_weight_decay`) and the same N trials.
 """
 from __future__ import annotations
 
@@ -41,17 +41,17 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from ..config import RunConfig
 from .baseline import BASELINE
-from .config import RunConfig
 
-if TYPE_CHECKING:  # for the signature only: bench.jobs imports this module when it tunes
+if TYPE_CHECKING:  # for the signature only: bench.execution.jobs imports this module when it tunes
     from .jobs import Job, JobData
 
 __all__ = ["DIMENSIONS", "point", "recipe_at", "study_name", "tune_job", "choose", "TuningError"]
 
 DIMENSIONS = ("lr", "dropout", "weight_decay", "readout")  # the search space's axes, in the design's order
 """The search space's axes, in the order of a design point's coordinates (:func:`point`)."""
-# what a trials row takes from the trial's folds row (bench.schema's trials table)
+# what a trials row takes from the trial's folds row (bench.results.schema's trials table)
 ROW_COLUMNS = (*DIMENSIONS, "test_acc", "epochs", "best_epoch", "median_iter_s", "params", "hidden", "train_s")
 
 
@@ -97,7 +97,7 @@ def recipe_at(cfg: RunConfig, u: np.ndarray) -> dict:
     Examples:
         >>> import numpy as np
         >>> from bench.config import preset
-        >>> from bench.tune import recipe_at
+        >>> from bench.execution.tune import recipe_at
         >>> r = recipe_at(preset("quick"), np.array([0.5, 0.5, 0.0, 0.9]))  # lr in [1e-4, 1e-2], log scale
         >>> round(r["lr"], 6), r["dropout"], round(r["weight_decay"], 9), r["readout"]
         (0.001, 0.25, 1e-06, 'mean')
@@ -125,7 +125,7 @@ def study_name(prefix: str, job_key: str) -> str:
 
     Args:
         prefix: the run's part (its directory's name), or ``""``.
-        job_key: the job's key (:attr:`bench.jobs.Job.key`).
+        job_key: the job's key (:attr:`bench.execution.jobs.Job.key`).
 
     Returns:
         ``<prefix>/<job_key>``, or ``job_key`` without a prefix.
@@ -218,13 +218,13 @@ def choose(results: dict[int, dict]) -> int:
     accuracy, the lowest validation loss, the lowest index. Test accuracy is never read.
 
     Args:
-        results: trial index -> its result (``state``, ``val_acc``, ``val_loss``; :func:`bench.jobs.fit`).
+        results: trial index -> its result (``state``, ``val_acc``, ``val_loss``; :func:`bench.execution.jobs.fit`).
 
     Returns:
         The index of the chosen trial.
 
     Examples:
-        >>> from bench.tune import choose
+        >>> from bench.execution.tune import choose
         >>> choose({0: dict(state="complete", val_acc=0.8, val_loss=0.9),
         ...         1: dict(state="complete", val_acc=0.8, val_loss=0.7),
         ...         2: dict(state="pruned", val_acc=0.9, val_loss=0.5)})
@@ -243,9 +243,9 @@ def tune_job(job: "Job", data: "JobData", cfg: RunConfig, fit: Callable) -> tupl
 
     Args:
         job: the (unit, split) job.
-        data: its :class:`bench.jobs.JobData` (``study_storage``, ``study_prefix``, ``fingerprint``).
+        data: its :class:`bench.execution.jobs.JobData` (``study_storage``, ``study_prefix``, ``fingerprint``).
         cfg: the run's configuration (``tune`` trials, the space, the sampler).
-        fit: ``fit(recipe, stop) -> result`` trains one trial (:func:`bench.jobs.fit`).
+        fit: ``fit(recipe, stop) -> result`` trains one trial (:func:`bench.execution.jobs.fit`).
 
     Returns:
         The chosen trial's result, its index, and one ``trials`` row per trial (index order).

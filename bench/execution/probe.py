@@ -21,9 +21,9 @@ import torch
 
 import models
 
-from .config import RunConfig
+from ..config import RunConfig
+from ..measure.timing import IterationTimer
 from .jobs import unit_config
-from .timing import IterationTimer
 
 __all__ = ["Probe", "probe_unit", "others_busy", "CpuMeter"]
 
@@ -53,7 +53,7 @@ def probe_unit(unit: str, cfg: RunConfig, frames: int, channels: int, classes: i
     (at least ``min_iters``, at most ``max_iters``), then three validation batches.
 
     The probe draws from its own generator and restores the global RNG, so it never shifts a run's seeds.
-    It runs on the threads and under the subnormal policy in force (:func:`bench.policy.apply_policy`).
+    It runs on the threads and under the subnormal policy in force (:func:`bench.measure.policy.apply_policy`).
 
     Args:
         unit: a registered unit.

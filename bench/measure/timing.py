@@ -1,7 +1,7 @@
 """The one timing harness every unit goes through.
 
 One *iteration* is one training step on a batch already gathered on the device (see
-:mod:`bench.step`). On CPU each iteration is bracketed by ``time.perf_counter()`` (monotonic, high
+:mod:`bench.execution.step`). On CPU each iteration is bracketed by ``time.perf_counter()`` (monotonic, high
 resolution). On CUDA each is bracketed by a pair of CUDA events; the events are only read (and the
 device synchronised) in :meth:`IterationTimer.times`, so timing never stalls the training loop.
 
@@ -54,7 +54,7 @@ def summarize(seconds) -> TimeSummary:
         The :class:`TimeSummary`.
 
     Examples:
-        >>> from bench.timing import summarize
+        >>> from bench.measure.timing import summarize
         >>> summarize([0.2, 0.1, 0.4, 0.3, 0.5])
         TimeSummary(median=0.3, q1=0.2, q3=0.4, n=5)
     """
@@ -156,7 +156,7 @@ class IterationTimer:
 
         Examples:
             >>> import time
-            >>> from bench.timing import IterationTimer
+            >>> from bench.measure.timing import IterationTimer
             >>> timer = IterationTimer("cpu", warmup=1, batch_size=4)
             >>> for n in (4, 4, 4, 2):  # the last batch is partial
             ...     with timer.iteration(n):

@@ -49,7 +49,7 @@ def supported() -> bool:
 
 
 def _pool_setter():
-    """``set_pool(flush, n, tiny)`` from :mod:`bench.mxcsr` (numba, compiled once and cached on disk)."""
+    """``set_pool(flush, n, tiny)`` from :mod:`bench.measure.mxcsr` (numba, compiled once and cached on disk)."""
     from .mxcsr import set_pool
 
     return set_pool

@@ -16,9 +16,9 @@ Each row names the device it ran on (``device_name``: the GPU's or the CPU's mod
 random features of the default width; the batch, width and depth are fixed across lengths so only T
 varies.
 
-Every cell runs under the same policy as ``bench run`` (:mod:`bench.policy`: plain fp32, TF32 off for
+Every cell runs under the same policy as ``bench run`` (:mod:`bench.measure.policy`: plain fp32, TF32 off for
 matrix products and cuDNN alike; ``threads`` binds torch's and numba's pools; ``subnormals`` flushed or
-kept in every thread) and times ``bench run``'s training step (:class:`bench.step.TrainStep`, eager):
+kept in every thread) and times ``bench run``'s training step (:class:`bench.execution.step.TrainStep`, eager):
 the model as ``bench run`` builds it (dropout and the IndRNN's batch norm as configured, the paper
 preset's by default), every sequence's valid length passed as ``bench run`` passes it (so the IndRNN
 takes the same masked batch-norm path), gradient clipping and Adam at the preset's values, with the
@@ -37,11 +37,11 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["ScaleConfig", "measure", "sweep"]
+__all__ = ["scale_command", "ScaleConfig", "measure", "sweep"]
 
 
 def _paper(name: str):
-    from .config import PRESETS
+    from ..config import PRESETS
 
     return getattr(PRESETS["paper"], name)
 
@@ -106,9 +106,9 @@ def measure(unit: str, length: int, cfg: ScaleConfig) -> dict:
 
     import models
 
+    from ..execution.step import TrainStep, make_optimizer
     from .envinfo import device_name
     from .policy import apply_policy, set_precision
-    from .step import TrainStep, make_optimizer
     from .timing import IterationTimer
 
     apply_policy(cfg.threads, cfg.subnormals)
@@ -168,7 +168,7 @@ def _rss_now_mb() -> float:
 
 def _cell(unit: str, length: int, cfg: ScaleConfig) -> dict:
     """Run :func:`measure` in a fresh interpreter; any failure becomes a row with its status."""
-    cmd = [sys.executable, "-m", "bench.scale", unit, str(length), json.dumps(asdict(cfg))]
+    cmd = [sys.executable, "-m", "bench.measure.scale", unit, str(length), json.dumps(asdict(cfg))]
     fail = dict(unit=unit, length=length, median_iter_s=math.nan, q1_iter_s=math.nan, q3_iter_s=math.nan,
                 saved_mb=math.nan, peak_mem_mb=math.nan, params=math.nan)
     try:
@@ -202,8 +202,8 @@ def sweep(units, lengths, cfg: ScaleConfig, out_dir: Path, progress: bool = True
     """
     from tqdm import tqdm
 
-    from .store import atomic_write_text
-    from .warmup import compile_kernels
+    from ..execution.warmup import compile_kernels
+    from ..results.store import atomic_write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     compile_kernels(units, cfg.device, progress=progress)  # first use: said once, not timed
@@ -216,7 +216,34 @@ def sweep(units, lengths, cfg: ScaleConfig, out_dir: Path, progress: bool = True
     return pd.DataFrame(rows)
 
 
-if __name__ == "__main__":  # the measuring subprocess: python -m bench.scale UNIT LENGTH CONFIG_JSON
+def scale_command(units, lengths, cfg: ScaleConfig, out: Path | None = None, plot=None) -> int:
+    """``python -m bench scale``: the sweep (:func:`sweep`), its table printed and, with ``plot``, its figure.
+
+    Args:
+        units (Iterable[str]): the units.
+        lengths (list[int]): the sequence lengths.
+        cfg: the rest (the command line builds it from its options; ``cfg.device`` concrete).
+        out: the results directory; None: ``runs/scale-<device>``.
+        plot (Callable | None): called as ``plot(table, path)`` to draw ``scaling.png``, returning its path
+            (the command line passes :func:`reports.scaling.plot_scaling`); None: no figure.
+
+    Returns:
+        The exit status, 0.
+    """
+    device = cfg.device
+    print(f"bench scale on {device}: batch {cfg.batch}, {cfg.layers} x {cfg.hidden}, {cfg.features} features, "
+          f"dropout {cfg.dropout:g}, IndRNN batch norm {'on' if cfg.batch_norm else 'off'}, valid lengths passed, "
+          f"clip {cfg.clip_grad:g}, fp32, eager, subnormals {cfg.subnormals}; lengths {', '.join(map(str, lengths))}")
+    out = out or Path("runs") / f"scale-{device.replace(':', '')}"
+    table = sweep(units, lengths, cfg, out)
+    figure = plot(table, out / "scaling.png") if plot is not None else None
+    cols = ["unit", "length", "status", "median_iter_s", "saved_mb", "peak_mem_mb"]
+    print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\ntable: {out / 'scaling.csv'}" + (f"\nplot:  {figure}" if figure else ""))
+    return 0
+
+
+if __name__ == "__main__":  # the measuring subprocess: python -m bench.measure.scale UNIT LENGTH CONFIG_JSON
     _unit, _length, _cfg = sys.argv[1], int(sys.argv[2]), ScaleConfig(**json.loads(sys.argv[3]))
     if _cfg.max_memory_gb and _cfg.device == "cpu":
         cap = int(_cfg.max_memory_gb * 2**30)
