@@ -259,7 +259,7 @@ def test_bf16_on_a_cpu_without_a_bf16_lstm_falls_back_to_float32_and_records_it(
     import subprocess
     import sys
 
-    code = ("import torch, models; from models.kernels import recording; from bench import policy; "
+    code = ("import torch, models; from models.kernels import recording; from bench.measure import policy; "
             "from models.torch_units import cpu_bf16_lstm; "
             "m = models.build('lstm', 5, 3, models.ModelConfig(hidden=4, layers=2, dropout=0.0)); "
             "ctx = policy.autocast('bf16', 'cpu'); rec = recording(); ran = rec.__enter__(); ctx.__enter__(); "
