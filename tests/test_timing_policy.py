@@ -167,7 +167,7 @@ def test_resume_in_another_environment_is_refused_unless_allowed(data_dir, tmp_p
     monkeypatch.setattr(envinfo.platform, "node", lambda: "another-machine")
     assert main([*argv, "--no-report"]) == 2
     err = capsys.readouterr().err
-    assert "ran in another environment" in err and "-> another-machine" in err and "--allow-mixed" in err
+    assert "its finished jobs ran in another environment (" in err and "-> another-machine" in err and "--allow-mixed" in err
     assert not (out / "parts" / "lstm-r00-f02").exists()
     assert main([*argv, "--allow-mixed"]) == 0
     env = pd.read_csv(out / "environment.csv")

@@ -81,7 +81,8 @@ def check_environment(known: pd.DataFrame, env: dict, allow_mixed: bool, where: 
         return
     first = known.iloc[0]
     diff = [f"{k}: {first[k]} -> {env[k]}" for k in MACHINE_FIELDS if str(first.get(k)) != str(env.get(k))]
-    raise RunMismatch(f"{where}: its {len(known)} finished job(s) ran in another environment ({'; '.join(diff)}); "
+    what = "another environment" if len(known) == 1 else f"{len(known)} other environments"  # one row per env_id
+    raise RunMismatch(f"{where}: its finished jobs ran in {what} ({'; '.join(diff)}); "
                       "their times would mix with these. Use another --out, or --allow-mixed to add to it "
                       "(the report then separates the environments)")
 
