@@ -119,6 +119,8 @@ KILLER = textwrap.dedent("""
     from pathlib import Path
     from bench.execution.jobs import Job, fit
     from bench.execution.tune import tune_job
+    from bench.measure.policy import apply_policy
+    apply_policy(1, "flush")  # as a run's job does: float sums in one order, here and in the test's process
     job, data = Job("indrnn", split()), tiny_data(Path({tmp!r}))
     calls = []
     def trial(recipe, stop):
@@ -143,6 +145,9 @@ def test_kill_9_in_the_middle_of_a_trial_then_resume_counts_every_trial_once(tmp
     states = [t.state.name for t in optuna.load_study(study_name=name, storage=storage).trials]
     assert states == ["COMPLETE", "COMPLETE", "RUNNING"]
 
+    from bench.measure.policy import apply_policy
+
+    apply_policy(1, "flush")  # the killed process's policy: whatever an earlier test left, the same sums
     job, data = Job("indrnn", split()), tiny_data(tmp_path)
     rerun = []
 
