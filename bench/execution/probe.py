@@ -8,7 +8,7 @@ One probe iteration on a busy machine can be ten times a free one (two OpenMP th
 cores with another process wait for each other), so a probe times several iterations for about a
 second and keeps two numbers: the fastest (what the machine does when it is free) and the median (as
 busy as it was while probing). It also measures how much of the machine other processes took
-meanwhile (:func:`others_busy`), so the plan can say when its estimate was made beside other work.
+meanwhile (:class:`CpuMeter`), so the plan can say when its estimate was made beside other work.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ..config import RunConfig
 from ..measure.timing import IterationTimer
 from .jobs import unit_config
 
-__all__ = ["Probe", "probe_unit", "others_busy", "CpuMeter"]
+__all__ = ["Probe", "probe_unit", "CpuMeter"]
 
 
 @dataclass(frozen=True)
@@ -118,21 +118,6 @@ class CpuMeter:
         busy, own, wall = _machine_busy_s(), _own_cpu_s(), time.perf_counter()
         if busy is not None and self._start[0] is not None and wall > self._start[2]:
             self.others = max(0.0, ((busy - self._start[0]) - (own - self._start[1])) / (wall - self._start[2]))
-
-
-def others_busy(seconds: float = 0.5) -> float | None:
-    """Cores other processes use now.
-
-    Args:
-        seconds: how long to measure.
-
-    Returns:
-        Busy cores of the machine not used by this process, on average over ``seconds`` (None where
-            ``/proc/stat`` is missing).
-    """
-    with CpuMeter() as m:
-        time.sleep(seconds)
-    return m.others
 
 
 def _machine_busy_s() -> float | None:

@@ -444,11 +444,7 @@ def compiled(op: str) -> bool:
     Returns:
         True when every cached kernel of the op has its index file in numba's cache folder.
     """
-    from numba.core.dispatcher import Dispatcher
-
-    kernels = [f for f in vars(_cpu_module(op)).values() if isinstance(f, Dispatcher)]
-    files = [f._cache._cache_file._index_path for f in kernels if hasattr(f._cache, "_cache_file")]
-    return all(map(os.path.exists, files))
+    return all(os.path.exists(f._cache._cache_file._index_path) for f in _disk_cached(op))
 
 
 def cache_folder(op: str = "indrnn") -> str:
@@ -460,7 +456,11 @@ def cache_folder(op: str = "indrnn") -> str:
     Returns:
         The folder's path.
     """
+    return _disk_cached(op)[0]._cache.cache_path
+
+
+def _disk_cached(op: str) -> list:
+    """``op``'s numba kernels that numba keeps on disk (``cache=True``), in its module."""
     from numba.core.dispatcher import Dispatcher
 
-    return next(f._cache.cache_path for f in vars(_cpu_module(op)).values()
-                if isinstance(f, Dispatcher) and hasattr(f._cache, "_cache_file"))
+    return [f for f in vars(_cpu_module(op)).values() if isinstance(f, Dispatcher) and hasattr(f._cache, "_cache_file")]
