@@ -37,51 +37,23 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .kernels import gated_scan, warm_up
 from .kernels.gates import positive
-from .residual import ResidualStack
+from .residual import GatedScanLayer, ResidualStack
 
 __all__ = ["MinGRULayer", "MinGRU", "positive"]  # positive: from models.kernels.gates
 
 
-class MinGRULayer(nn.Module):
+class MinGRULayer(GatedScanLayer):
     """One minGRU layer, ``(batch, time, hidden)`` -> ``(batch, time, hidden)``.
+
+    The projection holds 2 blocks of ``hidden``: gate pre-activation k and candidate, from the input only.
 
     Args:
         hidden: input and state width.
         kernel: back end of :func:`models.kernels.linear_scan`.
     """
 
-    def __init__(self, hidden: int, kernel: str = "auto"):
-        super().__init__()
-        self.kernel = kernel
-        if kernel in ("auto", "numba"):
-            warm_up("gated_scan")  # JIT compile (or cache load) now, not inside the first timed step
-        self.proj = nn.Linear(hidden, 2 * hidden)  # gate pre-activation k and candidate, from the input only
-
-    @classmethod
-    def from_config(cls, config: ModelConfig, i: int = 0) -> "MinGRULayer":
-        """A layer of width ``config.hidden`` on ``config.scan_kernel``.
-
-        Args:
-            config: ``hidden`` and ``scan_kernel`` are read.
-            i: the layer's index (every layer is built alike).
-
-        Returns:
-            The layer.
-        """
-        return cls(config.hidden, config.scan_kernel)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return gated_scan("mingru", self.proj(x), self.kernel)  # (batch, time, hidden)
-
-    def recurrent_macs(self) -> int:
-        """Multiply-adds per frame of the scan ``a_t * h_{t-1} + b_t``: one per state element.
-
-        Returns:
-            The state width (``hidden``).
-        """
-        return self.proj.out_features // 2
+    kind, blocks = "mingru", 2
 
     def step(self, x_t: torch.Tensor, h: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """One frame ``(batch, hidden)``: ``h_t = (1 - z_t) h_{t-1} + z_t g(h~_t)``; ``h`` None = zeros.

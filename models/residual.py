@@ -18,7 +18,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["ResidualStack", "Dropout", "scan_dtype", "no_autocast"]
+from .config import ModelConfig
+from .kernels import gated_scan, warm_up
+
+__all__ = ["ResidualStack", "GatedScanLayer", "Dropout", "scan_dtype", "no_autocast"]
 
 
 def scan_dtype(t: torch.Tensor) -> torch.Tensor:
@@ -48,6 +51,50 @@ def no_autocast(x: torch.Tensor) -> torch.autocast:
         ``torch.autocast(device_type=x.device.type, enabled=False)``, to use in a ``with`` statement.
     """
     return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+class GatedScanLayer(nn.Module):
+    """A layer whose gates and candidate all come from one projection of its input, scanned by
+    :func:`models.kernels.gated_scan` (``kind``): minGRU's (2 blocks) and minLSTM's (3 blocks).
+
+    Args:
+        hidden: input and state width.
+        kernel: back end of :func:`models.kernels.linear_scan`.
+    """
+
+    kind: str = ""  # the gated_scan kind: "mingru" or "minlstm"
+    blocks: int = 0  # pre-activation blocks of width hidden in the projection
+
+    def __init__(self, hidden: int, kernel: str = "auto"):
+        super().__init__()
+        self.kernel = kernel
+        if kernel in ("auto", "numba"):
+            warm_up("gated_scan")  # JIT compile (or cache load) now, not inside the first timed step
+        self.proj = nn.Linear(hidden, self.blocks * hidden)
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, i: int = 0) -> "GatedScanLayer":
+        """A layer of width ``config.hidden`` on ``config.scan_kernel``.
+
+        Args:
+            config: ``hidden`` and ``scan_kernel`` are read.
+            i: the layer's index (every layer is built alike).
+
+        Returns:
+            The layer.
+        """
+        return cls(config.hidden, config.scan_kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return gated_scan(self.kind, self.proj(x), self.kernel)  # (batch, time, hidden)
+
+    def recurrent_macs(self) -> int:
+        """Multiply-adds per frame of the scan ``a_t * h_{t-1} + b_t``: one per state element.
+
+        Returns:
+            The state width (``hidden``).
+        """
+        return self.proj.out_features // self.blocks
 
 
 class Dropout(nn.Module):
